@@ -1,0 +1,36 @@
+# Two commands on a fresh machine: `make demo` and `make test`.
+# Both install what is missing (system packages, .venv, the project) and are
+# idempotent: a second run installs nothing.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.descent-installed
+# pip finds the CPU build of torch on the project's machines in /opt/wheels.
+PIP_EXTRA := $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
+
+.PHONY: demo test install system-deps system-deps-test bench clean
+
+demo: install
+	$(BIN)/descent train
+
+test: install system-deps-test
+	$(BIN)/python -m pytest
+
+install: system-deps $(STAMP)
+
+system-deps:
+	@bash scripts/install-system-deps.sh
+
+system-deps-test:
+	@bash scripts/install-system-deps.sh --test
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q $(PIP_EXTRA) -e '.[test]'
+	@touch $(STAMP)
+
+bench: install
+	$(BIN)/python scripts/bench.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info

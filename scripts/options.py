@@ -1,0 +1,103 @@
+"""Click options shared by the ``descent`` commands, as small decorators.
+
+Every config key of :class:`trainer.Config` becomes an option with its
+default in the help text; ``--config FILE.toml`` supplies the same keys and
+the command line wins over it. Values are range-checked by Click types, and
+NaN or infinity is refused everywhere.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import fields
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+
+from trainer import MAX_STEPS, OPTIMIZERS, Config, load_toml
+
+__all__ = ["FiniteFloat", "training_options", "config_from_options", "TRAINING_KEYS"]
+
+
+class FiniteFloat(click.ParamType):
+    """A float that must be finite, with optional (open or closed) bounds."""
+
+    name = "float"
+
+    def __init__(self, min: float | None = None, min_open: bool = False, max: float | None = None,
+                 max_open: bool = False) -> None:
+        self.min, self.min_open, self.max, self.max_open = min, min_open, max, max_open
+
+    def convert(self, value: Any, param, ctx) -> float:
+        if isinstance(value, float) and math.isfinite(value):
+            rv = value
+        else:
+            try:
+                rv = float(value)
+            except (TypeError, ValueError):
+                self.fail(f"{value!r} is not a number", param, ctx)
+        if not math.isfinite(rv):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        if self.min is not None and (rv <= self.min if self.min_open else rv < self.min):
+            self.fail(f"{value} must be {'>' if self.min_open else '>='} {self.min}", param, ctx)
+        if self.max is not None and (rv >= self.max if self.max_open else rv > self.max):
+            self.fail(f"{value} must be {'<' if self.max_open else '<='} {self.max}", param, ctx)
+        return rv
+
+
+_DEFAULTS = Config()
+
+# (key, click type, help) for every config key; the default comes from Config.
+_TRAINING: list[tuple[str, Any, str]] = [
+    ("slope", FiniteFloat(), "Slope of the true line f(x) = slope·x + bias."),
+    ("bias", FiniteFloat(), "Bias of the true line."),
+    ("noise", FiniteFloat(min=0), "Standard deviation of the Gaussian noise on y."),
+    ("x_min", FiniteFloat(), "First input x."),
+    ("x_max", FiniteFloat(), "Inputs stop before this x."),
+    ("x_step", FiniteFloat(min=0, min_open=True), "Spacing of the inputs."),
+    ("seed", click.IntRange(min=0), "Seed of the noise (and of the mini-batch order)."),
+    ("w0", FiniteFloat(), "Start value of the weight w."),
+    ("b0", FiniteFloat(), "Start value of the bias b."),
+    ("lr", FiniteFloat(min=0, min_open=True), "Learning rate."),
+    ("steps", click.IntRange(1, MAX_STEPS), f"Number of updates (1 to {MAX_STEPS})."),
+    ("optimizer", click.Choice(OPTIMIZERS), "Optimizer."),
+    ("momentum", FiniteFloat(min=0, max=1, max_open=True), "Momentum β for momentum and nesterov."),
+    ("batch_size", click.IntRange(min=1), "Mini-batch size; full batch when omitted."),
+]
+TRAINING_KEYS = tuple(k for k, _, _ in _TRAINING)
+assert set(TRAINING_KEYS) == {f.name for f in fields(Config)}, "every config key needs an option"
+
+
+def _default_text(key: str) -> str:
+    value = getattr(_DEFAULTS, key)
+    return "full batch" if value is None else str(value)
+
+
+def training_options(func: Callable) -> Callable:
+    """Add ``--config`` and one option per config key to a command."""
+    for key, type_, help_ in reversed(_TRAINING):
+        func = click.option(
+            "--" + key.replace("_", "-"),
+            key,
+            type=type_,
+            default=None,
+            help=f"{help_}  [default: {_default_text(key)}]",
+        )(func)
+    func = click.option(
+        "--config",
+        "config_file",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help="TOML file with config keys (the command line wins over it).",
+    )(func)
+    return func
+
+
+def config_from_options(config_file: Path | None, options: dict[str, Any]) -> Config:
+    """Defaults ← TOML file ← command line, validated into one :class:`Config`."""
+    values: dict[str, Any] = {}
+    if config_file is not None:
+        values.update(load_toml(config_file))
+    values.update({k: options[k] for k in TRAINING_KEYS if options.get(k) is not None})
+    return Config.from_mapping(values, where=str(config_file) if config_file else "options")

@@ -1,0 +1,201 @@
+"""Closed-form analysis of the 1-D least-squares problem.
+
+The mean squared error of ŷ = w·x + b is a quadratic in (w, b)::
+
+    L(w, b) = w²·m_xx + 2wb·m_x + b² − 2w·m_xy − 2b·m_y + m_yy
+
+where ``m_*`` are the data's means (m_xx = mean(x²), m_xy = mean(x·y), …).
+Everything here follows from those five numbers: the optimum, the Hessian
+2·[[m_xx, m_x], [m_x, 1]] and its eigenvalues, the largest learning rate
+for which plain gradient descent converges (2/λ_max), and the loss on any
+(w, b) grid without a Python loop.
+
+Examples
+--------
+>>> import numpy as np
+>>> from trainer.analysis import Moments, loss_grid
+>>> m = Moments.from_data(np.array([0.0, 1.0, 2.0]), np.array([1.0, 3.0, 5.0]))
+>>> [round(v, 12) for v in m.optimum()]
+[2.0, 1.0, 0.0]
+>>> np.round(loss_grid(m, np.array([2.0]), np.array([1.0, 2.0])), 9).tolist()
+[[0.0], [1.0]]
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+import numpy as np
+
+__all__ = ["Moments", "loss_grid", "loss_at", "view_window", "nice_step", "Window"]
+
+
+@dataclass(frozen=True)
+class Moments:
+    """The sufficient statistics of the MSE loss of a 1-D linear model."""
+
+    n: int
+    x: float
+    xx: float
+    y: float
+    xy: float
+    yy: float
+
+    @classmethod
+    def from_data(cls, x: np.ndarray, y: np.ndarray) -> "Moments":
+        x = np.asarray(x, dtype=np.float64)
+        y = np.asarray(y, dtype=np.float64)
+        return cls(
+            n=int(x.size),
+            x=float(x.mean()),
+            xx=float((x * x).mean()),
+            y=float(y.mean()),
+            xy=float((x * y).mean()),
+            yy=float((y * y).mean()),
+        )
+
+    def to_dict(self) -> dict:
+        return {"n": self.n, "x": self.x, "xx": self.xx, "y": self.y, "xy": self.xy, "yy": self.yy}
+
+    # -- the quadratic -------------------------------------------------------
+    def hessian(self) -> np.ndarray:
+        """∇²L, constant for a quadratic."""
+        return 2.0 * np.array([[self.xx, self.x], [self.x, 1.0]])
+
+    def hessian_eigenvalues(self) -> tuple[float, float]:
+        """Eigenvalues of the Hessian, ascending."""
+        lo, hi = np.linalg.eigvalsh(self.hessian())
+        return float(lo), float(hi)
+
+    def lr_max(self) -> float:
+        """Plain gradient descent converges exactly when lr < 2/λ_max."""
+        return 2.0 / self.hessian_eigenvalues()[1]
+
+    def condition_number(self) -> float:
+        lo, hi = self.hessian_eigenvalues()
+        return hi / lo if lo > 0 else math.inf
+
+    def optimum(self) -> tuple[float, float, float]:
+        """The least-squares (w*, b*) and the loss there."""
+        var_x = self.xx - self.x * self.x
+        cov = self.xy - self.x * self.y
+        w = cov / var_x
+        b = self.y - w * self.x
+        return float(w), float(b), float(max(0.0, loss_at(self, w, b)))
+
+
+def loss_at(m: Moments, w, b):
+    """L(w, b) for scalars or broadcastable arrays, in closed form.
+
+    Written around the optimum so that large (w, b) lose no precision near
+    the minimum: L = L* + [dw db]·H/2·[dw db]ᵀ.
+    """
+    w = np.asarray(w, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    var_x = m.xx - m.x * m.x
+    w_opt = (m.xy - m.x * m.y) / var_x
+    b_opt = m.y - w_opt * m.x
+    r_opt = m.yy - 2 * w_opt * m.xy - 2 * b_opt * m.y + w_opt**2 * m.xx + 2 * w_opt * b_opt * m.x + b_opt**2
+    dw = w - w_opt
+    db = b - b_opt
+    out = max(r_opt, 0.0) + dw * dw * m.xx + 2.0 * dw * db * m.x + db * db
+    return out if out.ndim else float(out)
+
+
+def loss_grid(m: Moments, w_values: Sequence[float], b_values: Sequence[float]) -> np.ndarray:
+    """L on the grid ``w_values × b_values``; shape ``(len(b_values), len(w_values))``.
+
+    Row j, column i holds L(w_values[i], b_values[j]) (the meshgrid "xy"
+    convention, ready for contouring with w across and b up).
+    """
+    w = np.asarray(w_values, dtype=np.float64)[None, :]
+    b = np.asarray(b_values, dtype=np.float64)[:, None]
+    return loss_at(m, w, b)
+
+
+# -- the view window -----------------------------------------------------------
+_NICE = (1.0, 2.0, 2.5, 5.0, 10.0)
+
+
+def nice_step(span: float, ticks: int = 5) -> float:
+    """A 1-2-2.5-5 × 10ⁿ tick step giving about ``ticks`` intervals over ``span``."""
+    if not math.isfinite(span) or span <= 0:
+        return 1.0
+    raw = span / ticks
+    mag = 10.0 ** math.floor(math.log10(raw))
+    for f in _NICE:
+        if f * mag >= raw * 0.999:
+            return f * mag
+    return 10.0 * mag
+
+
+@dataclass(frozen=True)
+class Window:
+    """A rectangle in parameter space with a tick step per axis."""
+
+    w: tuple[float, float]
+    b: tuple[float, float]
+    w_step: float
+    b_step: float
+
+    def contains(self, w: float, b: float) -> bool:
+        return self.w[0] <= w <= self.w[1] and self.b[0] <= b <= self.b[1]
+
+    def to_dict(self) -> dict:
+        return {"w": list(self.w), "b": list(self.b), "w_step": self.w_step, "b_step": self.b_step}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Window":
+        return cls(tuple(d["w"]), tuple(d["b"]), float(d["w_step"]), float(d["b_step"]))
+
+
+def view_window(
+    start: tuple[float, float],
+    optimum: tuple[float, float],
+    path: Iterable[tuple[float, float]] = (),
+    *,
+    margin: float = 0.12,
+    reach: float = 2.0,
+) -> Window:
+    """Pick a (w, b) window holding the start, the optimum and the sane part of the path.
+
+    The window is centred on the optimum, so the loss bowl sits in the middle
+    of the picture. Path points count only while they stay within ``reach``
+    times the start's distance from the optimum (per axis): a converging run
+    overshoots at most that far, while a diverging run's blow-up is left out,
+    so the window stays on the sensible region. The edges are rounded out to
+    a tick step, after a relative ``margin``.
+
+    Examples
+    --------
+    >>> win = view_window((-15.0, -10.0), (1.0, -1.0))
+    >>> win.contains(-15.0, -10.0) and win.contains(1.0, -1.0)
+    True
+    """
+    cw, cb = float(optimum[0]), float(optimum[1])
+    hw = abs(start[0] - cw)
+    hb = abs(start[1] - cb)
+    # a start on (or next to) the optimum still gets a readable window
+    floor_w = max(hw, hb, 1.0) * 0.25
+    floor_b = max(hw, hb, 1.0) * 0.25
+    hw, hb = max(hw, floor_w), max(hb, floor_b)
+    lim_w, lim_b = reach * hw, reach * hb
+    for w, b in path:
+        if not (math.isfinite(w) and math.isfinite(b)):
+            continue
+        dw, db = abs(w - cw), abs(b - cb)
+        if dw <= lim_w and db <= lim_b:
+            hw, hb = max(hw, dw), max(hb, db)
+    hw *= 1.0 + margin
+    hb *= 1.0 + margin
+    sw, sb = nice_step(2 * hw), nice_step(2 * hb)
+    w_lo, w_hi = math.floor((cw - hw) / sw) * sw, math.ceil((cw + hw) / sw) * sw
+    b_lo, b_hi = math.floor((cb - hb) / sb) * sb, math.ceil((cb + hb) / sb) * sb
+    return Window((_clean(w_lo), _clean(w_hi)), (_clean(b_lo), _clean(b_hi)), sw, sb)
+
+
+def _clean(v: float) -> float:
+    """Drop float noise from a multiple of a tick step (e.g. 0.30000000000000004)."""
+    return float(round(v, 10)) + 0.0

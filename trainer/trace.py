@@ -1,0 +1,326 @@
+"""The trace: every state of a run, as a validated JSON file (``descent.trace/1``).
+
+A trace is what the trainer hands to the scenes. It holds the config, the
+data, every state (w_k, b_k, L_k and the full-data gradient, k = 0..steps),
+where the run diverged if it did, and the closed-form analysis (optimum,
+Hessian eigenvalues, lr_max, the data's moments and a view window).
+
+Examples
+--------
+>>> from trainer import Config, train, Trace
+>>> trace = train(Config(steps=3))
+>>> Trace.from_json(trace.to_json()).w.tolist() == trace.w.tolist()
+True
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .analysis import Moments, Window, view_window
+from .config import Config, ConfigError
+
+__all__ = ["Trace", "TraceError", "SCHEMA", "atomic_write", "STATE_KEYS"]
+
+SCHEMA = "descent.trace/1"
+#: Keys every state carries (mini-batch runs add batch_grad_w / batch_grad_b).
+STATE_KEYS = ("k", "w", "b", "loss", "grad_w", "grad_b")
+
+
+class TraceError(ValueError):
+    """A trace file or object is malformed; the message says where."""
+
+
+@dataclass
+class Trace:
+    """A recorded run. Arrays are indexed by k (state after k updates)."""
+
+    config: Config
+    x: np.ndarray
+    y: np.ndarray
+    w: np.ndarray
+    b: np.ndarray
+    loss: np.ndarray
+    grad_w: np.ndarray
+    grad_b: np.ndarray
+    diverged_at: int | None
+    moments: Moments
+    window: Window
+    diverged_reason: str | None = None
+    batch_grad_w: np.ndarray | None = None
+    batch_grad_b: np.ndarray | None = None
+    extra_analysis: dict = field(default_factory=dict)
+
+    # -- derived views -----------------------------------------------------
+    @property
+    def n_states(self) -> int:
+        return int(self.w.size)
+
+    @property
+    def last_k(self) -> int:
+        return self.n_states - 1
+
+    @property
+    def diverged(self) -> bool:
+        return self.diverged_at is not None
+
+    @property
+    def optimum(self) -> tuple[float, float, float]:
+        return self.moments.optimum()
+
+    @property
+    def hessian_eigenvalues(self) -> tuple[float, float]:
+        return self.moments.hessian_eigenvalues()
+
+    @property
+    def lr_max(self) -> float:
+        return self.moments.lr_max()
+
+    def state(self, k: int) -> dict[str, Any]:
+        """State k as the dict written to the file."""
+        s = {
+            "k": k,
+            "w": float(self.w[k]),
+            "b": float(self.b[k]),
+            "loss": float(self.loss[k]),
+            "grad_w": float(self.grad_w[k]),
+            "grad_b": float(self.grad_b[k]),
+        }
+        if self.batch_grad_w is not None and k < self.batch_grad_w.size:
+            s["batch_grad_w"] = float(self.batch_grad_w[k])
+            s["batch_grad_b"] = float(self.batch_grad_b[k])
+        return s
+
+    # -- serialisation -----------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        w_opt, b_opt, l_opt = self.optimum
+        analysis = {
+            "optimum": {"w": w_opt, "b": b_opt, "loss": l_opt},
+            "hessian_eigenvalues": list(self.hessian_eigenvalues),
+            "lr_max": self.lr_max,
+            "condition_number": self.moments.condition_number(),
+            "moments": self.moments.to_dict(),
+            "window": self.window.to_dict(),
+        }
+        analysis.update(self.extra_analysis)
+        return {
+            "schema": SCHEMA,
+            "config": self.config.to_dict(),
+            "data": {"x": self.x.tolist(), "y": self.y.tolist()},
+            "states": [self.state(k) for k in range(self.n_states)],
+            "diverged_at": self.diverged_at,
+            "diverged_reason": self.diverged_reason,
+            "analysis": analysis,
+        }
+
+    def to_json(self) -> str:
+        """Deterministic JSON: one top-level key and one state per line."""
+        d = self.to_dict()
+        dump = lambda v: json.dumps(v, allow_nan=False, ensure_ascii=False)  # noqa: E731
+        lines = ["{"]
+        keys = list(d)
+        for i, key in enumerate(keys):
+            comma = "," if i < len(keys) - 1 else ""
+            if key == "states":
+                lines.append(f'  "states": [')
+                states = d["states"]
+                for j, s in enumerate(states):
+                    lines.append("    " + dump(s) + ("," if j < len(states) - 1 else ""))
+                lines.append("  ]" + comma)
+            else:
+                lines.append(f"  {dump(key)}: {dump(d[key])}{comma}")
+        lines.append("}")
+        return "\n".join(lines) + "\n"
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the trace atomically (temporary file, then rename)."""
+        return atomic_write(path, self.to_json())
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "Trace":
+        """Read and validate a trace file; :class:`TraceError` says what is wrong."""
+        p = Path(path)
+        try:
+            text = p.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise TraceError(f"trace file {str(p)!r} does not exist") from None
+        except IsADirectoryError:
+            raise TraceError(f"trace file {str(p)!r} is a directory") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise TraceError(f"cannot read trace file {str(p)!r}: {exc}") from None
+        try:
+            return cls.from_json(text)
+        except TraceError as exc:
+            raise TraceError(f"{p}: {exc}") from None
+
+    @classmethod
+    def from_json(cls, text: str) -> "Trace":
+        try:
+            data = json.loads(text, parse_constant=_reject_constant)
+        except json.JSONDecodeError as exc:
+            raise TraceError(f"not valid JSON ({exc.msg} at line {exc.lineno})") from None
+        except ValueError as exc:
+            raise TraceError(str(exc)) from None
+        return cls.from_dict(data)
+
+    @classmethod
+    def from_dict(cls, d: Any) -> "Trace":
+        """Validate a decoded ``descent.trace/1`` document and build the trace."""
+        if not isinstance(d, dict):
+            raise TraceError("a trace must be a JSON object")
+        schema = d.get("schema")
+        if schema != SCHEMA:
+            if isinstance(schema, str) and schema.startswith("descent.trace/"):
+                raise TraceError(f"unsupported schema version {schema!r} (this descent reads {SCHEMA!r})")
+            raise TraceError(f"not a descent trace: schema is {schema!r}, expected {SCHEMA!r}")
+        for key in ("config", "data", "states", "analysis"):
+            if key not in d:
+                raise TraceError(f"missing key {key!r}")
+        if not isinstance(d["config"], dict):
+            raise TraceError("config must be an object")
+        try:
+            config = Config.from_mapping(d["config"], where="config")
+        except ConfigError as exc:
+            raise TraceError(f"config: {exc}") from None
+
+        data = d["data"]
+        if not isinstance(data, dict) or "x" not in data or "y" not in data:
+            raise TraceError("data must be an object with lists x and y")
+        x = _numbers(data["x"], "data.x")
+        y = _numbers(data["y"], "data.y")
+        if x.size != y.size:
+            raise TraceError(f"data.x and data.y differ in length ({x.size} vs {y.size})")
+        if x.size < 2:
+            raise TraceError("data must hold at least 2 points")
+        if float(np.ptp(x)) == 0.0:
+            raise TraceError("data.x must not be constant")
+
+        states = d["states"]
+        if not isinstance(states, list) or not states:
+            raise TraceError("states must be a non-empty list")
+        cols: dict[str, list[float]] = {k: [] for k in STATE_KEYS}
+        batch_w: list[float] = []
+        batch_b: list[float] = []
+        for i, s in enumerate(states):
+            if not isinstance(s, dict):
+                raise TraceError(f"states[{i}] must be an object")
+            for key in STATE_KEYS:
+                if key not in s:
+                    raise TraceError(f"states[{i}] lacks {key!r}")
+                v = s[key]
+                if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                    raise TraceError(f"states[{i}].{key} must be a finite number (got {v!r})")
+                cols[key].append(float(v))
+            if s["k"] != i:
+                raise TraceError(f"states[{i}].k is {s['k']!r}, expected {i}")
+            if "batch_grad_w" in s:
+                batch_w.append(_finite(s["batch_grad_w"], f"states[{i}].batch_grad_w"))
+                batch_b.append(_finite(s.get("batch_grad_b"), f"states[{i}].batch_grad_b"))
+        if len(states) > config.steps + 1:
+            raise TraceError(f"{len(states)} states for steps={config.steps} (at most steps + 1)")
+
+        diverged_at = d.get("diverged_at")
+        if diverged_at is not None:
+            if isinstance(diverged_at, bool) or not isinstance(diverged_at, int):
+                raise TraceError(f"diverged_at must be null or a step number (got {diverged_at!r})")
+            if diverged_at != len(states):
+                raise TraceError(
+                    f"diverged_at is {diverged_at} but states end at k={len(states) - 1}"
+                )
+        elif len(states) != config.steps + 1:
+            raise TraceError(
+                f"{len(states)} states for steps={config.steps} and no divergence (expected {config.steps + 1})"
+            )
+
+        analysis = d["analysis"]
+        if not isinstance(analysis, dict):
+            raise TraceError("analysis must be an object")
+        for key in ("optimum", "hessian_eigenvalues", "lr_max"):
+            if key not in analysis:
+                raise TraceError(f"analysis lacks {key!r}")
+        moments = Moments.from_data(x, y)
+        w_arr = np.array(cols["w"])
+        b_arr = np.array(cols["b"])
+        w_opt, b_opt, _ = moments.optimum()
+        if "window" in analysis:
+            try:
+                window = Window.from_dict(analysis["window"])
+            except (KeyError, TypeError, ValueError):
+                raise TraceError("analysis.window is malformed") from None
+            if not all(math.isfinite(v) for v in (*window.w, *window.b, window.w_step, window.b_step)) or not (
+                window.w[0] < window.w[1] and window.b[0] < window.b[1]
+            ):
+                raise TraceError("analysis.window must hold finite, increasing ranges")
+        else:
+            window = view_window((w_arr[0], b_arr[0]), (w_opt, b_opt), zip(w_arr, b_arr))
+        known = {"optimum", "hessian_eigenvalues", "lr_max", "condition_number", "moments", "window"}
+        extra = {k: v for k, v in analysis.items() if k not in known}
+        bw = np.array(batch_w) if batch_w else None
+        bb = np.array(batch_b) if batch_b else None
+        return cls(
+            config=config,
+            x=x,
+            y=y,
+            w=w_arr,
+            b=b_arr,
+            loss=np.array(cols["loss"]),
+            grad_w=np.array(cols["grad_w"]),
+            grad_b=np.array(cols["grad_b"]),
+            diverged_at=diverged_at,
+            diverged_reason=d.get("diverged_reason") if diverged_at is not None else None,
+            moments=moments,
+            window=window,
+            batch_grad_w=bw,
+            batch_grad_b=bb,
+            extra_analysis=extra,
+        )
+
+
+def _reject_constant(name: str):
+    raise ValueError(f"{name} is not allowed in a trace (every number must be finite)")
+
+
+def _finite(v: Any, where: str) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+        raise TraceError(f"{where} must be a finite number (got {v!r})")
+    return float(v)
+
+
+def _numbers(seq: Any, where: str) -> np.ndarray:
+    if not isinstance(seq, list):
+        raise TraceError(f"{where} must be a list of numbers")
+    return np.array([_finite(v, f"{where}[{i}]") for i, v in enumerate(seq)], dtype=np.float64)
+
+
+def atomic_write(path: str | os.PathLike, data: str | bytes) -> Path:
+    """Write ``data`` to ``path`` through a temporary file in the same directory.
+
+    A reader never sees a half-written file, and on any error nothing is left
+    behind under either name. Raises :class:`OSError` if the directory does not
+    exist or is not writable.
+    """
+    path = Path(path)
+    directory = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise IsADirectoryError(21, "is a directory", str(path))
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data.encode("utf-8") if isinstance(data, str) else data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    return path
