@@ -14,7 +14,7 @@ import click
 
 from trainer import Config, ConfigError, Trace, TraceError, __version__, train
 
-from .options import config_from_options, training_options
+from .options import config_from_options, render_options, scene_options_from, training_options
 
 __all__ = ["cli", "main", "summary"]
 
@@ -101,9 +101,93 @@ def train_cmd(config_file: Path | None, out: Path | None, **options: Any) -> Non
         click.echo(f"wrote {out}")
 
 
+def _warm_up(scene: str):
+    """Import the renderer in a thread; torch's first optimizer step imports dynamo meanwhile."""
+    import threading
+
+    def work() -> None:
+        try:
+            from scenes.render import scene_class
+
+            scene_class(scene)
+        except Exception:  # the real import below reports any problem
+            pass
+
+    thread = threading.Thread(target=work, daemon=True)
+    thread.start()
+    return thread
+
+
+def _render_traces(scene: str, trace_files: tuple[Path, ...], config_file: Path | None, options: dict[str, Any]) -> list[Trace]:
+    """The traces to draw: loaded from --trace files, or trained from the options (one per --lr)."""
+    lrs = options.pop("lr") or ()
+    if trace_files:
+        given = [k for k, v in options.items() if v is not None] + (["lr"] if lrs else [])
+        if given or config_file is not None:
+            raise UserError(f"--trace renders a saved run; drop the training option --{(given or ['config'])[0].replace('_', '-')}")
+        return [Trace.load(p) for p in trace_files]
+    if scene != "compare" and len(lrs) > 1:
+        raise UserError(f"the {scene} scene draws one run; use 'descent render compare' for several --lr")
+    if scene == "compare" and not lrs:
+        lrs = (0.1, 0.2)  # the lab's comparison
+    configs = [config_from_options(config_file, {**options, "lr": lr}) for lr in (lrs or (None,))]
+    return [train(c) for c in configs]
+
+
+@cli.command("render")
+@click.argument("scene", type=click.Choice(["fit", "surface", "compare"]), default="fit", required=False)
+@training_options(multiple_lr=True)
+@click.option("--trace", "trace_files", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Render a saved trace instead of training (repeat for compare).")
+@render_options
+def render_cmd(scene: str, config_file: Path | None, trace_files: tuple[Path, ...], quality: str, fps: float | None,
+               theme: str, out_dir: Path, name: str | None, preset: str, seconds_per_step: float | None,
+               descent_seconds: float | None, quiet: bool, **options: Any) -> None:
+    """Render a clip: SCENE is fit (default), surface or compare.
+
+    Writes NAME.mp4 (H.264, streams before fully loaded), NAME.png (poster:
+    the final state) and NAME.json (config, trace, versions) to --out-dir.
+    """
+    warm = _warm_up(scene)  # import manim and the scene while torch trains
+    traces = _render_traces(scene, trace_files, config_file, options)
+    warm.join()
+    from scenes.render import RenderError, render
+
+    if scene != "compare" and len(traces) > 1:
+        raise UserError(f"the {scene} scene draws one run (got {len(traces)} traces)")
+    try:
+        result = render(traces, scene, quality=quality, fps=fps, theme=theme, out_dir=out_dir, name=name,
+                        preset=preset, progress=not quiet,
+                        scene_options=scene_options_from({"seconds_per_step": seconds_per_step,
+                                                          "descent_seconds": descent_seconds}))
+    except RenderError as exc:
+        raise UserError(str(exc)) from None
+    except OSError as exc:
+        raise UserError(f"cannot write to {str(out_dir)!r}: {exc.strerror or exc}") from None
+    if len(traces) == 1:
+        click.echo(summary(traces[0]))
+    click.echo(f"rendered {result.frames} frames ({result.width}x{result.height}, {result.fps:g} fps) "
+               f"in {result.seconds:.1f} s")
+    for p in result.paths:
+        click.echo(f"wrote {p}")
+
+
 def main() -> None:
-    """Console-script entry point."""
-    cli(prog_name="descent")
+    """Console-script entry point.
+
+    Ends the process without the interpreter's slow teardown of torch and
+    manim (about a second) once every file is written and closed.
+    """
+    import os
+
+    try:
+        cli(prog_name="descent")
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ import click
 
 from trainer import MAX_STEPS, OPTIMIZERS, Config, load_toml
 
-__all__ = ["FiniteFloat", "training_options", "config_from_options", "TRAINING_KEYS"]
+__all__ = ["FiniteFloat", "training_options", "render_options", "config_from_options", "TRAINING_KEYS"]
 
 
 class FiniteFloat(click.ParamType):
@@ -74,15 +74,22 @@ def _default_text(key: str) -> str:
     return "full batch" if value is None else str(value)
 
 
-def training_options(func: Callable) -> Callable:
-    """Add ``--config`` and one option per config key to a command."""
+def training_options(func: Callable | None = None, *, multiple_lr: bool = False) -> Callable:
+    """Add ``--config`` and one option per config key to a command.
+
+    With ``multiple_lr``, ``--lr`` may be repeated (a sweep or a comparison).
+    """
+    if func is None:
+        return lambda f: training_options(f, multiple_lr=multiple_lr)
     for key, type_, help_ in reversed(_TRAINING):
+        many = multiple_lr and key == "lr"
         func = click.option(
             "--" + key.replace("_", "-"),
             key,
             type=type_,
             default=None,
-            help=f"{help_}  [default: {_default_text(key)}]",
+            multiple=many,
+            help=f"{help_}{' Repeat for several runs.' if many else ''}  [default: {_default_text(key)}]",
         )(func)
     func = click.option(
         "--config",
@@ -101,3 +108,40 @@ def config_from_options(config_file: Path | None, options: dict[str, Any]) -> Co
         values.update(load_toml(config_file))
     values.update({k: options[k] for k in TRAINING_KEYS if options.get(k) is not None})
     return Config.from_mapping(values, where=str(config_file) if config_file else "options")
+
+
+def render_options(func: Callable) -> Callable:
+    """Options shared by every command that renders video."""
+    opts = [
+        click.option("-q", "--quality", type=click.Choice(["l", "m", "h", "p", "k"]), default="l", show_default=True,
+                     help="Manim preset: l 480p15, m 720p30, h 1080p60, p 1440p60, k 2160p60."),
+        click.option("--fps", type=FiniteFloat(min=1, max=240), default=None,
+                     help="Frame rate (overrides the preset's)."),
+        click.option("--theme", type=click.Choice(["dark", "light"]), default="dark", show_default=True,
+                     help="dark for video and projectors, light for white course pages."),
+        click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("media"),
+                     show_default=True, help="Where the finished files go."),
+        click.option("--name", default=None,
+                     help="Base name of the output files (default: derived from the parameters)."),
+        click.option("--preset", type=click.Choice(["ultrafast", "superfast", "veryfast", "faster", "fast",
+                                                    "medium", "slow", "slower", "veryslow"]),
+                     default="veryfast", show_default=True, help="x264 speed/size trade-off."),
+        click.option("--seconds-per-step", type=FiniteFloat(min=0, min_open=True, max=60), default=None,
+                     help="Pacing of the descent.  [default: 0.667, capped at 24 s in all]"),
+        click.option("--duration", "descent_seconds", type=FiniteFloat(min=0, min_open=True, max=3600),
+                     default=None, help="Total seconds of the descent (overrides --seconds-per-step)."),
+        click.option("--quiet", is_flag=True, help="No progress bar."),
+    ]
+    for opt in reversed(opts):
+        func = opt(func)
+    return func
+
+
+def scene_options_from(options: dict[str, Any]) -> dict[str, Any]:
+    """The scene parameters the render options set."""
+    out: dict[str, Any] = {}
+    if options.get("seconds_per_step") is not None:
+        out["seconds_per_step"] = options["seconds_per_step"]
+    if options.get("descent_seconds") is not None:
+        out["descent_seconds"] = options["descent_seconds"]
+    return out

@@ -157,43 +157,50 @@ def view_window(
     path: Iterable[tuple[float, float]] = (),
     *,
     margin: float = 0.12,
-    reach: float = 2.0,
+    reach: float = 1.25,
+    room: float = 0.22,
 ) -> Window:
     """Pick a (w, b) window holding the start, the optimum and the sane part of the path.
 
-    The window is centred on the optimum, so the loss bowl sits in the middle
-    of the picture. Path points count only while they stay within ``reach``
-    times the start's distance from the optimum (per axis): a converging run
-    overshoots at most that far, while a diverging run's blow-up is left out,
-    so the window stays on the sensible region. The edges are rounded out to
-    a tick step, after a relative ``margin``.
+    The window is the bounding box of the start, the optimum and the path
+    points that stay within ``reach`` times the start's distance from the
+    optimum (per axis): a converging run overshoots at most that far, while
+    a diverging run's blow-up is left out, so the window stays on the
+    sensible region. The box grows by a relative ``margin``, keeps at least
+    ``room`` of its span on every side of the optimum (so the bowl around the
+    minimum is visible), and its edges are rounded out to a tick step.
 
     Examples
     --------
     >>> win = view_window((-15.0, -10.0), (1.0, -1.0))
     >>> win.contains(-15.0, -10.0) and win.contains(1.0, -1.0)
     True
+    >>> win.w, win.b
+    ((-20.0, 10.0), (-15.0, 5.0))
     """
     cw, cb = float(optimum[0]), float(optimum[1])
-    hw = abs(start[0] - cw)
-    hb = abs(start[1] - cb)
+    sw, sb = float(start[0]), float(start[1])
     # a start on (or next to) the optimum still gets a readable window
-    floor_w = max(hw, hb, 1.0) * 0.25
-    floor_b = max(hw, hb, 1.0) * 0.25
-    hw, hb = max(hw, floor_w), max(hb, floor_b)
-    lim_w, lim_b = reach * hw, reach * hb
+    size = max(abs(sw - cw), abs(sb - cb), 1.0)
+    lim_w = reach * max(abs(sw - cw), 0.25 * size)
+    lim_b = reach * max(abs(sb - cb), 0.25 * size)
+    ws, bs = [sw, cw], [sb, cb]
     for w, b in path:
-        if not (math.isfinite(w) and math.isfinite(b)):
-            continue
-        dw, db = abs(w - cw), abs(b - cb)
-        if dw <= lim_w and db <= lim_b:
-            hw, hb = max(hw, dw), max(hb, db)
-    hw *= 1.0 + margin
-    hb *= 1.0 + margin
-    sw, sb = nice_step(2 * hw), nice_step(2 * hb)
-    w_lo, w_hi = math.floor((cw - hw) / sw) * sw, math.ceil((cw + hw) / sw) * sw
-    b_lo, b_hi = math.floor((cb - hb) / sb) * sb, math.ceil((cb + hb) / sb) * sb
-    return Window((_clean(w_lo), _clean(w_hi)), (_clean(b_lo), _clean(b_hi)), sw, sb)
+        if math.isfinite(w) and math.isfinite(b) and abs(w - cw) <= lim_w and abs(b - cb) <= lim_b:
+            ws.append(w)
+            bs.append(b)
+
+    def axis(lo: float, hi: float, c: float) -> tuple[float, float, float]:
+        span = max(hi - lo, 0.25 * size)
+        lo, hi = lo - margin * span, hi + margin * span
+        span = hi - lo
+        lo, hi = min(lo, c - room * span), max(hi, c + room * span)
+        step = nice_step(hi - lo)
+        return _clean(math.floor(lo / step) * step), _clean(math.ceil(hi / step) * step), step
+
+    w_lo, w_hi, w_step = axis(min(ws), max(ws), cw)
+    b_lo, b_hi, b_step = axis(min(bs), max(bs), cb)
+    return Window((w_lo, w_hi), (b_lo, b_hi), w_step, b_step)
 
 
 def _clean(v: float) -> float:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import torch
 
 from .analysis import Moments, view_window
 from .config import Config, ConfigError
@@ -31,8 +30,10 @@ __all__ = ["make_data", "train", "DIVERGENCE_LOSS"]
 DIVERGENCE_LOSS = 1e12
 
 
-def make_data(config: Config, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def make_data(config: Config, generator: "torch.Generator | None" = None) -> tuple["torch.Tensor", "torch.Tensor"]:
     """The lab's data: x on a grid, y = slope·x + bias + noise·N(0, 1)."""
+    import torch  # imported on first use: commands that only draw never pay for it
+
     if generator is None:
         generator = torch.Generator().manual_seed(config.seed)
     x = torch.arange(config.x_min, config.x_max, config.x_step, dtype=torch.float64)
@@ -43,7 +44,9 @@ def make_data(config: Config, generator: torch.Generator | None = None) -> tuple
     return x, y
 
 
-def _optimizer(config: Config, params: list[torch.Tensor]) -> torch.optim.Optimizer:
+def _optimizer(config: Config, params: list) -> "torch.optim.Optimizer":
+    import torch
+
     if config.optimizer == "sgd":
         return torch.optim.SGD(params, lr=config.lr)
     if config.optimizer == "momentum":
@@ -55,8 +58,8 @@ def _optimizer(config: Config, params: list[torch.Tensor]) -> torch.optim.Optimi
     raise ConfigError(f"unknown optimizer {config.optimizer!r}")
 
 
-def _mse(w: torch.Tensor, b: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    return torch.mean((w * x + b - y) ** 2)
+def _mse(w, b, x, y):
+    return ((w * x + b - y) ** 2).mean()
 
 
 def train(config: Config) -> Trace:
@@ -66,6 +69,8 @@ def train(config: Config) -> Trace:
     gradient there. Training stops at the first state that is non-finite or
     whose loss exceeds :data:`DIVERGENCE_LOSS`; that k is ``diverged_at``.
     """
+    import torch
+
     config.validate()
     gen = torch.Generator().manual_seed(config.seed)
     x, y = make_data(config, gen)
@@ -90,7 +95,7 @@ def train(config: Config) -> Trace:
             diverged_at, reason = k, "a value became non-finite"
             break
         if row[2] > DIVERGENCE_LOSS:
-            diverged_at, reason = k, f"the loss exceeded {DIVERGENCE_LOSS:.0e}"
+            diverged_at, reason = k, "the loss exceeded 1e12"
             break
         rows.append(row)
         if k == config.steps:
@@ -111,7 +116,7 @@ def train(config: Config) -> Trace:
 
     if not rows:
         raise ConfigError(
-            f"the start point (w0={config.w0}, b0={config.b0}) already has a loss above {DIVERGENCE_LOSS:.0e}"
+            f"the start point (w0={config.w0}, b0={config.b0}) already has a loss above 1e12"
         )
     cols = np.array(rows, dtype=np.float64).T
     xs, ys = x.numpy().copy(), y.numpy().copy()

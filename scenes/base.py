@@ -1,0 +1,164 @@
+"""The base of every descent scene: parameters as validated class attributes.
+
+A scene's parameters are class attributes (3b1b style) and a variant is a
+subclass. Because a misspelt class attribute would silently do nothing,
+:class:`DescentScene` checks every public attribute a subclass sets against
+the parameters it knows and refuses unknown ones, suggesting the closest.
+
+Examples
+--------
+>>> from scenes.base import DescentScene
+>>> class Slow(DescentScene):
+...     seconds_per_step = 1.0
+>>> try:
+...     class Typo(DescentScene):
+...         seconds_per_stpe = 1.0
+... except TypeError as e:
+...     print(e)
+unknown scene parameter 'seconds_per_stpe' in Typo (did you mean 'seconds_per_step'?)
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+from manim import Scene
+
+from trainer import Trace
+
+from .theme import THEMES
+
+__all__ = ["DescentScene", "DEFAULT_TRACE", "load_scene_trace", "plan_seconds", "play_frames", "wait_frames"]
+
+#: The lab-default trace shipped with the scenes, so a scene never trains.
+DEFAULT_TRACE = Path(__file__).with_name("lab_trace.json")
+
+
+def load_scene_trace(path: str | os.PathLike | None = None) -> Trace:
+    """The trace a scene draws: ``path``, else $DESCENT_TRACE, else the lab default."""
+    return Trace.load(path or os.environ.get("DESCENT_TRACE") or DEFAULT_TRACE)
+
+
+def plan_seconds(n_segments: int, seconds_per_step: float, descent_seconds: float | None,
+                 max_descent_seconds: float) -> float:
+    """How long the descent runs: total if given, else per step, capped."""
+    if descent_seconds is not None:
+        return float(descent_seconds)
+    return min(max(n_segments, 1) * seconds_per_step, max_descent_seconds)
+
+
+def play_frames(run_time: float, fps: float) -> int:
+    """Frames Manim writes for a play() of ``run_time`` (it steps 0, 1/fps, … < run_time)."""
+    return len(np.arange(0, run_time, 1 / fps)) if run_time > 0 else 0
+
+
+def wait_frames(duration: float, fps: float) -> int:
+    """Frames Manim writes for a static wait (a frozen frame repeated)."""
+    return int(duration / (1 / fps)) if duration > 0 else 0
+
+
+class DescentScene(Scene):
+    """Common parameters and validation for every descent scene."""
+
+    #: Parameters a subclass may set (name → check). Extended by subclasses via EXTRA_PARAMS.
+    PARAMS: ClassVar[dict[str, Any]] = {
+        "trace": lambda v: v is None or isinstance(v, Trace),
+        "trace_file": lambda v: v is None or isinstance(v, (str, os.PathLike)),
+        "theme": lambda v: v in THEMES,
+        "seconds_per_step": lambda v: isinstance(v, (int, float)) and 0 < v <= 60,
+        "descent_seconds": lambda v: v is None or (isinstance(v, (int, float)) and 0 < v <= 3600),
+        "max_descent_seconds": lambda v: isinstance(v, (int, float)) and v > 0,
+        "intro_seconds": lambda v: isinstance(v, (int, float)) and 0 <= v <= 60,
+        "hold_seconds": lambda v: isinstance(v, (int, float)) and 0 <= v <= 600,
+        "max_keys": lambda v: isinstance(v, int) and 2 <= v <= 1000,
+        "title": lambda v: v is None or isinstance(v, str),
+        "step_hold": lambda v: isinstance(v, (int, float)) and 0 <= v < 1,
+    }
+    EXTRA_PARAMS: ClassVar[dict[str, Any]] = {}
+
+    trace: Trace | None = None          # a trace object (the render API sets this)
+    trace_file: str | None = None       # or a trace file; else $DESCENT_TRACE, else the lab
+    theme: str = os.environ.get("DESCENT_THEME", "dark")
+    seconds_per_step: float = 2 / 3     # the lab's 15 steps take 10 s
+    descent_seconds: float | None = None  # total descent time; overrides seconds_per_step
+    max_descent_seconds: float = 24.0   # long runs are sampled to stay under this
+    intro_seconds: float = 1.5
+    hold_seconds: float = 2.5
+    max_keys: int = 45                  # most states the animation pauses at
+    title: str | None = None
+    step_hold: float = 0.8              # easing at each state: 0 linear, near 1 lingers
+
+    @classmethod
+    def all_params(cls) -> dict[str, Any]:
+        params: dict[str, Any] = {}
+        for klass in reversed(cls.__mro__):
+            params.update(klass.__dict__.get("PARAMS", {}))
+            params.update(klass.__dict__.get("EXTRA_PARAMS", {}))
+        return params
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        known = cls.all_params()
+        for name, value in cls.__dict__.items():
+            if name.startswith("_") or name.isupper() or callable(value) or isinstance(
+                value, (classmethod, staticmethod, property)
+            ):
+                continue
+            if name not in known:
+                close = difflib.get_close_matches(name, list(known), n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise TypeError(f"unknown scene parameter {name!r} in {cls.__name__}{hint}")
+            if not known[name](value):
+                raise TypeError(f"bad value for scene parameter {name!r} in {cls.__name__}: {value!r}")
+
+    # -- set-up ------------------------------------------------------------------
+    def setup(self) -> None:
+        self.run_trace = self.trace if self.trace is not None else load_scene_trace(self.trace_file)
+        self.camera.background_color = THEMES[self.theme].background
+
+    def intro(self, statics, dynamic) -> None:
+        """Panels appear one after another.
+
+        Everything is added at once and covered by background-coloured veils
+        that fade away in turn: only the veils move, so Cairo paints the
+        panels once instead of copying and redrawing them every frame.
+        """
+        from manim import FadeOut, LaggedStart, Rectangle
+
+        self.add(*statics, dynamic)
+        if self.intro_seconds <= 0:
+            return
+        bg = THEMES[self.theme].background
+        veils = [
+            Rectangle(width=s.width + 0.3, height=s.height + 0.3, fill_color=bg, fill_opacity=1, stroke_width=0)
+            .move_to(s.get_center())
+            for s in statics
+            if len(s.submobjects)
+        ]
+        self.add(*veils)
+        self.play(LaggedStart(*[FadeOut(v) for v in veils], lag_ratio=0.3), run_time=self.intro_seconds)
+
+    def descent_run_time(self, n_segments: int) -> float:
+        return plan_seconds(n_segments, self.seconds_per_step, self.descent_seconds, self.max_descent_seconds)
+
+    @classmethod
+    def planned_frames(cls, trace: Trace, fps: float) -> int:
+        """Frames the clip will have at ``fps`` (Manim rounds each play() to whole frames)."""
+        from .helpers import key_steps
+
+        segments = len(key_steps(trace.last_k, cls.max_keys)) - 1
+        descent = plan_seconds(segments, cls.seconds_per_step, cls.descent_seconds, cls.max_descent_seconds)
+        return play_frames(cls.intro_seconds, fps) + play_frames(descent, fps) + wait_frames(cls.hold_seconds, fps)
+
+    @classmethod
+    def planned_seconds(cls, trace: Trace) -> float:
+        """Total clip length for ``trace`` (intro + descent + hold)."""
+        from .helpers import key_steps
+
+        segments = len(key_steps(trace.last_k, cls.max_keys)) - 1
+        return cls.intro_seconds + plan_seconds(segments, cls.seconds_per_step, cls.descent_seconds,
+                                                cls.max_descent_seconds) + cls.hold_seconds

@@ -1,0 +1,60 @@
+"""FitScene: the line fitting the points beside the descent on the loss surface.
+
+Render the lab defaults from the repository root with the plain manim CLI::
+
+    manim -qm scenes/fit.py FitScene
+
+or any trace with ``DESCENT_TRACE=t.json`` (and ``DESCENT_THEME=light``), or
+through ``descent render fit``.
+"""
+
+from __future__ import annotations
+
+from manim import ValueTracker, linear
+
+from scenes.base import DescentScene
+from scenes.panels import Banner, Box, ContourPanel, Context, DataPanel, Header, LossPanel, StepDriver
+
+__all__ = ["FitScene", "fit_layout"]
+
+
+def fit_layout() -> dict[str, Box]:
+    """Where the panels sit in the 16:9 frame (14.2 × 8 units)."""
+    return {
+        "header": Box(0.0, 3.42, 13.7, 0.95),
+        "data": Box(-3.55, 0.55, 6.5, 3.9),
+        "loss": Box(-3.55, -2.65, 6.5, 2.35),
+        "contour": Box(3.55, -0.55, 6.6, 6.4),
+    }
+
+
+class FitScene(DescentScene):
+    """Data space, parameter space and loss curve, all driven by one step tracker."""
+
+    def setup(self) -> None:
+        super().setup()
+        lay = fit_layout()
+        self.ctx = Context.for_trace(self.run_trace, self.theme, self.max_keys, self.step_hold)
+        self.header = Header(self.ctx, lay["header"], self.title)
+        self.data = DataPanel(self.ctx, lay["data"])
+        self.contour = ContourPanel(self.ctx, lay["contour"])
+        self.loss = LossPanel(self.ctx, lay["loss"])
+        c = lay["contour"]
+        self.banner = Banner(self.ctx, anchor=[c.x + 0.35, c.top - 0.95, 0], width=c.width - 1.2,
+                             contains=self.contour.contains)
+        self.panels = [self.header, self.data, self.contour, self.loss, self.banner]
+        self.tracker = ValueTracker(0.0)
+        self.driver = StepDriver(self.ctx.clock, self.panels)
+
+    def construct(self) -> None:
+        # Beat 1: the stage. Static parts first, so Cairo paints them once per play().
+        self.intro([p.static for p in self.panels], self.driver.group)
+        # Beat 2: the descent, one play() on one tracker for every panel.
+        self.driver.attach(self.tracker)
+        clock = self.ctx.clock
+        self.play(self.tracker.animate.set_value(clock.t_max), run_time=self.descent_run_time(len(clock.keys) - 1),
+                  rate_func=linear)
+        # Beat 3: hold on the final state (a frozen frame: nothing is redrawn).
+        self.driver.group.clear_updaters()
+        if self.hold_seconds > 0:
+            self.wait(self.hold_seconds)

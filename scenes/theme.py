@@ -1,0 +1,125 @@
+"""Themes: dark (default, for projectors and video) and light (for white course pages).
+
+Colours follow the Okabe–Ito palette, which stays distinct under the common
+forms of colour blindness: the run (fitted line, path, loss curve) is orange
+or vermillion, the data points blue, the optimum bluish green, and the loss
+heat map a single-hue blue ramp so the orange path always stands out.
+
+Examples
+--------
+>>> from scenes.theme import get_theme
+>>> get_theme("light").background
+'#FFFFFF'
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["Theme", "THEMES", "get_theme", "SERIES"]
+
+# Okabe & Ito (2008), "Color Universal Design".
+OKABE_ITO = {
+    "orange": "#E69F00",
+    "sky": "#56B4E9",
+    "green": "#009E73",
+    "yellow": "#F0E442",
+    "blue": "#0072B2",
+    "vermillion": "#D55E00",
+    "purple": "#CC79A7",
+    "black": "#000000",
+}
+
+#: Colours for several runs in one clip (comparison), in order.
+SERIES = {
+    "dark": ["#E69F00", "#56B4E9", "#CC79A7", "#F0E442", "#009E73", "#D55E00", "#FFFFFF", "#0072B2"],
+    "light": ["#D55E00", "#0072B2", "#CC79A7", "#009E73", "#E69F00", "#56B4E9", "#000000", "#F0E442"],
+}
+
+
+@dataclass(frozen=True)
+class Theme:
+    name: str
+    background: str
+    text: str          # main text
+    muted: str         # axis labels, tick labels, secondary text
+    axis: str          # axis lines
+    grid: str          # faint guide lines
+    run: str           # the fitted line, path, current point, loss curve
+    run_outline: str   # halo drawn under the run so it reads on any background
+    points: str        # data points
+    truth: str         # the true line f
+    optimum: str       # the optimum marker
+    warn: str          # divergence banner
+    warn_text: str
+    contour: str       # contour lines
+    heat_stops: tuple  # (position, (r, g, b)) stops for low → high loss
+    panel: str         # panel backing
+    font: str = "DejaVu Sans"
+
+    @property
+    def series(self) -> list[str]:
+        return SERIES[self.name]
+
+
+def _rgb(hex_: str) -> tuple[float, float, float]:
+    h = hex_.lstrip("#")
+    return tuple(int(h[i : i + 2], 16) / 255 for i in (0, 2, 4))  # type: ignore[return-value]
+
+
+DARK = Theme(
+    name="dark",
+    background="#0E1117",
+    text="#F2F4F8",
+    muted="#A9B1BD",
+    axis="#7D8794",
+    grid="#2A313C",
+    run=OKABE_ITO["orange"],
+    run_outline="#0E1117",
+    points=OKABE_ITO["sky"],
+    truth="#C8CDD5",
+    optimum=OKABE_ITO["green"],
+    warn=OKABE_ITO["vermillion"],
+    warn_text="#FFFFFF",
+    contour="#DCE6F2",
+    heat_stops=(
+        (0.0, _rgb("#0B1D33")),
+        (0.45, _rgb("#1D4268")),
+        (0.8, _rgb("#3C6E9A")),
+        (1.0, _rgb("#6E9CC2")),
+    ),
+    panel="#151A22",
+)
+
+LIGHT = Theme(
+    name="light",
+    background="#FFFFFF",
+    text="#15191F",
+    muted="#4A525E",
+    axis="#5E6772",
+    grid="#E3E7EC",
+    run=OKABE_ITO["vermillion"],
+    run_outline="#FFFFFF",
+    points=OKABE_ITO["blue"],
+    truth="#6B7380",
+    optimum=OKABE_ITO["green"],
+    warn=OKABE_ITO["vermillion"],
+    warn_text="#FFFFFF",
+    contour="#1E3550",
+    heat_stops=(
+        (0.0, _rgb("#7FAFD6")),
+        (0.45, _rgb("#B5D2EA")),
+        (0.8, _rgb("#E3EEF7")),
+        (1.0, _rgb("#F7FAFD")),
+    ),
+    panel="#F6F8FA",
+)
+
+THEMES = {"dark": DARK, "light": LIGHT}
+
+
+def get_theme(name: str) -> Theme:
+    try:
+        return THEMES[name]
+    except KeyError:
+        raise ValueError(f"unknown theme {name!r} (choose from {', '.join(THEMES)})") from None
