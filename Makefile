@@ -11,7 +11,7 @@ PIP_EXTRA := $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
 .PHONY: demo test install system-deps system-deps-test bench clean
 
 demo: install
-	$(BIN)/descent train
+	$(BIN)/descent render
 
 test: install system-deps-test
 	$(BIN)/python -m pytest

@@ -120,39 +120,64 @@ class DescentScene(Scene):
         self.run_trace = self.trace if self.trace is not None else load_scene_trace(self.trace_file)
         self.camera.background_color = THEMES[self.theme].background
 
-    def intro(self, statics, dynamic) -> None:
-        """Panels appear one after another.
+    def play_lesson(self, statics, driver, tracker) -> None:
+        """The whole clip as one play(): intro, descent, hold.
 
-        Everything is added at once and covered by background-coloured veils
-        that fade away in turn: only the veils move, so Cairo paints the
-        panels once instead of copying and redrawing them every frame.
+        Beat 1, the stage: everything is added at once and covered by
+        background-coloured veils that fade away in turn (only the veils move,
+        so Cairo paints the panels once instead of copying them every frame).
+        Beat 2, the descent: the one tracker runs through the states.
+        Beat 3, the hold on the final state: frames that repeat are not redrawn
+        (see :meth:`frame_key`). One play() means one encoded segment.
         """
-        from manim import FadeOut, LaggedStart, Rectangle
+        from manim import FadeOut, LaggedStart, Rectangle, Succession, Wait
 
-        self.add(*statics, dynamic)
-        if self.intro_seconds <= 0:
-            return
+        self.static_roots = {id(s) for s in statics}
         bg = THEMES[self.theme].background
-        veils = [
+        self.veils = [
             Rectangle(width=s.width + 0.3, height=s.height + 0.3, fill_color=bg, fill_opacity=1, stroke_width=0)
             .move_to(s.get_center())
             for s in statics
             if len(s.submobjects)
-        ]
-        self.add(*veils)
-        self.play(LaggedStart(*[FadeOut(v) for v in veils], lag_ratio=0.3), run_time=self.intro_seconds)
+        ] if self.intro_seconds > 0 else []
+        self.add(*statics, driver.group, *self.veils)
+        driver.attach(tracker)
+        self.tracker = tracker
+        beats = []
+        if self.veils:
+            beats.append(LaggedStart(*[FadeOut(v) for v in self.veils], lag_ratio=0.3, run_time=self.intro_seconds))
+        descent = self.descent_run_time(len(driver.clock.keys) - 1)
+        beats.append(tracker.animate(run_time=descent, rate_func=lambda a: a).set_value(driver.clock.t_max))
+        if self.hold_seconds > 0:
+            beats.append(Wait(run_time=self.hold_seconds))
+        self.play(Succession(*beats))
+        self.remove(*self.veils)
+        driver.group.clear_updaters()
+
+    def frame_key(self):
+        """What a frame shows; the renderer reuses the last frame when it repeats."""
+        veils = tuple(round(v.get_fill_opacity(), 4) for v in getattr(self, "veils", ()))
+        tracker = getattr(self, "tracker", None)
+        return (tracker.get_value() if tracker is not None else None, veils)
+
+    def update_mobjects(self, dt: float) -> None:
+        """Update every mobject except the static panels.
+
+        Manim walks the whole family of every mobject on each frame looking for
+        updaters; the static panels hold hundreds of glyphs and never update.
+        """
+        static = getattr(self, "static_roots", ())
+        for mob in self.mobjects:
+            if id(mob) not in static:
+                mob.update(dt)
 
     def descent_run_time(self, n_segments: int) -> float:
         return plan_seconds(n_segments, self.seconds_per_step, self.descent_seconds, self.max_descent_seconds)
 
     @classmethod
     def planned_frames(cls, trace: Trace, fps: float) -> int:
-        """Frames the clip will have at ``fps`` (Manim rounds each play() to whole frames)."""
-        from .helpers import key_steps
-
-        segments = len(key_steps(trace.last_k, cls.max_keys)) - 1
-        descent = plan_seconds(segments, cls.seconds_per_step, cls.descent_seconds, cls.max_descent_seconds)
-        return play_frames(cls.intro_seconds, fps) + play_frames(descent, fps) + wait_frames(cls.hold_seconds, fps)
+        """Frames the clip will have at ``fps`` (the whole clip is one play())."""
+        return play_frames(cls.planned_seconds(trace), fps)
 
     @classmethod
     def planned_seconds(cls, trace: Trace) -> float:

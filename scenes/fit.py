@@ -10,7 +10,7 @@ through ``descent render fit``.
 
 from __future__ import annotations
 
-from manim import ValueTracker, linear
+from manim import ValueTracker
 
 from scenes.base import DescentScene
 from scenes.panels import Banner, Box, ContourPanel, Context, DataPanel, Header, LossPanel, StepDriver
@@ -45,16 +45,12 @@ class FitScene(DescentScene):
         self.panels = [self.header, self.data, self.contour, self.loss, self.banner]
         self.tracker = ValueTracker(0.0)
         self.driver = StepDriver(self.ctx.clock, self.panels)
+        self.driver.push(0.0)
+
+    def step_layer(self):
+        """What changes once per step, for the renderer to paint once per step."""
+        return self.driver.layer()
 
     def construct(self) -> None:
-        # Beat 1: the stage. Static parts first, so Cairo paints them once per play().
-        self.intro([p.static for p in self.panels], self.driver.group)
-        # Beat 2: the descent, one play() on one tracker for every panel.
-        self.driver.attach(self.tracker)
-        clock = self.ctx.clock
-        self.play(self.tracker.animate.set_value(clock.t_max), run_time=self.descent_run_time(len(clock.keys) - 1),
-                  rate_func=linear)
-        # Beat 3: hold on the final state (a frozen frame: nothing is redrawn).
-        self.driver.group.clear_updaters()
-        if self.hold_seconds > 0:
-            self.wait(self.hold_seconds)
+        # The stage appears, the descent runs on one tracker, the final state holds.
+        self.play_lesson([p.static for p in self.panels], self.driver, self.tracker)

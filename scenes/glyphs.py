@@ -12,6 +12,8 @@ Examples
 >>> g = GlyphSet("0123456789.−=wb ", font="DejaVu Sans", size=24)
 >>> g.text("w = −1.5").width > g.text("w = 1").width
 True
+>>> len(g.text("w = 1").submobjects)  # one mobject, however long the string
+0
 """
 
 from __future__ import annotations
@@ -61,17 +63,25 @@ class GlyphSet:
             pts[:, 0] += self.bearing[c] - left
             pts[:, 1] -= y_base
 
-    def text(self, s: str) -> VGroup:
-        """The string as a group of glyph outlines, pen starting at x = 0, on one baseline."""
-        out = VGroup()
-        pen = 0.0
+    def points(self, s: str, x: float = 0.0, y: float = 0.0) -> np.ndarray:
+        """Outline points of the string with the pen starting at (x, y) on the baseline."""
+        parts = []
+        pen = x
         for c in s:
             if c not in self.advance:
                 raise KeyError(f"character {c!r} is not in this glyph set")
             pts = self.glyphs.get(c)
             if pts is not None:
-                g = VMobject(fill_color=self.color, fill_opacity=1.0, stroke_width=0)
-                g.points = pts + np.array([pen, 0.0, 0.0])
-                out.add(g)
+                parts.append(pts + np.array([pen, y, 0.0]))
             pen += self.advance[c]
-        return out
+        return np.concatenate(parts) if parts else np.zeros((0, 3))
+
+    def width(self, s: str) -> float:
+        """The string's advance width."""
+        return sum(self.advance[c] for c in s)
+
+    def text(self, s: str, x: float = 0.0, y: float = 0.0) -> VMobject:
+        """The string as one VMobject (one subpath per glyph contour): cheap to draw."""
+        mob = VMobject(fill_color=self.color, fill_opacity=1.0, stroke_width=0)
+        mob.points = self.points(s, x, y)
+        return mob

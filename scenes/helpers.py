@@ -192,7 +192,7 @@ def fmt_num(v: float, digits: int = 4) -> str:
     elif abs(v) >= 1e5 or abs(v) < 1e-3:
         s = f"{v:.{max(digits - 2, 1)}e}".replace("e+0", "e").replace("e+", "e").replace("e-0", "e-")
     else:
-        s = f"{v:.{digits}g}" if abs(v) >= 1 else f"{v:.{digits - 1}f}".rstrip("0").rstrip(".")
+        s = f"{v:.{digits}g}"
         if "e" in s:
             s = f"{v:.0f}"
     return s.replace("-", "\u2212")

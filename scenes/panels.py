@@ -31,8 +31,10 @@ from manim import (
     ORIGIN,
     RIGHT,
     UP,
+    DL,
+    DR,
+    UL,
     UR,
-    Arrow,
     Circle,
     Axes,
     DashedLine,
@@ -78,6 +80,9 @@ __all__ = [
     "StepDriver",
     "label",
     "AffineMap",
+    "dots_mobject",
+    "dots_points",
+    "polyline_points",
 ]
 
 MINUS = "\u2212"
@@ -155,15 +160,61 @@ class AffineMap:
 
 
 class Panel:
-    """A piece of the picture: static parts drawn once, dynamic parts set per frame."""
+    """A piece of the picture in three layers.
+
+    ``static`` is drawn once per play(); ``stepwise`` changes only when the
+    step changes (numbers, markers, the path so far) and is redrawn then;
+    ``dynamic`` moves every frame (the line, the current point). Every method
+    gets the states of all runs the panel draws, the same for every panel.
+    """
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self.static = Group()
+        self.stepwise = VGroup()
         self.dynamic = VGroup()
 
-    def show(self, state: State) -> None:  # pragma: no cover - overridden
-        raise NotImplementedError
+    def show_step(self, states: Sequence[State]) -> None:
+        """Set the stepwise layer (called when the step changes)."""
+
+    def show(self, states: Sequence[State]) -> None:
+        """Set the dynamic layer (called every frame)."""
+
+
+_UNIT_DOT = None
+
+
+def dots_points(centres, radius: float) -> np.ndarray:
+    """Bezier points of many circles, one subpath each."""
+    global _UNIT_DOT
+    if _UNIT_DOT is None:
+        _UNIT_DOT = Dot(ORIGIN, radius=1.0).points.copy()
+    centres = np.asarray(centres, dtype=float).reshape(-1, 3)
+    if not len(centres):
+        return np.zeros((0, 3))
+    return (_UNIT_DOT[None, :, :] * radius + centres[:, None, :]).reshape(-1, 3)
+
+
+def dots_mobject(centres, radius: float, color: str, outline: str | None = None, outline_width: float = 0.0) -> VMobject:
+    """Many dots as one VMobject (one circular subpath each): one draw call instead of many."""
+    mob = VMobject(fill_color=color, fill_opacity=1.0, stroke_color=outline or color,
+                   stroke_width=outline_width if outline else 0)
+    mob.points = dots_points(centres, radius)
+    return mob
+
+
+def polyline_points(runs: Sequence[np.ndarray]) -> np.ndarray:
+    """Bezier points of several polylines as separate subpaths of one VMobject."""
+    parts = []
+    for run in runs:
+        run = np.asarray(run, dtype=float)
+        if len(run) < 2:
+            continue
+        a, b = run[:-1], run[1:]
+        # straight cubic pieces: anchors with handles at thirds, as set_points_as_corners makes
+        quads = np.stack([a, a + (b - a) / 3, a + 2 * (b - a) / 3, b], axis=1)
+        parts.append(quads.reshape(-1, 3))
+    return np.concatenate(parts) if parts else np.zeros((0, 3))
 
 
 def _axes(x_range, y_range, box_w: float, box_h: float, theme: Theme) -> Axes:
@@ -185,10 +236,24 @@ def _tick_labels(axes: Axes, xs: Sequence[float], ys: Sequence[float], theme: Th
     y0 = axes.y_range[0] if x_at is None else x_at
     out = VGroup()
     for v in xs:
-        out.add(label(fx(v), theme, size, theme.muted).next_to(axes.c2p(v, y0), DOWN, buff=0.1))
+        out.add(number_label(fx(v), theme, size).next_to(axes.c2p(v, y0), DOWN, buff=0.1))
     for v in ys:
-        out.add(label(fy(v), theme, size, theme.muted).next_to(axes.c2p(x0, v), LEFT, buff=0.1))
+        out.add(number_label(fy(v), theme, size).next_to(axes.c2p(x0, v), LEFT, buff=0.1))
     return out
+
+
+_NUMBER_GLYPHS: dict[tuple, GlyphSet] = {}
+NUMBER_ALPHABET = "0123456789.,−-+e×⁰¹²³⁴⁵⁶⁷⁸⁹⁻ "
+
+
+def number_label(text: str, theme: Theme, size: float, color: str | None = None) -> VMobject:
+    """A tick label built from cached glyphs (one Pango call per style, not per label)."""
+    if any(c not in NUMBER_ALPHABET for c in text):
+        return label(text, theme, size, color or theme.muted)
+    key = (theme.font, size, color or theme.muted)
+    if key not in _NUMBER_GLYPHS:
+        _NUMBER_GLYPHS[key] = GlyphSet(NUMBER_ALPHABET, font=theme.font, size=size, color=key[2])
+    return _NUMBER_GLYPHS[key].text(text)
 
 
 def _frame(axes: Axes, theme: Theme) -> VGroup:
@@ -220,6 +285,7 @@ class Header(Panel):
         self.static.add(head, sub)
         self.show_values = show_values
         self._shown: int | None = None
+        self.shown_texts: list[str] = []
         self._values = VGroup()
         if show_values:
             # fixed columns sized for the widest value of the run, so nothing jitters
@@ -244,7 +310,8 @@ class Header(Panel):
             all_text = "".join("".join(self.texts_for(k)) for k in range(t.n_states))
             self._bold = GlyphSet(all_text, font=th.font, size=26, weight="BOLD", color=th.text)
             self._glyphs = GlyphSet(all_text, font=th.font, size=self._size, color=th.run)
-            self.dynamic.add(self._values)
+            self._values.add(self._bold.text(""), self._glyphs.text(""))
+            self.stepwise.add(self._values)
 
     def subtitle(self) -> str:
         t, c = self.ctx.trace, self.ctx.trace.config
@@ -262,17 +329,17 @@ class Header(Panel):
             f"loss = {fmt_num(t.loss[k])}",
         ]
 
-    def show(self, state: State) -> None:
+    def show_step(self, states: Sequence[State]) -> None:
+        state = states[0]
         if not self.show_values or state.k_shown == self._shown:
             return  # numbers are rebuilt once per step, never per frame
         self._shown = state.k_shown
-        step, *vals = self.texts_for(state.k_shown)
-        step_m = self._bold.text(step)
-        step_m.shift([self._step_right - step_m.get_right()[0], self._step_base, 0])
-        mobs = [step_m]
-        for v, x in zip(vals, self._anchors):
-            mobs.append(self._glyphs.text(v).shift([x, self._row_base, 0]))
-        self._values.submobjects = mobs
+        step, *vals = self.shown_texts = self.texts_for(state.k_shown)
+        # mobjects are changed in place, never replaced: Manim draws a play()'s
+        # moving mobjects from a list it makes when the play() starts
+        step_m, values = self._values.submobjects
+        step_m.points = self._bold.points(step, self._step_right - self._bold.width(step), self._step_base)
+        values.points = np.concatenate([self._glyphs.points(v, x, self._row_base) for v, x in zip(vals, self._anchors)])
 
 
 # -- data space ------------------------------------------------------------------
@@ -288,6 +355,15 @@ class DataPanel(Panel):
         f_lo, f_hi = c.slope * xs[0] + c.bias, c.slope * xs[1] + c.bias
         y_lo = min(float(y.min()), f_lo, f_hi)
         y_hi = max(float(y.max()), f_lo, f_hi)
+        span = y_hi - y_lo or 1.0
+        # grow the view (by at most 3/4 of the data's span each way) so that a fitted
+        # line passing just above or below the points stays in sight
+        for w, b in zip(t.w, t.b):
+            ends = (w * xs[0] + b, w * xs[1] + b)
+            if max(ends) < y_lo:
+                y_lo = max(min(y_lo, max(ends) - 0.08 * span), y_lo - 0.75 * span)
+            elif min(ends) > y_hi:
+                y_hi = min(max(y_hi, min(ends) + 0.08 * span), y_hi + 0.75 * span)
         pad_y = 0.12 * (y_hi - y_lo or 1.0)
         sx = nice_step(xs[1] - xs[0] + 2 * pad_x, 6)
         sy = nice_step(y_hi - y_lo + 2 * pad_y, 4)
@@ -308,7 +384,7 @@ class DataPanel(Panel):
             grid.add(Line(ax.c2p(self.x_range[0], v), ax.c2p(self.x_range[1], v), stroke_width=1, color=th.grid))
         ticks = _tick_labels(ax, _ticks(*self.x_range, sx), _ticks(*self.y_range, sy), th, 19)
         xl = label("x", th, 22, th.muted).next_to(ax.c2p(self.x_range[1], self.y_range[0]), DOWN, buff=0.1).shift(LEFT * 0.0 + RIGHT * 0.05)
-        yl = label("y", th, 22, th.muted).next_to(ax.c2p(self.x_range[0], self.y_range[1]), LEFT, buff=0.12)
+        yl = label("y", th, 22, th.muted).next_to(ax.c2p(self.x_range[0], self.y_range[1]), UL, buff=0.08)
         pts = self.map(x, y)
         dots = VGroup(*[Dot(p, radius=0.042, color=th.points, fill_opacity=0.9) for p in pts])
         truth = self._clipped_line(c.slope, c.bias)
@@ -350,14 +426,14 @@ class DataPanel(Panel):
         """Screen endpoints of ŷ = w·x + b clipped to the panel (None when it misses)."""
         return self._clipped_line(w, b)
 
-    def show(self, state: State, states: Sequence[State] | None = None) -> None:
-        states = states or [state]
+    def show(self, states: Sequence[State]) -> None:
         for line, st in zip(self.lines, states):
             ends = self._clipped_line(st.w, st.b)
             if ends is None:
                 line.set_stroke(opacity=0).set_background_stroke(opacity=0)
             else:
-                line.put_start_and_end_on(ends[0], ends[1]) if np.linalg.norm(ends[1] - ends[0]) > 1e-9 else None
+                if np.linalg.norm(ends[1] - ends[0]) > 1e-9:
+                    line.put_start_and_end_on(ends[0], ends[1])
                 line.set_stroke(opacity=1).set_background_stroke(opacity=1)
 
 
@@ -400,8 +476,8 @@ class ContourPanel(Panel):
         opt_text = label(f"minimum  L* = {fmt_num(l_opt, 3)}", th, 18, th.optimum)
         opt_bg = RoundedRectangle(corner_radius=0.06, width=opt_text.width + 0.18, height=opt_text.height + 0.14,
                                   fill_color=th.background, fill_opacity=0.75, stroke_width=0)
-        opt_label = VGroup(opt_bg, opt_text.move_to(opt_bg)).next_to(star, UR, buff=0.05)
-        self._keep_inside(opt_label)
+        opt_label = VGroup(opt_bg, opt_text.move_to(opt_bg))
+        self._place_clear(opt_label, star, [m.get_center() for m in contour_labels])
         title = label("loss L(w, b) over the parameters", th, 20, th.muted)
         title.next_to(ax.c2p(win.w[0], win.b[1]), UP, buff=0.1, aligned_edge=LEFT)
         self.static.add(heat, contours, contour_labels, frame, ticks, wl, bl, title, star, opt_label)
@@ -409,17 +485,20 @@ class ContourPanel(Panel):
         self.runs = list(runs) if runs else [(t, th.run, ctx.clock)]
         self.lo = np.array([win.w[0], win.b[0]])
         self.hi = np.array([win.w[1], win.b[1]])
-        self.paths = VGroup()
-        self.markers = VGroup()
+        self.paths = VGroup()   # the path up to the last state passed (stepwise)
+        self.markers = VGroup()  # a marker per state passed (stepwise)
+        self.live = VGroup()    # from the last state passed to the current point (dynamic)
         self.heads = VGroup()
         self.exits = VGroup()
-        self._marker_k: list[int | None] = [None] * len(self.runs)
+        self._done_exit: list[tuple | None] = [None] * len(self.runs)
         for _, col, _ in self.runs:
-            self.paths.add(VGroup())
-            self.markers.add(VGroup())
+            self.paths.add(self._path_mobject(col))
+            self.markers.add(dots_mobject([], 0.045, col, th.run_outline, 1.2))
+            self.live.add(self._path_mobject(col))
             self.heads.add(Dot(radius=0.095, color=col, stroke_color=th.run_outline, stroke_width=2.5))
-            self.exits.add(VGroup())
-        self.dynamic.add(self.paths, self.markers, self.exits, self.heads)
+            self.exits.add(VMobject(fill_color=col, fill_opacity=1, stroke_color=th.run_outline, stroke_width=1.5))
+        self.stepwise.add(self.paths, self.markers)
+        self.dynamic.add(self.live, self.exits, self.heads)
 
     # static pieces
     def _heat_map(self) -> ImageMobject:
@@ -454,7 +533,6 @@ class ContourPanel(Panel):
         theta = np.linspace(0, 2 * np.pi, 241)
         unit = np.stack([np.cos(theta), np.sin(theta)])
         lines, labels = VGroup(), VGroup()
-        placed: list[np.ndarray] = []
         for lv in levels:
             r = math.sqrt(lv - l_opt)
             d = evecs @ (unit * (r / np.sqrt(evals))[:, None])
@@ -462,22 +540,71 @@ class ContourPanel(Panel):
             runs, _ = clip_polyline(pts, (win.w[0], win.b[0]), (win.w[1], win.b[1]))
             for run in runs:
                 vm = VMobject(stroke_color=th.contour, stroke_width=1.3, stroke_opacity=0.55)
-                vm.set_points_smoothly(self.map(run[:, 0], run[:, 1])) if len(run) > 3 else vm.set_points_as_corners(self.map(run[:, 0], run[:, 1]))
+                screen = self.map(run[:, 0], run[:, 1])
+                if len(run) > 3:
+                    vm.set_points_smoothly(screen)
+                else:
+                    vm.set_points_as_corners(screen)
                 lines.add(vm)
-            # label where the ellipse is inside the window, preferring the lower right
-            inside = [p for p in pts if self._inside(p, 0.08)]
-            if not inside:
-                continue
-            cand = max(inside, key=lambda p: (p[0] - w_opt) / (win.w[1] - win.w[0]) - (p[1] - b_opt) / (win.b[1] - win.b[0]))
-            pos = self.map.point(*cand)
-            if any(np.linalg.norm(pos - q) < 0.55 for q in placed):
-                continue
-            placed.append(pos)
+        for lv, pos in self._label_spots(levels, A):
             txt = label(fmt_num(lv, 3), th, 16, th.contour)
             bg = RoundedRectangle(corner_radius=0.05, width=txt.width + 0.12, height=txt.height + 0.08,
                                   fill_color=th.background, fill_opacity=0.6, stroke_width=0)
             labels.add(VGroup(bg, txt).move_to(pos))
         return lines, labels
+
+    def _label_spots(self, levels: Sequence[float], A: np.ndarray) -> list[tuple[float, np.ndarray]]:
+        """Where the contour labels go: along the ray from the optimum that fits the
+        most labels clear of the path and of each other (the ellipses are nested,
+        so labels along a ray spread out by themselves)."""
+        t = self.ctx.trace
+        w_opt, b_opt, l_opt = t.optimum
+        centre = self.map.point(w_opt, b_opt)
+        path = self.map(t.w, t.b)
+        best: list[tuple[float, np.ndarray]] = []
+        best_score = -1.0
+        away = np.array([w_opt - t.w[0], b_opt - t.b[0]])
+        for angle in np.linspace(0, 2 * np.pi, 24, endpoint=False):
+            ray = np.array([math.cos(angle), math.sin(angle)])
+            spots: list[tuple[float, np.ndarray]] = []
+            placed = [centre]
+            for lv in levels:
+                t_ray = math.sqrt((lv - l_opt) / float(ray @ A @ ray))
+                p = (w_opt + t_ray * ray[0], b_opt + t_ray * ray[1])
+                if not self._inside(p, 0.06):
+                    continue
+                pos = self.map.point(*p)
+                if any(np.linalg.norm(pos - q) < 0.5 for q in placed):
+                    continue
+                if len(path) and np.min(np.linalg.norm(path[:, :2] - pos[:2], axis=1)) < 0.4:
+                    continue
+                placed.append(pos)
+                spots.append((lv, pos))
+            score = len(spots) + 0.1 * float(ray @ away) / (np.linalg.norm(away) or 1.0)
+            if score > best_score:
+                best, best_score = spots, score
+        return best
+
+    def _place_clear(self, mob: Mobject, anchor: Mobject, others: list[np.ndarray]) -> None:
+        """Put ``mob`` beside ``anchor`` on the side farthest from the path and ``others``."""
+        t = self.ctx.trace
+        c = anchor.get_center()[:2]
+        # the path's end crowds the anchor itself; only the rest of it is in the way
+        path = [p[:2] for p in self.map(t.w, t.b) if np.linalg.norm(p[:2] - c) > 0.45]
+        obstacles = np.array(path + [o[:2] for o in others])
+        best, best_d = None, -1.0
+        for d in (UP, UR, RIGHT, DR, DOWN, DL, LEFT, UL):
+            mob.next_to(anchor, d, buff=0.1)
+            self._keep_inside(mob)
+            # distance from the obstacles to the label's box
+            lo, hi = mob.get_corner(DL)[:2], mob.get_corner(UR)[:2]
+            gap = np.maximum(np.maximum(lo - obstacles, obstacles - hi), 0.0)
+            dist = float(np.min(np.linalg.norm(gap, axis=1))) if len(obstacles) else 1.0
+            dist += 0.05 if d[1] > 0 else 0.0  # above reads better than below
+            if dist > best_d:
+                best, best_d = d, dist
+        mob.next_to(anchor, best, buff=0.1)
+        self._keep_inside(mob)
 
     def contains(self, w: float, b: float) -> bool:
         """Whether (w, b) lies in the visible window."""
@@ -504,44 +631,55 @@ class ContourPanel(Panel):
     def point_of(self, state: State) -> np.ndarray:
         return self.map.point(state.w, state.b)
 
-    def show(self, state: State, states: Sequence[State] | None = None) -> None:
-        states = states or [state]
+    def _path_mobject(self, col: str) -> VMobject:
+        vm = VMobject(stroke_color=col, stroke_width=3.5)
+        vm.set_background_stroke(color=self.ctx.theme.run_outline, width=6)
+        return vm
+
+    def show_step(self, states: Sequence[State]) -> None:
         th = self.ctx.theme
         for i, ((trace, col, clock), st) in enumerate(zip(self.runs, states)):
             k0 = int(math.floor(st.kf))
-            ws = np.append(trace.w[: k0 + 1], st.w)
-            bs = np.append(trace.b[: k0 + 1], st.b)
-            runs, exits = clip_polyline(np.stack([ws, bs], axis=1), self.lo, self.hi)
-            path = VGroup()
-            for run in runs:
-                vm = VMobject(stroke_color=col, stroke_width=3.5)
-                vm.set_points_as_corners(self.map(run[:, 0], run[:, 1]))
-                vm.set_background_stroke(color=th.run_outline, width=6)
-                path.add(vm)
-            self.paths[i].submobjects = list(path)
-            # a marker at every recorded state reached so far (rebuilt once per step)
-            if self._marker_k[i] != k0:
-                self._marker_k[i] = k0
-                shown = [k for k in clock.keys if k <= k0] if trace.n_states > 200 else range(k0 + 1)
-                dots = VGroup(*[
-                    Dot(self.map.point(trace.w[k], trace.b[k]), radius=0.045, color=col,
-                        stroke_color=th.run_outline, stroke_width=1.2)
-                    for k in shown if self._inside((trace.w[k], trace.b[k]), 0.0)
-                ])
-                self.markers[i].submobjects = list(dots)
+            runs, exits = clip_polyline(np.stack([trace.w[: k0 + 1], trace.b[: k0 + 1]], axis=1), self.lo, self.hi)
+            self.paths[i].points = polyline_points([self.map(r[:, 0], r[:, 1]) for r in runs])
+            self._done_exit[i] = exits[-1] if exits else None
+            # a marker at every recorded state passed (all of them for a short run)
+            shown = [k for k in clock.keys if k <= k0] if trace.n_states > 200 else range(k0 + 1)
+            centres = [self.map.point(trace.w[k], trace.b[k]) for k in shown
+                       if self._inside((trace.w[k], trace.b[k]), 0.0)]
+            self.markers[i].points = dots_points(centres, 0.045)
+
+    def show(self, states: Sequence[State]) -> None:
+        for i, ((trace, col, _), st) in enumerate(zip(self.runs, states)):
+            k0 = int(math.floor(st.kf))
+            seg = clip_segment((trace.w[k0], trace.b[k0]), (st.w, st.b), self.lo, self.hi)
+            live = self.live[i]
+            if seg is None or np.allclose(seg[0], seg[1]):
+                live.points = np.zeros((0, 3))
+            else:
+                live.set_points_as_corners(self.map([seg[0][0], seg[1][0]], [seg[0][1], seg[1][1]]))
             head = self.heads[i]
             inside = self._inside((st.w, st.b), 0.0)
-            head.move_to(self.map.point(st.w, st.b) if inside else head.get_center())
+            if inside:
+                head.move_to(self.map.point(st.w, st.b))
             head.set_opacity(1 if inside else 0)
-            arrows = VGroup()
-            if exits and not inside:
-                p, d = exits[-1]
-                start = self.map.point(*p)
+            # where the point has left the view: an arrowhead on the edge, pointing after it
+            ex = None
+            if not inside:
+                if seg is not None and seg[3]:
+                    d = np.array([st.w, st.b]) - seg[0]
+                    ex = (seg[1], d / (np.linalg.norm(d) or 1.0))
+                else:
+                    ex = self._done_exit[i]
+            if ex is None:
+                self.exits[i].points = np.zeros((0, 3))
+            else:
+                p, d = ex
+                tip = self.map.point(*p)
                 dv = self.map.ex[:2] * d[0] + self.map.ey[:2] * d[1]
                 dv = np.append(dv / (np.linalg.norm(dv) or 1.0), 0.0)
-                arrows.add(Arrow(start - 0.55 * dv, start + 0.05 * dv, buff=0, color=col, stroke_width=5,
-                                 max_tip_length_to_length_ratio=0.45))
-            self.exits[i].submobjects = list(arrows)
+                nv = np.array([-dv[1], dv[0], 0.0])
+                self.exits[i].set_points_as_corners([tip, tip - 0.34 * dv + 0.16 * nv, tip - 0.34 * dv - 0.16 * nv, tip])
 
 
 # -- loss curve ------------------------------------------------------------------
@@ -594,15 +732,17 @@ class LossPanel(Panel):
                 opt_l = label(f"L* = {fmt_num(l_opt, 3)}", th, 16, th.optimum)
                 opt_l.next_to(ax.c2p(k_max, opt_y), UP + LEFT, buff=0.06)
                 self.static.add(opt, opt_l)
-        self.curves = VGroup()
+        self.curves = VGroup()  # the curve up to the last state passed (stepwise)
         self.markers = VGroup()
+        self.live = VGroup()    # its last piece, up to the current point (dynamic)
         self.heads = VGroup()
-        self._marker_k: list[int | None] = [None] * len(self.runs)
         for _, col, _ in self.runs:
             self.curves.add(VMobject(stroke_color=col, stroke_width=3.5))
-            self.markers.add(VGroup())
+            self.markers.add(dots_mobject([], 0.032, col))
+            self.live.add(VMobject(stroke_color=col, stroke_width=3.5))
             self.heads.add(Dot(radius=0.07, color=col, stroke_color=th.run_outline, stroke_width=2))
-        self.dynamic.add(self.curves, self.markers, self.heads)
+        self.stepwise.add(self.curves, self.markers)
+        self.dynamic.add(self.live, self.heads)
 
     def _y(self, loss):
         return np.log10(np.maximum(loss, 1e-300)) if self.log else loss
@@ -610,22 +750,26 @@ class LossPanel(Panel):
     def point_of(self, state: State) -> np.ndarray:
         return self.map.point(state.kf, float(self._y(state.loss)))
 
-    def show(self, state: State, states: Sequence[State] | None = None) -> None:
-        states = states or [state]
+    def show_step(self, states: Sequence[State]) -> None:
         for i, ((trace, col, _), st) in enumerate(zip(self.runs, states)):
             k0 = int(math.floor(st.kf))
-            ks = np.append(np.arange(k0 + 1, dtype=float), st.kf)
-            ys = np.append(self._y(trace.loss[: k0 + 1]), self._y(st.loss))
-            pts = self.map(ks, ys)
+            pts = self.map(np.arange(k0 + 1, dtype=float), self._y(trace.loss[: k0 + 1]))
             if len(pts) >= 2:
                 self.curves[i].set_points_as_corners(pts)
             else:
-                self.curves[i].set_points_as_corners([pts[0], pts[0]])
-            if self._marker_k[i] != k0 and trace.n_states <= 120:
-                self._marker_k[i] = k0
-                pts_k = self.map(np.arange(k0 + 1, dtype=float), self._y(trace.loss[: k0 + 1]))
-                self.markers[i].submobjects = [Dot(p, radius=0.032, color=col) for p in pts_k]
-            self.heads[i].move_to(self.point_of(st))
+                self.curves[i].points = np.zeros((0, 3))
+            self.markers[i].points = dots_points(pts if trace.n_states <= 120 else [], 0.032)
+
+    def show(self, states: Sequence[State]) -> None:
+        for i, ((trace, col, _), st) in enumerate(zip(self.runs, states)):
+            k0 = int(math.floor(st.kf))
+            end = self.point_of(st)
+            start = self.map.point(float(k0), float(self._y(trace.loss[k0])))
+            if np.allclose(start, end):
+                self.live[i].points = np.zeros((0, 3))
+            else:
+                self.live[i].set_points_as_corners([start, end])
+            self.heads[i].move_to(end)
 
 
 # -- divergence banner -----------------------------------------------------------
@@ -663,12 +807,12 @@ class Banner(Panel):
                 self.appear_at = max(k - 0.5, 0.0)
                 break
         self.box.set_opacity(0)
-        self.dynamic.add(self.box)
+        self.stepwise.add(self.box)
 
-    def show(self, state: State) -> None:
+    def show_step(self, states: Sequence[State]) -> None:
         if not self.active:
             return
-        on = state.kf >= self.appear_at
+        on = states[0].kf >= self.appear_at
         if on != self._on:
             self._on = on
             self.box[0].set_fill(opacity=0.93 if on else 0)
@@ -677,20 +821,52 @@ class Banner(Panel):
 
 # -- the driver ------------------------------------------------------------------
 class StepDriver:
-    """One step tracker drives every panel: one updater computes the state once per
-    frame and hands the same state to each panel."""
+    """One step tracker drives every panel.
 
-    def __init__(self, clock: StepClock, panels: Sequence[Panel]) -> None:
+    One updater computes the state once per frame and hands the same states
+    to every panel: ``show_step`` when the step changes, ``show`` on every
+    frame. ``run_clocks`` gives one clock per run for panels that draw
+    several runs (the comparison); they all follow the main clock's step.
+    The renderer redraws the stepwise layer only when :attr:`version` changes.
+    """
+
+    def __init__(self, clock: StepClock, panels: Sequence[Panel], run_clocks: Sequence[StepClock] | None = None) -> None:
         self.clock = clock
+        self.run_clocks = list(run_clocks) if run_clocks else [clock]
         self.panels = list(panels)
-        self.group = VGroup(*[p.dynamic for p in self.panels])
+        self.step_group = VGroup(*[p.stepwise for p in self.panels])
+        self.frame_group = VGroup(*[p.dynamic for p in self.panels])
+        self.group = VGroup(self.step_group, self.frame_group)
+        self.version = 0
+        self._key: tuple | None = None
+
+    def states_at(self, t: float) -> list[State]:
+        main = self.clock.at(t)
+        if self.run_clocks == [self.clock]:
+            return [main]
+        out = []
+        for c in self.run_clocks:
+            last = c.w.size - 1
+            out.append(c.state_at_step(min(main.kf, float(last)), k_shown=min(main.k_shown, last)))
+        return out
+
+    def push(self, t: float) -> list[State]:
+        states = self.states_at(t)
+        key = tuple((int(math.floor(s.kf)), s.k_shown) for s in states)
+        if key != self._key:
+            self._key = key
+            self.version += 1
+            for p in self.panels:
+                p.show_step(states)
+        for p in self.panels:
+            p.show(states)
+        return states
+
+    def layer(self) -> tuple[int, list[Mobject]]:
+        """The stepwise layer's version and its mobjects (for the renderer)."""
+        return self.version, [self.step_group]
 
     def attach(self, tracker) -> VGroup:
-        def update(_m):
-            st = self.clock.at(tracker.get_value())
-            for p in self.panels:
-                p.show(st)
-
-        update(None)
-        self.group.add_updater(update)
+        self.group.add_updater(lambda _m: self.push(tracker.get_value()))
+        self.push(tracker.get_value())
         return self.group

@@ -1,4 +1,12 @@
-"""One progress bar for a whole render, instead of Manim's bar per play()."""
+"""The renderer descent uses: one progress bar, and a stepwise layer painted once per step.
+
+Cairo paints the mobjects that do not move once per play() and redraws the
+moving ones on every frame. descent's scenes have a third kind: numbers,
+markers and the path so far change once per step, not per frame. When a
+scene offers such a layer (``scene.step_layer()`` → ``(version, mobjects)``),
+this renderer paints it over the static image only when its version changes,
+and then draws just the truly moving mobjects on each frame.
+"""
 
 from __future__ import annotations
 
@@ -31,6 +39,40 @@ class ProgressRenderer(CairoRenderer):
                                           show_eta=True, show_percent=True, width=28,
                                           item_show_func=lambda _: None)
             self._bar.__enter__()
+
+    # -- the stepwise layer --------------------------------------------------------
+    _layer_key = None
+    _layer_image = None
+
+    _last_key = None
+    _last_frame = None
+
+    def render(self, scene, time: float, moving_mobjects=None) -> None:
+        key_fn = getattr(scene, "frame_key", None)
+        key = key_fn() if key_fn is not None else None
+        if key is not None and key == self._last_key and self._last_frame is not None:
+            self.add_frame(self._last_frame)  # nothing changed: the same picture again
+            return
+        self._draw(scene, moving_mobjects)
+        frame = self.get_frame()
+        self._last_key, self._last_frame = key, frame
+        self.add_frame(frame)
+
+    def _draw(self, scene, moving_mobjects) -> None:
+        layer = getattr(scene, "step_layer", None)
+        if layer is None or not moving_mobjects:
+            return self.update_frame(scene, moving_mobjects)
+        version, roots = layer()
+        members = {id(m) for r in roots for m in r.get_family()}
+        if not any(id(m) in members for m in moving_mobjects):  # the layer is not moving in this play()
+            return self.update_frame(scene, moving_mobjects)
+        key = (version, id(self.static_image))
+        if key != self._layer_key:
+            self.update_frame(scene, mobjects=roots)  # static image + the stepwise layer
+            self._layer_image = self.camera.pixel_array.copy()
+            self._layer_key = key
+        self.camera.set_frame_to_background(self._layer_image)
+        self.camera.capture_mobjects(moving_mobjects, excluded_mobjects=roots)
 
     def add_frame(self, frame, num_frames: int = 1) -> None:
         super().add_frame(frame, num_frames)

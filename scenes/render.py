@@ -235,7 +235,7 @@ def render(
         from PIL import Image
 
         staged_png = work / f"{name}.png"
-        Image.fromarray(frame[..., :3] if frame.shape[-1] == 4 else frame).save(staged_png, optimize=True)
+        Image.fromarray(frame[..., :3] if frame.shape[-1] == 4 else frame).save(staged_png, compress_level=6)
         frames = _count_frames(staged_mp4)
         seconds = time.perf_counter() - t0
         meta = {

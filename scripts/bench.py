@@ -1,0 +1,167 @@
+"""Benchmark the renders: ratios measured in one run, so a noisy shared machine
+affects both sides of every ratio alike.
+
+Usage::
+
+    python scripts/bench.py            # all sections
+    python scripts/bench.py --only fit --out media/bench.json
+
+Sections
+--------
+fit       the default FitScene at 480p15, 720p30 and 1080p60: frames, wall
+          seconds, frames per second, and the ratio to encoding the same
+          frames alone with PyAV at identical settings (target at 1080p60:
+          at most 1.25); plus a cold ``descent render -q l`` (target: 5 s).
+surface   the default SurfaceScene against FitScene at 720p30 (target: 3×).
+batch     4 variants at 720p30 with 2 workers against one after another in
+          one process (target: 0.75×).
+
+Prints a Markdown table for the README and writes every figure to JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from fractions import Fraction
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+QUALITY = {"480p15": "l", "720p30": "m", "1080p60": "h"}
+
+
+def encode_only_seconds(mp4: Path, preset: str = "veryfast") -> tuple[float, int]:
+    """Time encoding the clip's own frames with PyAV at the settings manim used.
+
+    Frames are decoded from the rendered clip and turned back into RGBA arrays
+    (as manim hands them over); only building the frames and encoding is timed.
+    """
+    import av
+
+    with av.open(str(mp4)) as src:
+        s = src.streams.video[0]
+        width, height, rate = s.width, s.height, s.average_rate
+        frames = [f.to_ndarray(format="rgba") for f in src.decode(s)]
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        with av.open(os.path.join(tmp, "x.mp4"), mode="w") as out:
+            st = out.add_stream("libx264", rate=Fraction(rate), options={"preset": preset, "crf": "23"})
+            st.width, st.height, st.pix_fmt = width, height, "yuv420p"
+            for arr in frames:
+                for packet in st.encode(av.VideoFrame.from_ndarray(arr, format="rgba")):
+                    out.mux(packet)
+            for packet in st.encode():
+                out.mux(packet)
+        return time.perf_counter() - t0, len(frames)
+
+
+def bench_fit(tmp: Path) -> dict:
+    from scenes.render import render
+    from trainer import Config, train
+
+    trace = train(Config())
+    rows = []
+    for label, q in QUALITY.items():
+        t0 = time.perf_counter()
+        res = render(trace, "fit", quality=q, out_dir=tmp / label, progress=False)
+        wall = time.perf_counter() - t0
+        enc, frames = encode_only_seconds(res.mp4)
+        rows.append({"clip": f"fit {label}", "frames": frames, "wall_s": round(wall, 3),
+                     "fps": round(frames / wall, 1), "encode_only_s": round(enc, 3),
+                     "ratio": round(wall / enc, 3)})
+        print(f"  fit {label}: {frames} frames in {wall:.2f} s ({frames / wall:.0f} fps); encode alone "
+              f"{enc:.2f} s; ratio {wall / enc:.2f}", flush=True)
+    # cold: a fresh process, as a user runs it
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "scripts.cli", "render", "-q", "l", "--quiet", "--out-dir", str(tmp / "cold")],
+                   cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+    cold = time.perf_counter() - t0
+    print(f"  cold `descent render -q l`: {cold:.2f} s", flush=True)
+    return {"rows": rows, "cold_render_480p15_s": round(cold, 3),
+            "target_ratio_1080p60": 1.25, "target_cold_s": 5.0}
+
+
+def bench_surface(tmp: Path) -> dict:
+    from scenes.render import render
+    from trainer import Config, train
+
+    trace = train(Config())
+    out = {}
+    for scene in ("fit", "surface"):
+        t0 = time.perf_counter()
+        res = render(trace, scene, quality="m", out_dir=tmp / f"s-{scene}", progress=False)
+        out[scene] = {"wall_s": round(time.perf_counter() - t0, 3), "frames": res.frames}
+        print(f"  {scene} 720p30: {out[scene]['frames']} frames in {out[scene]['wall_s']:.2f} s", flush=True)
+    out["ratio"] = round(out["surface"]["wall_s"] / out["fit"]["wall_s"], 3)
+    out["target_ratio"] = 3.0
+    print(f"  surface / fit: {out['ratio']:.2f}", flush=True)
+    return out
+
+
+def bench_batch(tmp: Path) -> dict:
+    from scripts.batch import run_batch, serial_baseline
+
+    lrs = [0.05, 0.1, 0.2, 0.3]
+    t0 = time.perf_counter()
+    serial_baseline(lrs, quality="m", out_dir=tmp / "serial")
+    serial = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    run_batch(lrs, quality="m", out_dir=tmp / "parallel", jobs=2, compare=False, progress=False)
+    parallel = time.perf_counter() - t0
+    print(f"  batch of 4 at 720p30: one process {serial:.2f} s, 2 workers {parallel:.2f} s, "
+          f"ratio {parallel / serial:.2f}", flush=True)
+    return {"variants": len(lrs), "serial_s": round(serial, 3), "parallel_s": round(parallel, 3),
+            "ratio": round(parallel / serial, 3), "target_ratio": 0.75}
+
+
+def markdown(results: dict) -> str:
+    lines = ["| clip | frames | wall s | fps | encode-only s | ratio | target |", "|---|---:|---:|---:|---:|---:|---|"]
+    fit = results.get("fit")
+    if fit:
+        for r in fit["rows"]:
+            target = "≤ 1.25" if r["clip"].endswith("1080p60") else ""
+            lines.append(f"| {r['clip']} | {r['frames']} | {r['wall_s']:.2f} | {r['fps']:.0f} | "
+                         f"{r['encode_only_s']:.2f} | {r['ratio']:.2f} | {target} |")
+        lines.append(f"| cold `descent render -q l` | | {fit['cold_render_480p15_s']:.2f} | | | | ≤ 5 s |")
+    sur = results.get("surface")
+    if sur:
+        lines.append(f"| surface 720p30 vs fit 720p30 | {sur['surface']['frames']} | {sur['surface']['wall_s']:.2f} "
+                     f"| | | {sur['ratio']:.2f} × fit | ≤ 3 × |")
+    bat = results.get("batch")
+    if bat:
+        lines.append(f"| batch 4 × 720p30, 2 workers vs serial | | {bat['parallel_s']:.2f} | | "
+                     f"{bat['serial_s']:.2f} (serial) | {bat['ratio']:.2f} | ≤ 0.75 |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--only", choices=["fit", "surface", "batch"], action="append")
+    ap.add_argument("--out", type=Path, default=ROOT / "media" / "bench.json")
+    args = ap.parse_args()
+    sections = args.only or ["fit", "surface", "batch"]
+    results: dict = {"date": date.today().isoformat(), "machine": {
+        "cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()}}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in sections:
+            print(f"{name}:", flush=True)
+            results[name] = globals()[f"bench_{name}"](Path(tmp))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=1) + "\n")
+    print()
+    print(f"{results['date']}, {results['machine']['cpus']} cores, {results['machine']['platform']}")
+    print(markdown(results))
+    print(f"\nwrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,30 @@
+"""Shared fixtures: traces and one rendered lab clip reused by several tests."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from trainer import Config, train
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def lab_trace():
+    return train(Config())
+
+
+@pytest.fixture(scope="session")
+def lab_clip(tmp_path_factory, lab_trace):
+    """The lab-default FitScene rendered once at 480p15 (dark theme)."""
+    from scenes.render import render
+
+    out = tmp_path_factory.mktemp("lab_clip")
+    return render(lab_trace, "fit", quality="l", out_dir=out, progress=False)
+
+
+def update_snapshots() -> bool:
+    return os.environ.get("DESCENT_UPDATE_SNAPSHOTS") == "1"
