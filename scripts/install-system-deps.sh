@@ -4,7 +4,7 @@
 # Idempotent: asks dpkg first and calls apt-get only for what is missing.
 set -euo pipefail
 
-pkgs=(libcairo2-dev libpango1.0-dev pkg-config)
+pkgs=(libcairo2-dev libpango1.0-dev pkg-config fonts-dejavu-core)
 if [[ "${1:-}" == "--test" ]]; then
     pkgs+=(chromium)
 fi
