@@ -37,6 +37,7 @@ __all__ = [
     "contour_levels",
     "safe_name",
     "equal_aspect",
+    "contour_ellipse",
 ]
 
 
@@ -261,3 +262,18 @@ def equal_aspect(w_range: tuple[float, float], b_range: tuple[float, float], wid
     hw, hb = scale * width / 2, scale * height / 2
     step = nice_step(max(2 * hw, 2 * hb), ticks)
     return (cw - hw, cw + hw), (cb - hb, cb + hb), step
+
+
+def contour_ellipse(moments, optimum: tuple[float, float, float], level: float, n: int = 241) -> np.ndarray:
+    """The exact level set L(w, b) = level of the quadratic loss: an ellipse, as (n, 2) points.
+
+    L = L* + dᵀ A d with d = (w − w*, b − b*) and A = [[m_xx, m_x], [m_x, 1]].
+    """
+    w_opt, b_opt, l_opt = optimum
+    A = np.array([[moments.xx, moments.x], [moments.x, 1.0]])
+    evals, evecs = np.linalg.eigh(A)
+    theta = np.linspace(0, 2 * np.pi, n)
+    unit = np.stack([np.cos(theta), np.sin(theta)])
+    r = math.sqrt(max(level - l_opt, 0.0))
+    d = evecs @ (unit * (r / np.sqrt(evals))[:, None])
+    return np.stack([w_opt + d[0], b_opt + d[1]], axis=1)

@@ -58,6 +58,7 @@ from .helpers import (
     clip_polyline,
     clip_segment,
     colour_ramp,
+    contour_ellipse,
     contour_levels,
     equal_aspect,
     fmt_num,
@@ -529,14 +530,9 @@ class ContourPanel(Panel):
         l_max = float(corners.max())
         levels = [lv for lv in contour_levels(l_opt + (l_max - l_opt) * 2e-4, l_max, 7) if lv > l_opt]
         A = np.array([[m.xx, m.x], [m.x, 1.0]])
-        evals, evecs = np.linalg.eigh(A)
-        theta = np.linspace(0, 2 * np.pi, 241)
-        unit = np.stack([np.cos(theta), np.sin(theta)])
         lines, labels = VGroup(), VGroup()
         for lv in levels:
-            r = math.sqrt(lv - l_opt)
-            d = evecs @ (unit * (r / np.sqrt(evals))[:, None])
-            pts = np.stack([w_opt + d[0], b_opt + d[1]], axis=1)
+            pts = contour_ellipse(m, t.optimum, lv)
             runs, _ = clip_polyline(pts, (win.w[0], win.b[0]), (win.w[1], win.b[1]))
             for run in runs:
                 vm = VMobject(stroke_color=th.contour, stroke_width=1.3, stroke_opacity=0.55)
@@ -862,9 +858,9 @@ class StepDriver:
             p.show(states)
         return states
 
-    def layer(self) -> tuple[int, list[Mobject]]:
-        """The stepwise layer's version and its mobjects (for the renderer)."""
-        return self.version, [self.step_group]
+    def layer(self) -> tuple[int, list[Mobject], Mobject]:
+        """The stepwise layer's version, its mobjects and the group holding every moving part."""
+        return self.version, [self.step_group], self.group
 
     def attach(self, tracker) -> VGroup:
         self.group.add_updater(lambda _m: self.push(tracker.get_value()))

@@ -3,7 +3,7 @@
 Cairo paints the mobjects that do not move once per play() and redraws the
 moving ones on every frame. descent's scenes have a third kind: numbers,
 markers and the path so far change once per step, not per frame. When a
-scene offers such a layer (``scene.step_layer()`` → ``(version, mobjects)``),
+scene offers such a layer (``scene.step_layer()`` → ``(version, mobjects, container)``),
 this renderer paints it over the static image only when its version changes,
 and then draws just the truly moving mobjects on each frame.
 """
@@ -62,9 +62,12 @@ class ProgressRenderer(CairoRenderer):
         layer = getattr(scene, "step_layer", None)
         if layer is None or not moving_mobjects:
             return self.update_frame(scene, moving_mobjects)
-        version, roots = layer()
+        version, roots, container = layer()
         members = {id(m) for r in roots for m in r.get_family()}
-        if not any(id(m) in members for m in moving_mobjects):  # the layer is not moving in this play()
+        if (self.static_image is None or moving_mobjects[0] is not container
+                or not any(id(m) in members for m in moving_mobjects)):
+            # the layer must lie under everything else that moves (the scene's moving parts
+            # start with its container); otherwise (a camera move) draw as Manim does
             return self.update_frame(scene, moving_mobjects)
         key = (version, id(self.static_image))
         if key != self._layer_key:

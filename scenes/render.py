@@ -221,7 +221,7 @@ def render(
             rate = config.frame_rate
             planned = cls.planned_seconds(*([traces] if scene == "compare" else traces))
             renderer = ProgressRenderer(total_frames=_planned_frames(cls, traces, scene, rate), progress=progress,
-                                        label=name)
+                                        label=name, camera_class=getattr(cls, "CAMERA_CLASS", None))
             sc = cls(renderer=renderer)
             try:
                 sc.render()

@@ -55,6 +55,7 @@ class Theme:
     contour: str       # contour lines
     heat_stops: tuple  # (position, (r, g, b)) stops for low → high loss
     panel: str         # panel backing
+    surface_stops: tuple = ()  # low → high loss on the 3-D surface (default: heat_stops)
     font: str = "DejaVu Sans"
 
     @property
@@ -113,6 +114,12 @@ LIGHT = Theme(
         (1.0, _rgb("#F7FAFD")),
     ),
     panel="#F6F8FA",
+    surface_stops=(
+        (0.0, _rgb("#1F5F99")),
+        (0.45, _rgb("#4D8BC2")),
+        (0.8, _rgb("#8DB9DE")),
+        (1.0, _rgb("#C6DDF0")),
+    ),
 )
 
 THEMES = {"dark": DARK, "light": LIGHT}

@@ -1,0 +1,509 @@
+"""SurfaceScene: the path rolling down the loss surface, beside the fitting line.
+
+Render the lab defaults from the repository root with the plain manim CLI::
+
+    manim -qm scenes/surface.py SurfaceScene
+
+The loss L(w, b) is drawn as a shaded surface coloured by height over the
+trainer's (w, b) window, with its exact contour ellipses on the floor. The
+path joins the points (w_k, b_k, L_k); the surface is evaluated with the
+trainer's closed-form loss, so those points lie on it exactly. The data panel,
+loss curve and header stay fixed in the frame and follow the same step
+tracker as the 3-D point.
+
+Camera: an establishing move, a fixed camera for the whole descent (a moving
+camera makes Cairo redraw every face on every frame), and an optional closing
+move to a top-down view that turns the surface into the contour map.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+from manim import (
+    DEGREES,
+    DOWN,
+    LEFT,
+    OUT,
+    RIGHT,
+    UP,
+    AnimationGroup,
+    FadeOut,
+    LaggedStart,
+    Rectangle,
+    Succession,
+    Surface,
+    ThreeDAxes,
+    ThreeDScene,
+    ValueTracker,
+    VGroup,
+    VMobject,
+    Wait,
+)
+from manim.camera.three_d_camera import ThreeDCamera
+
+from scenes.base import DescentScene, play_frames
+from scenes.fit import fit_layout
+from scenes.helpers import State, clip_segment, contour_ellipse, contour_levels, fmt_num
+from scenes.panels import Banner, Context, DataPanel, Header, LossPanel, Panel, StepDriver, label, number_label
+from scenes.theme import THEMES
+from trainer import Trace, loss_at, loss_grid, nice_step
+
+__all__ = ["SurfaceScene", "SurfacePanel", "ShiftedThreeDCamera", "SCREEN_SHIFT"]
+
+#: Where the 3-D plot's centre appears on screen (the right half of the frame).
+SCREEN_SHIFT = np.array([3.35, -0.3, 0.0])
+
+
+class ShiftedThreeDCamera(ThreeDCamera):
+    """A 3-D camera whose picture is moved sideways on screen.
+
+    The camera still turns about the origin (where the surface sits), but the
+    projection lands in the right half of the frame, beside the 2-D panels.
+    """
+
+    screen_shift = SCREEN_SHIFT
+
+    def project_points(self, points):
+        out = super().project_points(points)
+        out[:, :2] += self.screen_shift[:2]
+        return out
+
+
+class _Floor(VMobject):
+    """Floor lines, sorted behind every surface face (drawn first)."""
+
+    def __init__(self, **kw) -> None:
+        super().__init__(**kw)
+        self.shade_in_3d = True
+
+    def get_z_index_reference_point(self):
+        return np.array([0.0, 0.0, -1e6])
+
+
+class SurfacePanel(Panel):
+    """The loss surface over the window, floor contours, the path, the current point."""
+
+    resolution = 24  # faces per side: smooth enough at 1080p, cheap to sort and paint
+
+    def __init__(self, ctx: Context, rotation, size: float = 4.7, z_length: float = 3.0) -> None:
+        super().__init__(ctx)
+        t, th = ctx.trace, ctx.theme
+        self.rotation = rotation  # callable: the camera's rotation matrix
+        win = t.window
+        span = max(win.w[1] - win.w[0], win.b[1] - win.b[0])
+        self.w_range, self.b_range = win.w, win.b
+        corners = loss_grid(t.moments, list(win.w), list(win.b))
+        self.z_max = float(corners.max())
+        z_step = nice_step(self.z_max, 4)
+        ax = ThreeDAxes(
+            x_range=[*win.w, win.w_step], y_range=[*win.b, win.b_step], z_range=[0, self.z_max, z_step],
+            x_length=size * (win.w[1] - win.w[0]) / span, y_length=size * (win.b[1] - win.b[0]) / span,
+            z_length=z_length, tips=False,
+            axis_config={"color": th.axis, "stroke_width": 1.5, "include_ticks": False},
+        )
+        centre = ax.c2p(sum(win.w) / 2, sum(win.b) / 2, self.z_max / 2)
+        ax.shift(-centre)
+        self.axes = ax
+        m = t.moments
+
+        # the surface, coloured by height
+        surf = Surface(
+            lambda u, v: ax.c2p(u, v, float(loss_at(m, u, v))),
+            u_range=list(win.w), v_range=list(win.b), resolution=(self.resolution, self.resolution),
+            fill_opacity=0.82, stroke_width=0,
+            checkerboard_colors=False,
+        )
+        stops = th.surface_stops or th.heat_stops
+        surf.set_fill_by_value(axes=ax, colorscale=[
+            (_hex(stops[0][1]), 0.0), (_hex(stops[1][1]), 0.2 * self.z_max),
+            (_hex(stops[2][1]), 0.55 * self.z_max), (_hex(stops[3][1]), self.z_max)], axis=2)
+        self.surface = surf
+
+        # exact contour ellipses on the floor (z = 0), the same levels as the 2-D map
+        w_opt, b_opt, l_opt = t.optimum
+        floor = VGroup()
+        for lv in contour_levels(l_opt + (self.z_max - l_opt) * 2e-4, self.z_max, 7):
+            if lv <= l_opt:
+                continue
+            pts = contour_ellipse(m, t.optimum, lv)
+            inside = (pts[:, 0] >= win.w[0]) & (pts[:, 0] <= win.w[1]) & (pts[:, 1] >= win.b[0]) & (pts[:, 1] <= win.b[1])
+            for run in _runs(pts, inside):
+                vm = _Floor(stroke_color=th.contour, stroke_width=1.2, stroke_opacity=0.5)
+                vm.set_points_smoothly([ax.c2p(w, b, 0) for w, b in run])
+                floor.add(vm)
+        box = _Floor(stroke_color=th.axis, stroke_width=1.5)
+        box.set_points_as_corners([ax.c2p(win.w[0], win.b[0], 0), ax.c2p(win.w[1], win.b[0], 0),
+                                   ax.c2p(win.w[1], win.b[1], 0), ax.c2p(win.w[0], win.b[1], 0),
+                                   ax.c2p(win.w[0], win.b[0], 0)])
+        floor.add(box)
+        opt_floor = _Floor(stroke_color=th.optimum, stroke_width=3)
+        c = ax.c2p(w_opt, b_opt, 0)
+        opt_floor.set_points_as_corners([c + 0.12 * LEFT, c + 0.12 * RIGHT])
+        floor.add(opt_floor)
+        self.floor = floor
+        self.static.add(floor, surf)
+
+        # labels (placed as flat text in the frame by the scene, at projected points)
+        self.label_specs = [
+            ("w", ax.c2p(sum(win.w) / 2, win.b[0], 0), DOWN * 0.55),
+            ("b", ax.c2p(win.w[1], sum(win.b) / 2, 0), RIGHT * 0.95 + DOWN * 0.1),
+            ("loss", ax.c2p(win.w[0], win.b[1], self.z_max), UP * 0.3),
+        ]
+        self.tick_specs = (
+            [(fmt_num(v), ax.c2p(v, win.b[0], 0), DOWN * 0.25) for v in _ticks(*win.w, win.w_step)]
+            + [(fmt_num(v), ax.c2p(win.w[1], v, 0), RIGHT * 0.3) for v in _ticks(*win.b, win.b_step)]
+            + [(fmt_num(v), ax.c2p(win.w[0], win.b[1], v), LEFT * 0.35) for v in _ticks(0, self.z_max, z_step)]
+        )
+        zaxis = VMobject(stroke_color=th.axis, stroke_width=1.5)
+        zaxis.set_points_as_corners([ax.c2p(win.w[0], win.b[1], 0), ax.c2p(win.w[0], win.b[1], self.z_max)])
+        self.static.add(zaxis)
+
+        # the run: path so far (stepwise), live piece, current point, exit marker (dynamic)
+        self.path = VMobject(stroke_color=th.run, stroke_width=3.5)
+        self.path.set_background_stroke(color=th.run_outline, width=6)
+        self.markers = VMobject(fill_color=th.run, fill_opacity=1, stroke_color=th.run_outline, stroke_width=1.2)
+        self.live = VMobject(stroke_color=th.run, stroke_width=3.5)
+        self.live.set_background_stroke(color=th.run_outline, width=6)
+        self.head = VMobject(fill_color=th.run, fill_opacity=1, stroke_color=th.run_outline, stroke_width=2.5)
+        self.exit = VMobject(fill_color=th.warn, fill_opacity=1, stroke_color=th.run_outline, stroke_width=2)
+        self.stepwise.add(self.path, self.markers)
+        self.dynamic.add(self.live, self.exit, self.head)
+        self._exit_point: np.ndarray | None = None
+
+    def bake_shading(self, camera: ThreeDCamera) -> None:
+        """Light each face once, as Manim would on every frame, and switch per-frame shading off.
+
+        Manim's Cairo shading lights a face from a point fixed in the scene, so
+        the result does not depend on the camera: computing it per face per
+        frame (in Python) only costs time, most of a camera move's time.
+        """
+        for face in self.surface.submobjects:
+            face.fill_rgbas = camera.modified_rgbas(face, face.get_fill_rgbas())
+            # faces never move in the scene: their depth-sort reference point is fixed too
+            centre = face.get_center().copy()
+            face.get_z_index_reference_point = lambda c=centre: c
+        camera.should_apply_shading = False
+
+    # -- geometry ------------------------------------------------------------------
+    def point3(self, w: float, b: float, loss: float) -> np.ndarray:
+        return np.asarray(self.axes.c2p(w, b, loss), dtype=float)
+
+    def inside(self, w: float, b: float) -> bool:
+        return self.w_range[0] <= w <= self.w_range[1] and self.b_range[0] <= b <= self.b_range[1]
+
+    def _facing_circles(self, centres: Sequence[np.ndarray], radius: float) -> np.ndarray:
+        """Circles that face the camera (in its current orientation), one subpath each."""
+        if not len(centres):
+            return np.zeros((0, 3))
+        rot = self.rotation()
+        right, up = rot[0], rot[1]
+        from scenes.panels import dots_points
+
+        unit = dots_points([np.zeros(3)], 1.0)  # a unit circle in the xy plane
+        local = np.outer(unit[:, 0], right) + np.outer(unit[:, 1], up)
+        return (np.asarray(centres)[:, None, :] + radius * local[None, :, :]).reshape(-1, 3)
+
+    def _clipped(self, k_to: int):
+        """3-D path corners for states 0..k_to, clipped to the window, and the last exit point."""
+        t = self.ctx.trace
+        pieces, current, exit_point = [], [], None
+        for k in range(k_to):
+            seg = _clip3(t, k, k + 1, self.w_range, self.b_range, self.z_max)
+            if seg is None:
+                if current:
+                    pieces.append(current)
+                    current = []
+                continue
+            (wa, ba, la), (wz, bz, lz), entered, left = seg
+            if entered and current:
+                pieces.append(current)
+                current = []
+            if not current:
+                current = [self.point3(wa, ba, la)]
+            current.append(self.point3(wz, bz, lz))
+            if left:
+                pieces.append(current)
+                current = []
+                exit_point = self.point3(wz, bz, lz)
+        if current:
+            pieces.append(current)
+        return pieces, exit_point
+
+    # -- layers --------------------------------------------------------------------
+    def show_step(self, states: Sequence[State]) -> None:
+        from scenes.panels import polyline_points
+
+        t, st = self.ctx.trace, states[0]
+        k0 = int(math.floor(st.kf))
+        pieces, self._exit_point = self._clipped(k0)
+        self.path.points = polyline_points(pieces)
+        shown = [k for k in self.ctx.clock.keys if k <= k0] if t.n_states > 200 else range(k0 + 1)
+        centres = [self.point3(t.w[k], t.b[k], t.loss[k]) for k in shown if self.inside(t.w[k], t.b[k])]
+        self.markers.points = self._facing_circles(centres, 0.045)
+
+    def state_point(self, st: State) -> tuple[float, float, float]:
+        """(w, b, L) of the current point: on the chord between the neighbouring states."""
+        t = self.ctx.trace
+        k0 = min(int(math.floor(st.kf)), t.last_k)
+        k1 = min(k0 + 1, t.last_k)
+        a = st.kf - k0
+        return st.w, st.b, float((1 - a) * t.loss[k0] + a * t.loss[k1])
+
+    def show(self, states: Sequence[State]) -> None:
+        from scenes.panels import polyline_points
+
+        t, st = self.ctx.trace, states[0]
+        k0 = int(math.floor(st.kf))
+        w, b, loss = self.state_point(st)
+        inside = self.inside(w, b)
+        live_exit = None
+        piece = _clip_chord((t.w[k0], t.b[k0], t.loss[k0]), (w, b, loss), self.w_range, self.b_range, self.z_max)
+        if piece is None or np.allclose(piece[0], piece[1]):
+            self.live.points = np.zeros((0, 3))
+        else:
+            ends = [self.point3(*piece[0]), self.point3(*piece[1])]
+            self.live.points = polyline_points([ends])
+            if piece[3]:
+                live_exit = ends[1]
+        inside = inside and loss <= self.z_max
+        self.head.points = self._facing_circles([self.point3(w, b, loss)], 0.09) if inside else np.zeros((0, 3))
+        exit_point = live_exit if live_exit is not None else self._exit_point
+        self.exit.points = (self._facing_circles([exit_point], 0.11)
+                            if (not inside and exit_point is not None) else np.zeros((0, 3)))
+
+
+def _hex(rgb) -> str:
+    return "#" + "".join(f"{int(round(c * 255)):02X}" for c in rgb)
+
+
+def _ticks(lo: float, hi: float, step: float) -> list[float]:
+    first, last = math.ceil(lo / step - 1e-9), math.floor(hi / step + 1e-9)
+    return [round(i * step, 10) for i in range(first, last + 1)]
+
+
+def _runs(pts: np.ndarray, inside: np.ndarray) -> list[np.ndarray]:
+    runs, cur = [], []
+    for p, ok in zip(pts, inside):
+        if ok:
+            cur.append(p)
+        elif cur:
+            runs.append(np.array(cur))
+            cur = []
+    if cur:
+        runs.append(np.array(cur))
+    return [r for r in runs if len(r) >= 4]
+
+
+def _fraction(p, q, x) -> float:
+    d = np.asarray(q, float) - np.asarray(p, float)
+    n = float(d @ d)
+    return 0.0 if n == 0 else float((np.asarray(x, float) - np.asarray(p, float)) @ d / n)
+
+
+def _clip3(t: Trace, k: int, k1: int, w_range, b_range, z_max: float = math.inf):
+    """Clip the chord from state k to k1 to the box (window × loss ≤ z_max)."""
+    return _clip_chord((t.w[k], t.b[k], t.loss[k]), (t.w[k1], t.b[k1], t.loss[k1]), w_range, b_range, z_max)
+
+
+def _clip_chord(p3, q3, w_range, b_range, z_max: float = math.inf):
+    """Clip a straight 3-D chord (w, b, L) to the window × [.., z_max]; heights follow the chord.
+
+    Returns ``(start, end, entered, left)`` as (w, b, L) triples, or None.
+    """
+    p, q = (p3[0], p3[1]), (q3[0], q3[1])
+    seg = clip_segment(p, q, (w_range[0], b_range[0]), (w_range[1], b_range[1]))
+    if seg is None:
+        if np.allclose(p, q) and w_range[0] <= p[0] <= w_range[1] and b_range[0] <= p[1] <= b_range[1]:
+            seg = (np.array(p), np.array(q), False, False)  # no motion in (w, b)
+        else:
+            return None
+    a, z, _, _ = seg
+    ta, tz = _fraction(p, q, a), _fraction(p, q, z)
+    l0, l1 = p3[2], q3[2]
+    if l0 > z_max and l1 > z_max:
+        return None
+    if l1 != l0:  # the chord's height is linear in t: keep the part under the lid
+        t_lid = (z_max - l0) / (l1 - l0)
+        if l1 > l0:
+            tz = min(tz, t_lid)
+        else:
+            ta = max(ta, t_lid)
+    if ta > tz:
+        return None
+
+    def at(f: float):
+        return (p[0] + f * (q[0] - p[0]), p[1] + f * (q[1] - p[1]), l0 + f * (l1 - l0))
+
+    return at(ta), at(tz), ta > 1e-12, tz < 1 - 1e-12
+
+
+class SurfaceScene(DescentScene, ThreeDScene):
+    """The loss surface in 3-D with the path on it, beside the data panel and header."""
+
+    EXTRA_PARAMS = {
+        "closing_top_view": lambda v: isinstance(v, bool),
+        "establish_seconds": lambda v: isinstance(v, (int, float)) and 0 <= v <= 30,
+        "closing_seconds": lambda v: isinstance(v, (int, float)) and 0 < v <= 30,
+        "phi_degrees": lambda v: isinstance(v, (int, float)) and 0 <= v <= 90,
+        "theta_degrees": lambda v: isinstance(v, (int, float)) and -360 <= v <= 360,
+    }
+    closing_top_view: bool = True   # end on the top-down view: the surface becomes the contour map
+    establish_seconds: float = 2.0  # the camera's establishing move (with the panels appearing)
+    closing_seconds: float = 2.5
+    phi_degrees: float = 62.0       # the descent's camera: angle from the vertical
+    theta_degrees: float = -120.0   # and around it
+    hold_seconds: float = 1.5
+
+    CAMERA_CLASS = ShiftedThreeDCamera
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("camera_class", ShiftedThreeDCamera)
+        super().__init__(*args, **kwargs)
+
+    def setup(self) -> None:
+        super().setup()
+        lay = fit_layout()
+        self.ctx = Context.for_trace(self.run_trace, self.theme, self.max_keys, self.step_hold)
+        self.header = Header(self.ctx, lay["header"], self.title or "Gradient descent rolls down the loss surface")
+        self.data = DataPanel(self.ctx, lay["data"])
+        self.loss = LossPanel(self.ctx, lay["loss"])
+        self.set_camera_orientation(phi=self.phi_degrees * DEGREES, theta=self.theta_degrees * DEGREES)
+        self.surface = SurfacePanel(self.ctx, self._rotation)
+        self.surface.bake_shading(self.camera)
+        c = lay["contour"]
+        self.banner = Banner(self.ctx, anchor=[c.x + 0.2, c.top - 0.45, 0], width=c.width - 0.6,
+                             contains=self.surface.inside)
+        self.flat = [self.header, self.data, self.loss, self.banner]
+        self.panels = [*self.flat, self.surface]
+        self.tracker = ValueTracker(0.0)
+        self.driver = StepDriver(self.ctx.clock, self.panels)
+        self.driver.push(0.0)
+
+    def _rotation(self) -> np.ndarray:
+        """The camera's current rotation (its cached matrix is only refreshed when it draws)."""
+        self.camera.reset_rotation_matrix()
+        return self.camera.get_rotation_matrix()
+
+    def step_layer(self):
+        return self.driver.layer()
+
+    def _axis_labels(self) -> VGroup:
+        """Axis names and ticks: flat text at the projected 3-D positions, for the descent's camera."""
+        th = self.ctx.theme
+        out = VGroup()
+        self._rotation()
+        proj = self.camera.project_point
+        for text, p, off in self.surface.tick_specs:
+            out.add(number_label(text, th, 15).move_to(proj(p) + off))
+        for text, p, off in self.surface.label_specs:
+            out.add(label(text, th, 20, th.muted).move_to(proj(p) + off))
+        title = label("loss surface L(w, b)", th, 20, th.muted)
+        box = fit_layout()["contour"]
+        title.move_to([box.left + 0.2, box.top - 0.05, 0], aligned_edge=LEFT + UP)
+        out.add(title)
+        return out
+
+    @classmethod
+    def planned_seconds(cls, trace: Trace) -> float:
+        from scenes.helpers import key_steps
+
+        from .base import plan_seconds
+
+        segments = len(key_steps(trace.last_k, cls.max_keys)) - 1
+        descent = plan_seconds(segments, cls.seconds_per_step, cls.descent_seconds, cls.max_descent_seconds)
+        closing = cls.closing_seconds + 1.0 if cls.closing_top_view else 0.0
+        return max(cls.establish_seconds, cls.intro_seconds) + descent + cls.hold_seconds + closing
+
+    @classmethod
+    def planned_frames(cls, trace: Trace, fps: float) -> int:
+        from scenes.helpers import key_steps
+
+        from .base import plan_seconds
+
+        segments = len(key_steps(trace.last_k, cls.max_keys)) - 1
+        descent = plan_seconds(segments, cls.seconds_per_step, cls.descent_seconds, cls.max_descent_seconds)
+        n = play_frames(max(cls.establish_seconds, cls.intro_seconds), fps) + play_frames(descent + cls.hold_seconds, fps)
+        if cls.closing_top_view:
+            n += play_frames(cls.closing_seconds + 1.0, fps)
+        return n
+
+    def get_moving_mobjects(self, *animations):
+        """While the camera moves, only what the camera sees moves.
+
+        Manim's ThreeDScene then treats every mobject as moving, so Cairo would
+        repaint the flat panels (fixed in the frame) on every frame of a camera
+        move. They do not change: keep them in the static image.
+        """
+        moving = super().get_moving_mobjects(*animations)
+        if moving is not self.mobjects:
+            return moving
+        fixed = self.camera.fixed_in_frame_mobjects
+        animated = {id(m) for a in animations for m in a.mobject.get_family()}
+        for a in animations:
+            for sub in getattr(a, "animations", ()):
+                animated.update(id(m) for m in sub.mobject.get_family())
+        return [m for m in self.mobjects
+                if m not in fixed or id(m) in animated or m.get_family_updaters()]
+
+    def frame_key(self):
+        cam = self.camera
+        return (super().frame_key(), cam.get_phi(), cam.get_theta(), cam.get_zoom())
+
+    def construct(self) -> None:
+        th = THEMES[self.theme]
+        flat_static = [p.static for p in self.flat]
+        flat_dynamic = [p.stepwise for p in self.flat] + [p.dynamic for p in self.flat]
+        self.add_fixed_in_frame_mobjects(*flat_static, *flat_dynamic)
+        labels = self._axis_labels()
+        self.static_roots = {id(s) for s in flat_static} | {id(self.surface.static)}
+
+        # Beat 1: the establishing move; the panels appear while the camera settles.
+        target_phi, target_theta = self.camera.get_phi(), self.camera.get_theta()
+        self.set_camera_orientation(phi=76 * DEGREES, theta=target_theta - 50 * DEGREES)
+        veils = [Rectangle(width=s.width + 0.3, height=s.height + 0.3, fill_color=th.background, fill_opacity=1,
+                           stroke_width=0).move_to(s.get_center()) for s in flat_static if len(s.submobjects)]
+        self.veils = veils
+        self.add_fixed_in_frame_mobjects(*veils)
+        self.add(self.surface.static, *flat_static, self.driver.group, *veils)
+        intro = max(self.establish_seconds, self.intro_seconds)
+        self.play(
+            self.camera.phi_tracker.animate.set_value(target_phi),
+            self.camera.theta_tracker.animate.set_value(target_theta),
+            LaggedStart(*[FadeOut(v) for v in veils], lag_ratio=0.3),
+            run_time=intro,
+        )
+        # the camera's trackers joined the scene with the move; while they are in it,
+        # Manim treats every mobject as moving (and repaints every face each frame)
+        self.remove(*veils, *self.camera.get_value_trackers())
+        self.veils = []
+        # axis labels are flat text placed for the descent's (fixed) camera
+        self.add_fixed_in_frame_mobjects(labels)
+        self.add(labels)
+        self.bring_to_back(labels)  # before the moving parts, so it is painted once
+        self.static_roots.add(id(labels))
+
+        # Beat 2: the descent, camera fixed, one play() on one tracker; then a hold.
+        self.driver.push(0.0)
+        self.driver.attach(self.tracker)
+        descent = self.descent_run_time(len(self.ctx.clock.keys) - 1)
+        beats = [self.tracker.animate(run_time=descent, rate_func=lambda a: a).set_value(self.ctx.clock.t_max)]
+        if self.hold_seconds > 0:
+            beats.append(Wait(run_time=self.hold_seconds))
+        self.play(Succession(*beats))
+        self.driver.group.clear_updaters()
+
+        # Beat 3 (optional): look straight down; the surface becomes the contour map.
+        if self.closing_top_view:
+            self.play(Succession(
+                AnimationGroup(
+                    self.camera.phi_tracker.animate.set_value(0.0),
+                    self.camera.theta_tracker.animate.set_value(-90 * DEGREES),
+                    # the flat labels were placed for the descent's view: they fade as it turns
+                    labels.animate(rate_func=lambda a: min(1.0, 4 * a)).set_opacity(0),
+                    run_time=self.closing_seconds,
+                ),
+                Wait(run_time=1.0),
+            ))

@@ -1,0 +1,121 @@
+"""SurfaceScene: the path lies on the surface, panels agree, it renders."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from scenes.render import render
+from scenes.surface import SurfaceScene
+from trainer import Config, loss_at, train
+
+from .test_render import CONTROL, frames_match, probe
+from .conftest import update_snapshots
+
+
+def build(trace, **params):
+    cls = type("Probe", (SurfaceScene,), {"trace": trace, **params})
+    scene = cls()
+    scene.setup()
+    group = scene.driver.attach(scene.tracker)
+    return scene, group
+
+
+@pytest.fixture(scope="module")
+def lab():
+    trace = train(Config())
+    return (trace, *build(trace))
+
+
+def test_path_points_lie_on_the_surface(lab):
+    trace, scene, group = lab
+    scene.tracker.set_value(scene.ctx.clock.t_max)
+    group.update(0)
+    ax = scene.surface.axes
+    anchors = scene.surface.path.points[::4]  # the corner at each state
+    assert len(anchors) == trace.last_k
+    for k, p in enumerate(anchors):
+        w, b, z = ax.p2c(p)
+        assert (w, b) == pytest.approx((trace.w[k], trace.b[k]), abs=1e-9)
+        assert z == pytest.approx(float(loss_at(trace.moments, w, b)), abs=1e-9)
+        assert z == pytest.approx(trace.loss[k], abs=1e-9)
+
+
+def test_surface_is_the_trainers_loss(lab):
+    trace, scene, _ = lab
+    ax = scene.surface.axes
+    faces = scene.surface.surface.submobjects
+    assert 16 * 16 <= len(faces) <= 32 * 32
+    for face in faces[:: max(1, len(faces) // 40)]:
+        for p in face.points[::4]:  # the corners (anchors) of each face
+            w, b, z = ax.p2c(p)
+            assert z == pytest.approx(float(loss_at(trace.moments, w, b)), abs=1e-9)
+    # not the mirrored bowl of the classic lab's helper: the lowest face is at the optimum
+    lowest = min(faces, key=lambda f: f.get_center()[2])
+    w, b, _ = ax.p2c(lowest.get_center())
+    w_opt, b_opt, _ = trace.optimum
+    win = trace.window
+    assert abs(w - w_opt) < (win.w[1] - win.w[0]) / 16 and abs(b - b_opt) < (win.b[1] - win.b[0]) / 16
+
+
+def test_data_panel_and_3d_point_agree(lab):
+    trace, scene, group = lab
+    ax3 = scene.surface.axes
+    for t in np.linspace(0, scene.ctx.clock.t_max, 41):
+        scene.tracker.set_value(float(t))
+        group.update(0)
+        st = scene.ctx.clock.at(float(t))
+        head = scene.surface.head.points
+        centre = head.mean(axis=0)  # the camera-facing disc's centre
+        w, b, z = ax3.p2c(centre)
+        assert (w, b) == pytest.approx((st.w, st.b), abs=1e-6)
+        x0, y0 = scene.data.axes.p2c(scene.data.lines[0].get_start())[:2]
+        x1, y1 = scene.data.axes.p2c(scene.data.lines[0].get_end())[:2]
+        assert (y1 - y0) / (x1 - x0) == pytest.approx(st.w, rel=1e-6, abs=1e-6)
+        assert scene.header.shown_texts[0] == f"step {st.k_shown} of {trace.config.steps}"
+
+
+def test_diverging_path_stays_in_the_box():
+    trace = train(Config(lr=0.5, steps=30))
+    scene, group = build(trace)
+    scene.tracker.set_value(scene.ctx.clock.t_max)
+    group.update(0)
+    sp = scene.surface
+    pts = np.array([sp.axes.p2c(p) for p in sp.path.points])
+    assert len(pts) and np.all(np.isfinite(pts))
+    assert np.all(pts[:, 2] <= sp.z_max * (1 + 1e-9))
+    assert np.all((pts[:, 0] >= trace.window.w[0] - 1e-9) & (pts[:, 0] <= trace.window.w[1] + 1e-9))
+    assert len(sp.exit.points) > 0 and len(sp.head.points) == 0  # left the box: marker, no point
+    assert scene.banner.active
+
+
+@pytest.fixture(scope="module")
+def surface_clip(tmp_path_factory):
+    out = tmp_path_factory.mktemp("surface")
+    trace = train(Config())
+    return trace, render(trace, "surface", quality="l", out_dir=out, progress=False)
+
+
+def test_surface_clip_renders(surface_clip):
+    trace, res = surface_clip
+    info = probe(res.mp4)
+    assert (info["codec"], info["width"], info["height"], info["fps"]) == ("h264", 854, 480, 15.0)
+    assert info["frames"] == SurfaceScene.planned_frames(trace, 15)
+
+
+def test_surface_last_frame_snapshot(surface_clip):
+    _, res = surface_clip
+    control = CONTROL / "surface_lab_dark_480p.png"
+    got = np.asarray(Image.open(res.poster).convert("RGB"), dtype=np.int16)
+    if update_snapshots():
+        Image.fromarray(got.astype(np.uint8)).save(control, optimize=True)
+    want = np.asarray(Image.open(control).convert("RGB"), dtype=np.int16)
+    ok, why = frames_match(got, want)
+    assert ok, why
+
+
+def test_diverging_surface_renders(tmp_path):
+    res = render(train(Config(lr=0.5, steps=30)), "surface", out_dir=tmp_path, progress=False,
+                 scene_options={"closing_top_view": False, "descent_seconds": 2.0})
+    assert probe(res.mp4)["frames"] > 0
