@@ -175,6 +175,15 @@ class DescentScene(Scene):
         return plan_seconds(n_segments, self.seconds_per_step, self.descent_seconds, self.max_descent_seconds)
 
     @classmethod
+    def schedule(cls, trace) -> tuple[float, float, float]:
+        """When the descent starts, how long it runs, and the clip's length (seconds)."""
+        from .helpers import key_steps
+
+        segments = len(key_steps(trace.last_k, cls.max_keys)) - 1
+        descent = plan_seconds(segments, cls.seconds_per_step, cls.descent_seconds, cls.max_descent_seconds)
+        return cls.intro_seconds, descent, cls.planned_seconds(trace)
+
+    @classmethod
     def planned_frames(cls, trace: Trace, fps: float) -> int:
         """Frames the clip will have at ``fps`` (the whole clip is one play())."""
         return play_frames(cls.planned_seconds(trace), fps)

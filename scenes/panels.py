@@ -340,7 +340,8 @@ class Header(Panel):
         # moving mobjects from a list it makes when the play() starts
         step_m, values = self._values.submobjects
         step_m.points = self._bold.points(step, self._step_right - self._bold.width(step), self._step_base)
-        values.points = np.concatenate([self._glyphs.points(v, x, self._row_base) for v, x in zip(vals, self._anchors)])
+        values.points = (np.concatenate([self._glyphs.points(v, x, self._row_base) for v, x in zip(vals, self._anchors)])
+                         if vals else np.zeros((0, 3)))
 
 
 # -- data space ------------------------------------------------------------------

@@ -418,6 +418,11 @@ class SurfaceScene(DescentScene, ThreeDScene):
         return max(cls.establish_seconds, cls.intro_seconds) + descent + cls.hold_seconds + closing
 
     @classmethod
+    def schedule(cls, trace: Trace) -> tuple[float, float, float]:
+        start, descent, _ = super().schedule(trace)
+        return max(cls.establish_seconds, cls.intro_seconds), descent, cls.planned_seconds(trace)
+
+    @classmethod
     def planned_frames(cls, trace: Trace, fps: float) -> int:
         from scenes.helpers import key_steps
 

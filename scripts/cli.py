@@ -14,9 +14,12 @@ import click
 
 from trainer import Config, ConfigError, Trace, TraceError, __version__, train
 
-from .options import config_from_options, render_options, scene_options_from, training_options
+from .options import FiniteFloat, config_from_options, render_options, scene_options_from, training_options
 
 __all__ = ["cli", "main", "summary"]
+
+
+_FAST_EXIT = True
 
 
 class UserError(click.ClickException):
@@ -172,6 +175,81 @@ def render_cmd(scene: str, config_file: Path | None, trace_files: tuple[Path, ..
         click.echo(f"wrote {p}")
 
 
+@cli.command("batch")
+@training_options(multiple_lr=True)
+@click.option("--lr-range", default=None, metavar="LO:HI:N",
+              help="N learning rates spaced on a log scale from LO to HI (instead of --lr).")
+@click.option("--scene", type=click.Choice(["fit", "surface"]), default="fit", show_default=True,
+              help="The scene each variant renders.")
+@click.option("--jobs", "-j", type=click.IntRange(1, 64), default=None,
+              help="Worker processes.  [default: the number of cores]")
+@click.option("--force", is_flag=True, help="Render every variant, even unchanged ones.")
+@click.option("--no-compare", is_flag=True, help="Skip the comparison clip and the loss plot.")
+@click.option("--webm", is_flag=True, help="Also write VP9 WebM versions.")
+@click.option("--gif", is_flag=True, help="Also write palette-optimised GIFs.")
+@click.option("--gif-max-mb", type=FiniteFloat(min=0.1, max=500), default=8.0, show_default=True,
+              help="Size cap of each GIF.")
+@render_options
+def batch_cmd(config_file: Path | None, lr_range: str | None, scene: str, jobs: int | None, force: bool,
+              no_compare: bool, webm: bool, gif: bool, gif_max_mb: float, quality: str, fps: float | None,
+              theme: str, out_dir: Path, name: str | None, preset: str, seconds_per_step: float | None,
+              descent_seconds: float | None, quiet: bool, **options: Any) -> None:
+    """Render a learning-rate sweep in parallel, a comparison clip and a gallery.
+
+    Each variant is named from its learning rate (fit_lr0.1.mp4, …). Reruns
+    render only new or changed variants (see OUT_DIR/manifest.json); open
+    OUT_DIR/index.html for the course-page gallery. Default: the lab's two
+    learning rates, 0.1 and 0.2, into media/batch.
+    """
+    global _FAST_EXIT
+    _FAST_EXIT = False  # worker processes: let multiprocessing clean up on the way out
+    from scenes.helpers import safe_name
+    from scenes.render import RenderError
+
+    from .batch import BatchOptions, lr_range as parse_range, run_batch
+
+    lrs = list(options.pop("lr") or ())
+    if lr_range and lrs:
+        raise UserError("give either --lr or --lr-range, not both")
+    lrs = parse_range(lr_range) if lr_range else (lrs or [0.1, 0.2])
+    base = config_from_options(config_file, {**options, "lr": lrs[0]})
+    for lr in lrs:  # every variant must be valid before anything starts
+        base.replace(lr=lr)
+    if out_dir == Path("media"):
+        out_dir = Path("media") / "batch"
+    opts = BatchOptions(base=base, scene=scene, quality=quality, fps=fps, theme=theme, preset=preset,
+                        scene_options=tuple(sorted(scene_options_from({"seconds_per_step": seconds_per_step,
+                                                                       "descent_seconds": descent_seconds}).items())),
+                        webm=webm, gif=gif, gif_max_bytes=int(gif_max_mb * 1e6),
+                        prefix=safe_name(name) if name else None)
+    click.echo(f"batch of {len(lrs)} learning rates ({', '.join(f'{lr:g}' for lr in lrs)}) into {out_dir}")
+    try:
+        result = run_batch(lrs, opts, out_dir=out_dir, jobs=jobs, compare=not no_compare, force=force,
+                           progress=not quiet)
+    except RenderError as exc:
+        raise UserError(str(exc)) from None
+    except OSError as exc:
+        raise UserError(f"cannot write to {str(out_dir)!r}: {exc.strerror or exc}") from None
+    click.echo("")
+    click.echo(f"{'lr':>8}  {'steps':>6}  {'final loss':>11}  {'diverged':>9}  {'seconds':>8}  files")
+    for row in result.rows:
+        div = "-" if row.get("diverged_at") is None else f"at {row['diverged_at']}"
+        secs = "cached" if row.get("status") == "unchanged" else f"{row['seconds']:.1f}"
+        click.echo(f"{row['lr']:>8g}  {row['steps']:>6d}  {row['final_loss']:>11.4g}  {div:>9}  {secs:>8}  "
+                   + " ".join(sorted(row["files"].values())))
+    for f in result.failures:
+        click.echo(f"{'FAILED':>8}  {f['name']}: {f['reason']}")
+    if result.skipped:
+        click.echo(f"{result.skipped} unchanged variant(s) not rendered again (--force renders them)")
+    if result.compare:
+        click.echo(f"comparison: {out_dir / result.compare['files']['mp4']}, loss plot: "
+                   f"{out_dir / result.compare['loss_plot']}")
+    if result.gallery:
+        click.echo(f"gallery: {result.gallery}")
+    if result.failures:
+        raise SystemExit(1)
+
+
 def main() -> None:
     """Console-script entry point.
 
@@ -187,7 +265,9 @@ def main() -> None:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     sys.stdout.flush()
     sys.stderr.flush()
-    os._exit(code)
+    if _FAST_EXIT:
+        os._exit(code)
+    sys.exit(code)
 
 
 if __name__ == "__main__":

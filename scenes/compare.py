@@ -1,0 +1,163 @@
+"""CompareScene: several learning rates on one step tracker (the lab's LOSS vs LOSS2).
+
+Every run's path is overlaid on one contour map in its own colour, every
+fitted line shares the data panel, and every loss curve shares one axis (log
+scale when they span decades). A legend gives each run's lr and its live loss.
+
+Render with ``descent render compare --lr 0.1 --lr 0.2`` (the default pair),
+or as part of ``descent batch``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Sequence
+
+import numpy as np
+from manim import DOWN, LEFT, RIGHT, UP, Line, RoundedRectangle, ValueTracker, VGroup
+
+from scenes.base import DescentScene
+from scenes.fit import fit_layout
+from scenes.glyphs import GlyphSet
+from scenes.helpers import State, StepClock, fmt_num, key_steps
+from scenes.panels import Box, ContourPanel, Context, DataPanel, Header, LossPanel, Panel, StepDriver, label
+from scenes.theme import get_theme
+from trainer import Trace, Window
+
+__all__ = ["CompareScene", "check_comparable", "union_window"]
+
+
+def check_comparable(traces: Sequence[Trace]) -> None:
+    """Runs compared in one clip must share their data (same points, same loss surface)."""
+    if len(traces) < 1:
+        raise ValueError("a comparison needs at least one run")
+    x0, y0 = traces[0].x, traces[0].y
+    for t in traces[1:]:
+        if t.x.shape != x0.shape or not (np.array_equal(t.x, x0) and np.array_equal(t.y, y0)):
+            raise ValueError("runs compared in one clip must use the same data (slope, bias, noise, x grid, seed)")
+
+
+def union_window(traces: Sequence[Trace]) -> Window:
+    ws = [t.window for t in traces]
+    return Window((min(w.w[0] for w in ws), max(w.w[1] for w in ws)),
+                  (min(w.b[0] for w in ws), max(w.b[1] for w in ws)),
+                  max(w.w_step for w in ws), max(w.b_step for w in ws))
+
+
+class CompareHeader(Header):
+    """Title, the shared settings, and the step counter (the numbers live in the legend)."""
+
+    def __init__(self, ctx: Context, box: Box, traces: Sequence[Trace], title: str | None = None) -> None:
+        self.traces = list(traces)
+        super().__init__(ctx, box, title or "Learning rates compared", show_values=True)
+
+    def subtitle(self) -> str:
+        t, c = self.ctx.trace, self.ctx.trace.config
+        lrs = ", ".join(f"{tr.config.lr:g}" for tr in self.traces)
+        batch = "full batch" if c.batch_size is None else f"mini-batches of {c.batch_size}"
+        return f"{c.optimizer} · lr = {lrs} · {batch}, {t.x.size} points · lr_max = {t.lr_max:.3g}"
+
+    def texts_for(self, k: int) -> list[str]:
+        return [f"step {k} of {self.ctx.trace.config.steps}"]
+
+
+class Legend(Panel):
+    """One row per run: its colour, its lr, and its loss at the current step."""
+
+    def __init__(self, ctx: Context, runs: Sequence[tuple[Trace, str]], top_left) -> None:
+        super().__init__(ctx)
+        th = ctx.theme
+        self.runs = list(runs)
+        rows = VGroup()
+        names = []
+        for trace, col in self.runs:
+            c = trace.config
+            name = f"lr {c.lr:g}"
+            if trace.diverged:
+                name += f"  (diverged at step {trace.diverged_at})"
+            elif c.optimizer == "sgd" and c.lr >= trace.lr_max:
+                name += "  (diverging)"
+            names.append(name)
+            swatch = Line(LEFT * 0.2, RIGHT * 0.2, color=col, stroke_width=6)
+            rows.add(VGroup(swatch, label(name, th, 18, th.text).next_to(swatch, RIGHT, buff=0.12)))
+        rows.arrange(DOWN, aligned_edge=LEFT, buff=0.12)
+        self.value_x = rows.get_right()[0] + 0.3
+        texts = "".join(self._text(tr, k) for tr, _ in self.runs for k in range(tr.n_states)) + "loss = "
+        self.glyphs = [GlyphSet(texts, font=th.font, size=18, color=col) for _, col in self.runs]
+        widest = max(g.width(self._text(tr, k)) for g, (tr, _) in zip(self.glyphs, self.runs) for k in range(tr.n_states))
+        bg = RoundedRectangle(corner_radius=0.08, width=self.value_x - rows.get_left()[0] + widest + 0.4,
+                              height=rows.height + 0.3, fill_color=th.background, fill_opacity=0.82, stroke_width=0)
+        bg.move_to(rows.get_corner(UP + LEFT), aligned_edge=UP + LEFT).shift(LEFT * 0.15 + UP * 0.15)
+        group = VGroup(bg, rows)
+        group.shift(np.asarray(top_left) - bg.get_corner(UP + LEFT))
+        self.rows = rows
+        self.static.add(group)
+        self.values = VGroup(*[g.text("") for g in self.glyphs])
+        self.stepwise.add(self.values)
+        self.value_x = rows.get_right()[0] + 0.3
+
+    @staticmethod
+    def _text(trace: Trace, k: int) -> str:
+        return f"loss = {fmt_num(trace.loss[min(k, trace.last_k)])}"
+
+    def show_step(self, states: Sequence[State]) -> None:
+        for (trace, _), g, mob, row, st in zip(self.runs, self.glyphs, self.values, self.rows, states):
+            base = row.get_bottom()[1] + 0.03
+            mob.points = g.points(self._text(trace, st.k_shown), self.value_x, base)
+
+
+class CompareScene(DescentScene):
+    """Several runs, one tracker: paths, lines and loss curves side by side."""
+
+    EXTRA_PARAMS = {"traces": lambda v: v is None or (isinstance(v, (list, tuple)) and all(isinstance(t, Trace) for t in v))}
+    traces: Sequence[Trace] | None = None
+
+    def setup(self) -> None:
+        from scenes.base import load_scene_trace
+
+        super().setup()
+        traces = list(self.traces) if self.traces else [load_scene_trace(self.trace_file)]
+        check_comparable(traces)
+        self.runs_traces = traces
+        theme = get_theme(self.theme)
+        colours = theme.series
+        longest = max(traces, key=lambda t: t.n_states)
+        main = dataclasses.replace(longest, window=union_window(traces))
+        self.ctx = Context.for_trace(main, theme, self.max_keys, self.step_hold)
+        clocks = [StepClock(t.w, t.b, t.loss, key_steps(t.last_k, self.max_keys), log_loss=self.ctx.log_loss,
+                            hold=self.step_hold) for t in traces]
+        runs3 = [(t, colours[i % len(colours)], clocks[i]) for i, t in enumerate(traces)]
+        lay = fit_layout()
+        self.header = CompareHeader(self.ctx, lay["header"], traces, self.title)
+        self.data = DataPanel(self.ctx, lay["data"], runs=[(t, c) for t, c, _ in runs3])
+        self.contour = ContourPanel(self.ctx, lay["contour"], runs=runs3)
+        self.loss = LossPanel(self.ctx, lay["loss"], runs=runs3)
+        corner = self.contour.axes.c2p(self.contour.window.w[0], self.contour.window.b[1])
+        self.legend = Legend(self.ctx, [(t, c) for t, c, _ in runs3], [corner[0] + 0.12, corner[1] - 0.12, 0])
+        self.panels = [self.header, self.data, self.contour, self.loss, self.legend]
+        self.tracker = ValueTracker(0.0)
+        self.driver = StepDriver(self.ctx.clock, self.panels, run_clocks=clocks)
+        self.driver.push(0.0)
+
+    def step_layer(self):
+        return self.driver.layer()
+
+    @classmethod
+    def planned_seconds(cls, traces: Sequence[Trace] | Trace) -> float:  # type: ignore[override]
+        """The clip length: the longest run sets the pace."""
+        if isinstance(traces, Trace):
+            traces = [traces]
+        longest = max(traces, key=lambda t: t.n_states)
+        return DescentScene.planned_seconds.__func__(cls, longest)
+
+    @classmethod
+    def schedule(cls, traces) -> tuple[float, float, float]:  # type: ignore[override]
+        if isinstance(traces, Trace):
+            traces = [traces]
+        longest = max(traces, key=lambda t: t.n_states)
+        start, descent, _ = DescentScene.schedule.__func__(cls, longest)
+        return start, descent, cls.planned_seconds(traces)
+
+    def construct(self) -> None:
+        # The stage, then every run descends on the one tracker, then the hold.
+        self.play_lesson([p.static for p in self.panels], self.driver, self.tracker)
