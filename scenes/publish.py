@@ -44,12 +44,14 @@ def transcode_webm(mp4: Path, dst: Path, crf: int = 38) -> Path:
     try:
         with av.open(str(mp4)) as src, av.open(str(tmp), mode="w", format="webm") as out:
             s = src.streams.video[0]
-            o = out.add_stream("libvpx-vp9", rate=s.average_rate or s.base_rate,
+            rate = Fraction(s.base_rate or s.average_rate)
+            o = out.add_stream("libvpx-vp9", rate=rate,
                                options={"crf": str(crf), "b": "0", "deadline": "realtime", "cpu-used": "8",
                                         "row-mt": "1"})
             o.width, o.height, o.pix_fmt = s.width, s.height, "yuv420p"
-            for frame in src.decode(s):
-                frame.pts = None
+            for i, frame in enumerate(src.decode(s)):
+                frame.pts = i  # one tick per frame at the clip's rate
+                frame.time_base = 1 / rate
                 for p in o.encode(frame):
                     out.mux(p)
             for p in o.encode():

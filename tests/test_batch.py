@@ -6,6 +6,7 @@ import json
 import os
 from pathlib import Path
 
+import av
 import pytest
 from click.testing import CliRunner
 
@@ -32,7 +33,12 @@ def test_sweep_writes_every_file(sweep):
     for stem in ("fit_lr0.1", "fit_lr0.2", "fit_lr0.5", "compare_lrs"):
         for ext in ("mp4", "png", "json", "vtt", "webm", "gif"):
             assert (out / f"{stem}.{ext}").is_file(), f"{stem}.{ext}"
-        assert probe(out / f"{stem}.mp4")["fps"] == 10
+        mp4 = probe(out / f"{stem}.mp4")
+        assert mp4["fps"] == 10
+        # the WebM and the GIF last as long as the mp4
+        for ext in ("webm", "gif"):
+            with av.open(str(out / f"{stem}.{ext}")) as c:
+                assert c.duration / 1e6 == pytest.approx(mp4["frames"] / 10, abs=0.2), ext
         assert (out / f"{stem}.gif").stat().st_size <= 2_000_000
     assert (out / "compare_lrs_loss.png").is_file() and (out / "index.html").is_file()
     leftovers = [p.name for p in out.iterdir() if p.name.startswith(".")]
