@@ -19,7 +19,7 @@ True
 from __future__ import annotations
 
 import numpy as np
-from manim import VGroup, VMobject
+from manim import VMobject
 
 __all__ = ["GlyphSet"]
 

@@ -278,7 +278,7 @@ class Header(Panel):
 
     def __init__(self, ctx: Context, box: Box, title: str | None = None, show_values: bool = True) -> None:
         super().__init__(ctx)
-        t, c, th = ctx.trace, ctx.trace.config, ctx.theme
+        t, th = ctx.trace, ctx.theme
         self.box = box
         head = label(title or "Gradient descent fits ŷ = w·x + b", th, 30, th.text, weight="BOLD")
         head.move_to([box.left, box.top, 0], aligned_edge=UP + LEFT)
@@ -634,7 +634,6 @@ class ContourPanel(Panel):
         return vm
 
     def show_step(self, states: Sequence[State]) -> None:
-        th = self.ctx.theme
         for i, ((trace, col, clock), st) in enumerate(zip(self.runs, states)):
             k0 = int(math.floor(st.kf))
             runs, exits = clip_polyline(np.stack([trace.w[: k0 + 1], trace.b[: k0 + 1]], axis=1), self.lo, self.hi)

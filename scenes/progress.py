@@ -53,29 +53,46 @@ class ProgressRenderer(CairoRenderer):
         if key is not None and key == self._last_key and self._last_frame is not None:
             self.add_frame(self._last_frame)  # nothing changed: the same picture again
             return
-        self._draw(scene, moving_mobjects)
-        frame = self.get_frame()
+        frame = self._draw(scene, moving_mobjects)
         self._last_key, self._last_frame = key, frame
         self.add_frame(frame)
 
-    def _draw(self, scene, moving_mobjects) -> None:
+    @property
+    def last_frame(self):
+        """The last frame written (the poster), as an RGBA array."""
+        return self._last_frame if self._last_frame is not None else self.get_frame()
+
+    def _draw(self, scene, moving_mobjects):
+        """Draw a frame and return it as a new array (the encoder owns it from then on)."""
         layer = getattr(scene, "step_layer", None)
         if layer is None or not moving_mobjects:
-            return self.update_frame(scene, moving_mobjects)
+            self.update_frame(scene, moving_mobjects)
+            return self.get_frame()
         version, roots, container = layer()
         members = {id(m) for r in roots for m in r.get_family()}
         if (self.static_image is None or moving_mobjects[0] is not container
                 or not any(id(m) in members for m in moving_mobjects)):
             # the layer must lie under everything else that moves (the scene's moving parts
             # start with its container); otherwise (a camera move) draw as Manim does
-            return self.update_frame(scene, moving_mobjects)
+            self.update_frame(scene, moving_mobjects)
+            return self.get_frame()
         key = (version, id(self.static_image))
         if key != self._layer_key:
             self.update_frame(scene, mobjects=roots)  # static image + the stepwise layer
             self._layer_image = self.camera.pixel_array.copy()
             self._layer_key = key
-        self.camera.set_frame_to_background(self._layer_image)
-        self.camera.capture_mobjects(moving_mobjects, excluded_mobjects=roots)
+        # draw straight into a copy of the layer image and hand that copy to the encoder:
+        # one full-frame copy per frame instead of two
+        cam = self.camera
+        frame = self._layer_image.copy()
+        own = cam.pixel_array
+        cam.pixel_array = frame
+        try:
+            cam.capture_mobjects(moving_mobjects, excluded_mobjects=roots)
+        finally:
+            cam.pixel_array_to_cairo_context.pop(id(frame), None)  # contexts are cached by array id
+            cam.pixel_array = own
+        return frame
 
     def add_frame(self, frame, num_frames: int = 1) -> None:
         super().add_frame(frame, num_frames)

@@ -15,7 +15,6 @@ Examples
 from __future__ import annotations
 
 import html
-import json
 import os
 from fractions import Fraction
 from pathlib import Path
@@ -257,6 +256,3 @@ def write_gallery(out_dir: Path, entries: Sequence[dict], title: str, subtitle: 
     )
     return atomic_write(out_dir / "index.html", page)
 
-
-def entry_json(entry: dict) -> str:
-    return json.dumps(entry, indent=1)

@@ -26,7 +26,6 @@ from manim import (
     DEGREES,
     DOWN,
     LEFT,
-    OUT,
     RIGHT,
     UP,
     AnimationGroup,
@@ -86,7 +85,7 @@ class _Floor(VMobject):
 class SurfacePanel(Panel):
     """The loss surface over the window, floor contours, the path, the current point."""
 
-    resolution = 24  # faces per side: smooth enough at 1080p, cheap to sort and paint
+    resolution = 20  # faces per side: smooth enough at 1080p, cheap to sort and paint
 
     def __init__(self, ctx: Context, rotation, size: float = 4.7, z_length: float = 3.0) -> None:
         super().__init__(ctx)
@@ -351,8 +350,8 @@ class SurfaceScene(DescentScene, ThreeDScene):
         "theta_degrees": lambda v: isinstance(v, (int, float)) and -360 <= v <= 360,
     }
     closing_top_view: bool = True   # end on the top-down view: the surface becomes the contour map
-    establish_seconds: float = 2.0  # the camera's establishing move (with the panels appearing)
-    closing_seconds: float = 2.5
+    establish_seconds: float = 1.5  # the camera's establishing move (with the panels appearing)
+    closing_seconds: float = 2.0
     phi_degrees: float = 62.0       # the descent's camera: angle from the vertical
     theta_degrees: float = -120.0   # and around it
     hold_seconds: float = 1.5

@@ -31,7 +31,7 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Callable, Sequence
 
 from trainer import Config, ConfigError, Trace, atomic_write
 
@@ -156,6 +156,7 @@ def _preload() -> None:
     """Import torch and Manim (and nothing runs yet: no thread pools start on import)."""
     import manim  # noqa: F401
     import torch  # noqa: F401
+    import torch._dynamo  # noqa: F401  (torch.optim's first step imports it: about 0.8 s)
 
     import scenes.render  # noqa: F401
 
@@ -191,7 +192,8 @@ def render_variant(job: dict) -> dict:
     out = Path(job["out_dir"])
     trace = train(config)
     res = render(trace, r["scene"], quality=r["quality"], fps=r["fps"], theme=r["theme"], out_dir=out,
-                 name=job["name"], preset=r["preset"], progress=False, scene_options=r["scene_options"])
+                 name=job["name"], preset=r["preset"], progress=False, scene_options=r["scene_options"],
+                 encoder_threads=job.get("encoder_threads"))
     files = {"mp4": res.mp4.name, "poster": res.poster.name, "json": res.sidecar.name}
     vtt = write_vtt(out / f"{job['name']}.vtt", vtt_cues(r["scene"], [trace], r["scene_options"]))
     files["vtt"] = vtt.name
@@ -229,6 +231,9 @@ class WorkerPool:
             # import torch and Manim once, here, and fork: the workers start at once,
             # sharing those pages, instead of each importing them again
             _preload()
+            import gc
+
+            gc.freeze()  # what was imported is never collected: keep the collector (and copy-on-write) off it
             self.ctx = mp.get_context("fork")
         else:  # pragma: no cover - fork is unsafe on macOS
             self.ctx = mp.get_context("spawn")
@@ -278,6 +283,18 @@ class WorkerPool:
             w["proc"].join(timeout=5)
             if w["proc"].is_alive():
                 w["proc"].kill()
+
+
+def _sweep_stale(out: Path) -> None:
+    """Remove render work folders and staged files left by a process that was killed."""
+    import shutil
+
+    for p in out.glob(".render-*"):
+        shutil.rmtree(p, ignore_errors=True)
+    for p in out.glob(".*.part.*"):
+        p.unlink(missing_ok=True)
+    for p in out.glob(".*.tmp"):
+        p.unlink(missing_ok=True)
 
 
 # -- the manifest ------------------------------------------------------------------------
@@ -361,11 +378,14 @@ def run_batch(
         if report is not None:
             report(status, {"name": name, **payload})
 
-    t_jobs = [v.job(out) for v in todo]
+    n_workers = max(1, min(jobs or os.cpu_count() or 1, len(todo) or 1))
+    # side by side, each render's encoder gets a fair share of the cores, not all of them
+    threads = max(1, (os.cpu_count() or 1) // n_workers) if n_workers > 1 else None
+    t_jobs = [{**v.job(out), "encoder_threads": threads} for v in todo]
+    _sweep_stale(out)
     try:
         if t_jobs:
-            n = max(1, min(jobs or os.cpu_count() or 1, len(t_jobs)))
-            pool = WorkerPool(n)
+            pool = WorkerPool(n_workers)
             try:
                 pool.run(t_jobs, done)
             finally:
@@ -373,6 +393,7 @@ def run_batch(
     finally:
         if bar is not None:
             bar.__exit__(None, None, None)
+        _sweep_stale(out)  # a worker that died mid-render could not clean up after itself
     for v in variants:
         if v.name not in rows and v.name in manifest["variants"] and v not in todo:
             rows[v.name] = {**manifest["variants"][v.name], "status": "unchanged"}

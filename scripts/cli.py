@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from trainer import Config, ConfigError, Trace, TraceError, __version__, train
+from trainer import ConfigError, Trace, TraceError, __version__, train
 
 from .options import FiniteFloat, config_from_options, render_options, scene_options_from, training_options
 
@@ -34,8 +34,8 @@ class DescentGroup(click.Group):
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra: Any):
         try:
             rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
-        except click.exceptions.Abort:
-            click.echo("descent: aborted", err=True)
+        except (click.exceptions.Abort, KeyboardInterrupt):
+            click.echo("descent: interrupted; nothing was left under a final name", err=True)
             sys.exit(130)
         except click.ClickException as exc:
             click.echo(f"descent: error: {_one_line(exc.format_message())}", err=True)

@@ -66,7 +66,8 @@ _TRAINING: list[tuple[str, Any, str]] = [
     ("batch_size", click.IntRange(min=1), "Mini-batch size; full batch when omitted."),
 ]
 TRAINING_KEYS = tuple(k for k, _, _ in _TRAINING)
-assert set(TRAINING_KEYS) == {f.name for f in fields(Config)}, "every config key needs an option"
+if set(TRAINING_KEYS) != {f.name for f in fields(Config)}:  # a new config key needs its option
+    raise RuntimeError("scripts.options: the training options and Config's keys differ")
 
 
 def _default_text(key: str) -> str:

@@ -130,7 +130,7 @@ class Trace:
         for i, key in enumerate(keys):
             comma = "," if i < len(keys) - 1 else ""
             if key == "states":
-                lines.append(f'  "states": [')
+                lines.append('  "states": [')
                 states = d["states"]
                 for j, s in enumerate(states):
                     lines.append("    " + dump(s) + ("," if j < len(states) - 1 else ""))

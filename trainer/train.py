@@ -17,12 +17,16 @@ True
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .analysis import Moments, view_window
 from .config import Config, ConfigError
 from .trace import Trace
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["make_data", "train", "DIVERGENCE_LOSS"]
 
