@@ -218,8 +218,10 @@ def polyline_points(runs: Sequence[np.ndarray]) -> np.ndarray:
     return np.concatenate(parts) if parts else np.zeros((0, 3))
 
 
-def _axes(x_range, y_range, box_w: float, box_h: float, theme: Theme) -> Axes:
-    return Axes(
+def _axes(x_range, y_range, box_w: float, box_h: float, theme: Theme, centre) -> Axes:
+    """A plot area: axes for the coordinates, placed at ``centre``, with their own lines
+    hidden (each panel draws a light frame and grid instead of crossing axes)."""
+    ax = Axes(
         x_range=x_range,
         y_range=y_range,
         x_length=box_w,
@@ -227,6 +229,10 @@ def _axes(x_range, y_range, box_w: float, box_h: float, theme: Theme) -> Axes:
         tips=False,
         axis_config={"color": theme.axis, "stroke_width": 2, "include_ticks": True, "tick_size": 0.05},
     )
+    ax.move_to(centre)
+    ax.x_axis.set_opacity(0)
+    ax.y_axis.set_opacity(0)
+    return ax
 
 
 def _tick_labels(axes: Axes, xs: Sequence[float], ys: Sequence[float], theme: Theme, size: float,
@@ -372,10 +378,7 @@ class DataPanel(Panel):
         self.x_range = (xs[0] - pad_x, xs[1] + pad_x)
         self.y_range = (y_lo - pad_y, y_hi + pad_y)
         aw, ah = box.width - 0.75, box.height - 0.55
-        ax = _axes([*self.x_range, sx], [*self.y_range, sy], aw, ah, th)
-        ax.move_to([box.x + 0.3, box.y + 0.2, 0])
-        ax.x_axis.set_opacity(0)
-        ax.y_axis.set_opacity(0)
+        ax = _axes([*self.x_range, sx], [*self.y_range, sy], aw, ah, th, [box.x + 0.3, box.y + 0.2, 0])
         self.axes = ax
         self.map = AffineMap(ax)
         frame = _frame(ax, th)
@@ -452,10 +455,7 @@ class ContourPanel(Panel):
         w_range, b_range, step = equal_aspect(t.window.w, t.window.b, aw, ah)
         win = Window(w_range, b_range, step, step)
         self.window = win
-        ax = _axes([*win.w, win.w_step], [*win.b, win.b_step], aw, ah, th)
-        ax.move_to([box.x + 0.35, box.y + 0.2, 0])
-        ax.x_axis.set_opacity(0)
-        ax.y_axis.set_opacity(0)
+        ax = _axes([*win.w, win.w_step], [*win.b, win.b_step], aw, ah, th, [box.x + 0.35, box.y + 0.2, 0])
         self.axes = ax
         self.map = AffineMap(ax)
         heat = self._heat_map()
@@ -707,10 +707,7 @@ class LossPanel(Panel):
         sx = max(1.0, round(sx))
         self.x_range = (0.0, float(k_max))
         aw, ah = box.width - 0.95, box.height - 0.75
-        ax = _axes([*self.x_range, sx], [*self.y_range, 1], aw, ah, th)
-        ax.move_to([box.x + 0.4, box.y + 0.2, 0])
-        ax.x_axis.set_opacity(0)
-        ax.y_axis.set_opacity(0)
+        ax = _axes([*self.x_range, sx], [*self.y_range, 1], aw, ah, th, [box.x + 0.4, box.y + 0.2, 0])
         self.axes = ax
         self.map = AffineMap(ax)
         frame = _frame(ax, th)
