@@ -81,20 +81,22 @@ class Legend(Panel):
             swatch = Line(LEFT * 0.2, RIGHT * 0.2, color=col, stroke_width=6)
             rows.add(VGroup(swatch, label(name, th, 18, th.text).next_to(swatch, RIGHT, buff=0.12)))
         rows.arrange(DOWN, aligned_edge=LEFT, buff=0.12)
-        self.value_x = rows.get_right()[0] + 0.3
+        self.rows = rows
         texts = "".join(self._text(tr, k) for tr, _ in self.runs for k in range(tr.n_states)) + "loss = "
         self.glyphs = [GlyphSet(texts, font=th.font, size=18, color=col) for _, col in self.runs]
         widest = max(g.width(self._text(tr, k)) for g, (tr, _) in zip(self.glyphs, self.runs) for k in range(tr.n_states))
-        bg = RoundedRectangle(corner_radius=0.08, width=self.value_x - rows.get_left()[0] + widest + 0.4,
+        bg = RoundedRectangle(corner_radius=0.08, width=self.value_x - rows.get_left()[0] + widest + 0.3,
                               height=rows.height + 0.3, fill_color=th.background, fill_opacity=0.82, stroke_width=0)
         bg.move_to(rows.get_corner(UP + LEFT), aligned_edge=UP + LEFT).shift(LEFT * 0.15 + UP * 0.15)
         group = VGroup(bg, rows)
         group.shift(np.asarray(top_left) - bg.get_corner(UP + LEFT))
-        self.rows = rows
         self.static.add(group)
         self.values = VGroup(*[g.text("") for g in self.glyphs])
         self.stepwise.add(self.values)
-        self.value_x = rows.get_right()[0] + 0.3
+
+    @property
+    def value_x(self) -> float:
+        return self.rows.get_right()[0] + 0.3
 
     @staticmethod
     def _text(trace: Trace, k: int) -> str:
@@ -132,8 +134,11 @@ class CompareScene(DescentScene):
         self.data = DataPanel(self.ctx, lay["data"], runs=[(t, c) for t, c, _ in runs3])
         self.contour = ContourPanel(self.ctx, lay["contour"], runs=runs3)
         self.loss = LossPanel(self.ctx, lay["loss"], runs=runs3)
-        corner = self.contour.axes.c2p(self.contour.window.w[0], self.contour.window.b[1])
-        self.legend = Legend(self.ctx, [(t, c) for t, c, _ in runs3], [corner[0] + 0.12, corner[1] - 0.12, 0])
+        self.legend = Legend(self.ctx, [(t, c) for t, c, _ in runs3], [0.0, 0.0, 0])
+        # then move it to the corner of the map that the paths stay farthest from
+        box = self.legend.static[0][0]
+        corner = self.contour.clearest_corner(box.width, box.height)
+        self.legend.static.shift(corner - box.get_corner(UP + LEFT))
         self.panels = [self.header, self.data, self.contour, self.loss, self.legend]
         self.tracker = ValueTracker(0.0)
         self.driver = StepDriver(self.ctx.clock, self.panels, run_clocks=clocks)

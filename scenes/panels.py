@@ -451,6 +451,7 @@ class ContourPanel(Panel):
     def __init__(self, ctx: Context, box: Box, runs: Sequence[tuple[Trace, str, StepClock]] | None = None) -> None:
         super().__init__(ctx)
         t, th = ctx.trace, ctx.theme
+        self.runs = list(runs) if runs else [(t, th.run, ctx.clock)]
         aw, ah = box.width - 0.85, box.height - 0.75
         w_range, b_range, step = equal_aspect(t.window.w, t.window.b, aw, ah)
         win = Window(w_range, b_range, step, step)
@@ -484,7 +485,6 @@ class ContourPanel(Panel):
         title.next_to(ax.c2p(win.w[0], win.b[1]), UP, buff=0.1, aligned_edge=LEFT)
         self.static.add(heat, contours, contour_labels, frame, ticks, wl, bl, title, star, opt_label)
 
-        self.runs = list(runs) if runs else [(t, th.run, ctx.clock)]
         self.lo = np.array([win.w[0], win.b[0]])
         self.hi = np.array([win.w[1], win.b[1]])
         self.paths = VGroup()   # the path up to the last state passed (stepwise)
@@ -557,7 +557,7 @@ class ContourPanel(Panel):
         t = self.ctx.trace
         w_opt, b_opt, l_opt = t.optimum
         centre = self.map.point(w_opt, b_opt)
-        path = self.map(t.w, t.b)
+        path = self.path_points()
         best: list[tuple[float, np.ndarray]] = []
         best_score = -1.0
         away = np.array([w_opt - t.w[0], b_opt - t.b[0]])
@@ -584,10 +584,9 @@ class ContourPanel(Panel):
 
     def _place_clear(self, mob: Mobject, anchor: Mobject, others: list[np.ndarray]) -> None:
         """Put ``mob`` beside ``anchor`` on the side farthest from the path and ``others``."""
-        t = self.ctx.trace
         c = anchor.get_center()[:2]
-        # the path's end crowds the anchor itself; only the rest of it is in the way
-        path = [p[:2] for p in self.map(t.w, t.b) if np.linalg.norm(p[:2] - c) > 0.45]
+        # the paths' ends crowd the anchor itself; only the rest of them is in the way
+        path = [p[:2] for p in self.path_points() if np.linalg.norm(p[:2] - c) > 0.45]
         obstacles = np.array(path + [o[:2] for o in others])
         best, best_d = None, -1.0
         for d in (UP, UR, RIGHT, DR, DOWN, DL, LEFT, UL):
@@ -602,6 +601,24 @@ class ContourPanel(Panel):
                 best, best_d = d, dist
         mob.next_to(anchor, best, buff=0.1)
         self._keep_inside(mob)
+
+    def path_points(self) -> np.ndarray:
+        """Screen points of every run's states (for placing labels clear of the paths)."""
+        return np.concatenate([self.map(tr.w, tr.b) for tr, _, _ in self.runs])
+
+    def clearest_corner(self, width: float, height: float, margin: float = 0.12) -> np.ndarray:
+        """The top-left point for a box of this size in the window corner farthest from every path."""
+        lo, hi = self.map.point(self.window.w[0], self.window.b[0]), self.map.point(self.window.w[1], self.window.b[1])
+        pts = self.path_points()[:, :2]
+        best, best_d = None, -1.0
+        for x in (lo[0] + margin, hi[0] - margin - width):
+            for y in (hi[1] - margin, lo[1] + margin + height):
+                box_lo, box_hi = np.array([x, y - height]), np.array([x + width, y])
+                gap = np.maximum(np.maximum(box_lo - pts, pts - box_hi), 0.0)
+                d = float(np.min(np.linalg.norm(gap, axis=1)))
+                if d > best_d:
+                    best, best_d = np.array([x, y, 0.0]), d
+        return best
 
     def contains(self, w: float, b: float) -> bool:
         """Whether (w, b) lies in the visible window."""
