@@ -189,7 +189,7 @@ def render_cmd(scene: str, config_file: Path | None, trace_files: tuple[Path, ..
 @click.option("--gif", is_flag=True, help="Also write palette-optimised GIFs.")
 @click.option("--gif-max-mb", type=FiniteFloat(min=0.1, max=500), default=8.0, show_default=True,
               help="Size cap of each GIF.")
-@render_options
+@render_options(out_dir="media/batch")
 def batch_cmd(config_file: Path | None, lr_range: str | None, scene: str, jobs: int | None, force: bool,
               no_compare: bool, webm: bool, gif: bool, gif_max_mb: float, quality: str, fps: float | None,
               theme: str, out_dir: Path, name: str | None, preset: str, seconds_per_step: float | None,
@@ -215,8 +215,6 @@ def batch_cmd(config_file: Path | None, lr_range: str | None, scene: str, jobs: 
     base = config_from_options(config_file, {**options, "lr": lrs[0]})
     for lr in lrs:  # every variant must be valid before anything starts
         base.replace(lr=lr)
-    if out_dir == Path("media"):
-        out_dir = Path("media") / "batch"
     opts = BatchOptions(base=base, scene=scene, quality=quality, fps=fps, theme=theme, preset=preset,
                         scene_options=tuple(sorted(scene_options_from({"seconds_per_step": seconds_per_step,
                                                                        "descent_seconds": descent_seconds}).items())),

@@ -111,8 +111,10 @@ def config_from_options(config_file: Path | None, options: dict[str, Any]) -> Co
     return Config.from_mapping(values, where=str(config_file) if config_file else "options")
 
 
-def render_options(func: Callable) -> Callable:
-    """Options shared by every command that renders video."""
+def render_options(func: Callable | None = None, *, out_dir: str = "media") -> Callable:
+    """Options shared by every command that renders video (``out_dir``: the default folder)."""
+    if func is None:
+        return lambda f: render_options(f, out_dir=out_dir)
     opts = [
         click.option("-q", "--quality", type=click.Choice(["l", "m", "h", "p", "k"]), default="l", show_default=True,
                      help="Manim preset: l 480p15, m 720p30, h 1080p60, p 1440p60, k 2160p60."),
@@ -120,7 +122,7 @@ def render_options(func: Callable) -> Callable:
                      help="Frame rate (overrides the preset's)."),
         click.option("--theme", type=click.Choice(["dark", "light"]), default="dark", show_default=True,
                      help="dark for video and projectors, light for white course pages."),
-        click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("media"),
+        click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), default=Path(out_dir),
                      show_default=True, help="Where the finished files go."),
         click.option("--name", default=None,
                      help="Base name of the output files (default: derived from the parameters)."),
