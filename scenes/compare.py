@@ -69,21 +69,22 @@ class Legend(Panel):
         th = ctx.theme
         self.runs = list(runs)
         rows = VGroup()
-        names = []
+        n = len(self.runs)
+        size = 18 if n <= 4 else 15 if n <= 6 else 13  # many runs: a smaller legend, not a bigger one
+        self.size = size
         for trace, col in self.runs:
             c = trace.config
-            name = f"lr {c.lr:g}"
+            name = f"lr {c.lr:.4g}"
             if trace.diverged:
-                name += f"  (diverged at step {trace.diverged_at})"
-            elif c.optimizer == "sgd" and c.lr >= trace.lr_max:
-                name += "  (diverging)"
-            names.append(name)
+                name += " (diverged)"
+            elif c.optimizer == "sgd" and c.lr >= trace.lr_max * (1 - 1e-6):
+                name += " (diverges)"
             swatch = Line(LEFT * 0.2, RIGHT * 0.2, color=col, stroke_width=6)
-            rows.add(VGroup(swatch, label(name, th, 18, th.text).next_to(swatch, RIGHT, buff=0.12)))
-        rows.arrange(DOWN, aligned_edge=LEFT, buff=0.12)
+            rows.add(VGroup(swatch, label(name, th, size, th.text).next_to(swatch, RIGHT, buff=0.12)))
+        rows.arrange(DOWN, aligned_edge=LEFT, buff=0.12 * size / 18)
         self.rows = rows
         texts = "".join(self._text(tr, k) for tr, _ in self.runs for k in range(tr.n_states)) + "loss = "
-        self.glyphs = [GlyphSet(texts, font=th.font, size=18, color=col) for _, col in self.runs]
+        self.glyphs = [GlyphSet(texts, font=th.font, size=size, color=col) for _, col in self.runs]
         widest = max(g.width(self._text(tr, k)) for g, (tr, _) in zip(self.glyphs, self.runs) for k in range(tr.n_states))
         bg = RoundedRectangle(corner_radius=0.08, width=self.value_x - rows.get_left()[0] + widest + 0.3,
                               height=rows.height + 0.3, fill_color=th.background, fill_opacity=0.82, stroke_width=0)
@@ -100,7 +101,7 @@ class Legend(Panel):
 
     @staticmethod
     def _text(trace: Trace, k: int) -> str:
-        return f"loss = {fmt_num(trace.loss[min(k, trace.last_k)])}"
+        return f"loss = {fmt_num(trace.loss[min(k, trace.last_k)], 3)}"
 
     def show_step(self, states: Sequence[State]) -> None:
         for (trace, _), g, mob, row, st in zip(self.runs, self.glyphs, self.values, self.rows, states):

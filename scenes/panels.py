@@ -138,8 +138,10 @@ class Context:
 
 
 def loss_spans_decades(loss: np.ndarray, l_opt: float = math.inf, decades: float = 2.0) -> bool:
-    lo = max(min(float(np.min(loss)), l_opt), 1e-300)
-    return float(np.max(loss)) / lo > 10**decades
+    positive = [v for v in (float(np.min(loss)), l_opt) if v > 0]
+    if not positive:
+        return False
+    return float(np.max(loss)) / min(positive) > 10**decades
 
 
 class AffineMap:
@@ -708,8 +710,10 @@ class LossPanel(Panel):
         self.log = ctx.log_loss if not runs else loss_spans_decades(all_loss, l_opt)
         k_max = max(r[0].config.steps for r in self.runs)
         if self.log:
-            lo = min(float(all_loss.min()), l_opt)
             hi = float(all_loss.max())
+            positive = [v for v in (float(all_loss.min()), l_opt) if v > 0]
+            # a perfect fit has L* = 0, which a log axis cannot show: start at the smallest loss
+            lo = max(min(positive) if positive else hi * 1e-6, hi * 1e-30)
             ticks = log_ticks(lo, hi)
             self.y_range = (math.log10(ticks[0]), math.log10(max(ticks[-1], hi)))
             y_ticks = [math.log10(v) for v in ticks]
@@ -790,15 +794,18 @@ class Banner(Panel):
         super().__init__(ctx)
         t, th = ctx.trace, ctx.theme
         c = t.config
-        self.active = t.diverged or (c.optimizer == "sgd" and c.lr >= t.lr_max)
+        self.active = t.diverged or (c.optimizer == "sgd" and c.lr >= t.lr_max * (1 - 1e-6))
         self.appear_at = float(t.last_k)
         self._on = False
         if not self.active:
             return
-        relation = ">" if c.lr > t.lr_max else "≥"
+        at_edge = math.isclose(c.lr, t.lr_max, rel_tol=1e-6)
+        relation = "=" if at_edge else (">" if c.lr > t.lr_max else "≥")
         if t.diverged:
             msg = f"Diverged at step {t.diverged_at}: {t.diverged_reason}"
             msg = msg.replace("the loss exceeded", "loss above")
+        elif at_edge:
+            msg = "On the edge: the steps neither shrink nor grow"
         else:
             msg = "Diverging: every step overshoots further"
         why = f"lr = {c.lr:g} {relation} lr_max = 2/λ_max = {t.lr_max:.3g}"

@@ -186,8 +186,18 @@ def render(
     base_cls = scene_class(scene)
     if scene != "compare" and len(traces) != 1:
         raise RenderError(f"the {scene} scene draws one trace (got {len(traces)})")
+    if scene == "compare":
+        from .compare import check_comparable
+
+        try:
+            check_comparable(traces)
+        except ValueError as exc:
+            raise RenderError(str(exc)) from None
     name = safe_name(name) if name else default_name(scene, traces)
     out = check_out_dir(out_dir)
+    for ext in ("mp4", "png", "json"):  # all three land, or none: refuse before rendering
+        if (out / f"{name}.{ext}").is_dir():
+            raise RenderError(f"cannot write {str(out / f'{name}.{ext}')!r}: a directory has that name")
 
     attrs = {"theme": theme, **(scene_options or {})}
     if scene == "compare":

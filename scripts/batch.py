@@ -57,10 +57,10 @@ def lr_range(spec: str) -> list[float]:
         raise ConfigError(f"--lr-range needs positive finite bounds (got {spec!r})")
     if not 1 <= n <= 64:
         raise ConfigError(f"--lr-range takes between 1 and 64 learning rates (got {n})")
+    if hi < lo or (n > 1 and hi == lo):
+        raise ConfigError(f"--lr-range needs lo < hi (got {spec!r})")
     if n == 1:
         return [lo]
-    if hi <= lo:
-        raise ConfigError(f"--lr-range needs lo < hi (got {spec!r})")
     ratio = (hi / lo) ** (1 / (n - 1))
     return [float(f"{lo * ratio**i:.6g}") for i in range(n)]
 
@@ -132,20 +132,22 @@ def _digest(payload: dict) -> str:
 def variant_name(options: BatchOptions, lr: float) -> str:
     from scenes.helpers import safe_name
 
-    stem = options.prefix or options.scene
-    return safe_name(f"{stem}_lr{lr:g}")
+    stem = safe_name(options.prefix or options.scene)[:80]  # the lr part is never cut off
+    return safe_name(f"{stem}_lr{lr:.10g}")
 
 
 def plan_variants(lrs: Sequence[float], options: BatchOptions) -> list[Variant]:
     """One variant per distinct learning rate, with its name and the hash of what it depends on."""
     versions = _versions()
-    out, seen = [], set()
+    out, seen = [], {}
     for lr in lrs:
         config = options.base.replace(lr=float(lr))
         name = variant_name(options, config.lr)
         if name in seen:
-            continue
-        seen.add(name)
+            if seen[name] == config.lr:
+                continue  # the same lr twice: one variant
+            raise ConfigError(f"learning rates {seen[name]!r} and {config.lr!r} would share the file name {name!r}")
+        seen[name] = config.lr
         digest = _digest({"config": config.to_dict(), "render": options.render_dict(), "versions": versions})
         out.append(Variant(name, config, options, digest))
     return out
@@ -195,12 +197,17 @@ def render_variant(job: dict) -> dict:
                  name=job["name"], preset=r["preset"], progress=False, scene_options=r["scene_options"],
                  encoder_threads=job.get("encoder_threads"))
     files = {"mp4": res.mp4.name, "poster": res.poster.name, "json": res.sidecar.name}
-    vtt = write_vtt(out / f"{job['name']}.vtt", vtt_cues(r["scene"], [trace], r["scene_options"]))
-    files["vtt"] = vtt.name
-    if r["webm"]:
-        files["webm"] = transcode_webm(res.mp4, out / f"{job['name']}.webm").name
-    if r["gif"]:
-        files["gif"] = make_gif(res.mp4, out / f"{job['name']}.gif", r["gif_max_bytes"]).name
+    try:
+        vtt = write_vtt(out / f"{job['name']}.vtt", vtt_cues(r["scene"], [trace], r["scene_options"]))
+        files["vtt"] = vtt.name
+        if r["webm"]:
+            files["webm"] = transcode_webm(res.mp4, out / f"{job['name']}.webm").name
+        if r["gif"]:
+            files["gif"] = make_gif(res.mp4, out / f"{job['name']}.gif", r["gif_max_bytes"]).name
+    except BaseException:
+        for f in files.values():  # a variant is published whole or not at all
+            (out / f).unlink(missing_ok=True)
+        raise
     return {
         "name": job["name"], "lr": config.lr, "steps": trace.last_k, "final_loss": float(trace.loss[-1]),
         "diverged_at": trace.diverged_at, "seconds": round(time.perf_counter() - t0, 3), "files": files,
@@ -418,7 +425,7 @@ def _compare(out: Path, variants: Sequence[Variant], options: BatchOptions, mani
 
     traces = [Trace.from_dict(json.loads((out / manifest["variants"][v.name]["files"]["json"]).read_text())["trace"])
               for v in variants]
-    name = safe_name(f"{options.prefix or 'compare'}_lrs")
+    name = safe_name(f"{safe_name(options.prefix or 'compare')[:80]}_lrs")
     digest = _digest({"variants": [manifest["variants"][v.name]["digest"] for v in variants],
                       "render": options.render_dict()})
     old = manifest.get("compare")

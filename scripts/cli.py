@@ -220,7 +220,7 @@ def batch_cmd(config_file: Path | None, lr_range: str | None, scene: str, jobs: 
                                                                        "descent_seconds": descent_seconds}).items())),
                         webm=webm, gif=gif, gif_max_bytes=int(gif_max_mb * 1e6),
                         prefix=safe_name(name) if name else None)
-    click.echo(f"batch of {len(lrs)} learning rates ({', '.join(f'{lr:g}' for lr in lrs)}) into {out_dir}")
+    click.echo(f"batch of {len(lrs)} learning rates ({', '.join(f'{lr:.7g}' for lr in lrs)}) into {out_dir}")
     try:
         result = run_batch(lrs, opts, out_dir=out_dir, jobs=jobs, compare=not no_compare, force=force,
                            progress=not quiet)
@@ -233,7 +233,7 @@ def batch_cmd(config_file: Path | None, lr_range: str | None, scene: str, jobs: 
     for row in result.rows:
         div = "-" if row.get("diverged_at") is None else f"at {row['diverged_at']}"
         secs = "cached" if row.get("status") == "unchanged" else f"{row['seconds']:.1f}"
-        click.echo(f"{row['lr']:>8g}  {row['steps']:>6d}  {row['final_loss']:>11.4g}  {div:>9}  {secs:>8}  "
+        click.echo(f"{row['lr']:>8.7g}  {row['steps']:>6d}  {row['final_loss']:>11.4g}  {div:>9}  {secs:>8}  "
                    + " ".join(sorted(row["files"].values())))
     for f in result.failures:
         click.echo(f"{'FAILED':>8}  {f['name']}: {f['reason']}")
@@ -255,7 +255,12 @@ def main() -> None:
     manim (about a second) once every file is written and closed.
     """
     import os
+    import signal
 
+    def on_term(signum, frame):  # kill/timeout: clean up like Ctrl-C (temporary folders go)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_term)
     try:
         cli(prog_name="descent")
         code = 0

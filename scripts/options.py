@@ -56,7 +56,7 @@ _TRAINING: list[tuple[str, Any, str]] = [
     ("x_min", FiniteFloat(), "First input x."),
     ("x_max", FiniteFloat(), "Inputs stop before this x."),
     ("x_step", FiniteFloat(min=0, min_open=True), "Spacing of the inputs."),
-    ("seed", click.IntRange(min=0), "Seed of the noise (and of the mini-batch order)."),
+    ("seed", click.IntRange(0, 2**63 - 1), "Seed of the noise (and of the mini-batch order)."),
     ("w0", FiniteFloat(), "Start value of the weight w."),
     ("b0", FiniteFloat(), "Start value of the bias b."),
     ("lr", FiniteFloat(min=0, min_open=True), "Learning rate."),

@@ -153,3 +153,21 @@ def test_batch_bad_input(tmp_path, monkeypatch, args, needle):
     lines = r.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("descent: error:") and needle in lines[0], r.output
     assert sorted(os.listdir(".")) == ["afile"]
+
+
+def test_long_prefix_and_close_rates_keep_their_own_files(tmp_path):
+    out = tmp_path / "o"
+    r = CliRunner().invoke(cli, ["batch", "--name", "a" * 125, "--lr", "0.1", "--lr", "0.1000001",
+                                 "--out-dir", str(out), *QUICK])
+    assert r.exit_code == 0, r.output
+    m = json.loads((out / "manifest.json").read_text())
+    assert len(m["variants"]) == 2 and m["compare"]["name"] not in m["variants"]
+    assert len({v["files"]["mp4"] for v in m["variants"].values()} | {m["compare"]["files"]["mp4"]}) == 3
+
+
+def test_a_variant_whose_gif_fails_leaves_no_file(tmp_path):
+    out = tmp_path / "o"
+    r = CliRunner().invoke(cli, ["batch", "--lr", "0.1", "--gif", "--gif-max-mb", "0.1", "--no-compare",
+                                 "--out-dir", str(out), *QUICK])
+    assert r.exit_code == 1 and "GifTooLarge" in r.output
+    assert not list(out.glob("fit_lr0.1*"))

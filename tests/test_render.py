@@ -222,3 +222,38 @@ def test_plain_manim_cli_renders_the_lab_from_the_repo_root(tmp_path):
     movies = list(tmp_path.rglob("FitScene.mp4"))
     assert len(movies) == 1
     assert probe(movies[0])["frames"] == FitScene.planned_frames(Trace.load(ROOT / "scenes" / "lab_trace.json"), 15)
+
+
+def test_perfect_fit_renders(tmp_path):
+    """L* = 0 (two points, or no noise) has no place on a log axis: the render still works."""
+    for i, cfg in enumerate([Config(x_min=0.0, x_max=0.2), Config(noise=0.0, steps=40, lr=0.3)]):
+        res = render(train(cfg), out_dir=tmp_path, name=f"p{i}", progress=False,
+                     scene_options={"descent_seconds": 1.0})
+        assert probe(res.mp4)["frames"] > 0
+
+
+def test_compare_refuses_runs_on_different_data(runner):
+    train(Config(steps=2)).save("a.json")
+    train(Config(steps=2, seed=1)).save("b.json")
+    r = runner.invoke(cli, ["render", "compare", "--trace", "a.json", "--trace", "b.json"])
+    assert r.exit_code == 2 and "same data" in r.output
+    assert not Path("media").exists() or list(Path("media").iterdir()) == []
+
+
+def test_a_name_clash_with_a_directory_writes_nothing(runner):
+    Path("out/x.png").mkdir(parents=True)
+    r = runner.invoke(cli, ["render", "--out-dir", "out", "--name", "x", "--steps", "2"])
+    assert r.exit_code == 2 and "directory" in r.output
+    assert sorted(p.name for p in Path("out").iterdir()) == ["x.png"]
+
+
+def test_banner_at_exactly_lr_max():
+    from scenes.fit import FitScene
+
+    trace = train(Config(lr=train(Config()).lr_max))
+    cls = type("P", (FitScene,), {"trace": trace})
+    scene = cls()
+    scene.setup()
+    assert scene.banner.active
+    texts = [m.original_text for m in scene.banner.box[1]]
+    assert any("On the edge" in t for t in texts) and any("lr_max" in t for t in texts)

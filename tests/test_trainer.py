@@ -255,3 +255,50 @@ def test_no_non_finite_value_ever_leaves_the_trainer():
 def test_moments_example():
     m = Moments.from_data(np.array([0.0, 1.0, 2.0]), np.array([1.0, 3.0, 5.0]))
     assert m.optimum() == pytest.approx((2.0, 1.0, 0.0))
+
+
+def test_a_perfect_fit_has_zero_minimum():
+    t = train(Config(noise=0.0))
+    assert t.optimum[2] == 0.0
+    t2 = train(Config(x_min=0.0, x_max=0.2))  # two points: a line through both
+    assert t2.x.size == 2 and t2.optimum[2] == 0.0
+
+
+@pytest.mark.parametrize("changes, needle", [
+    (dict(x_min=3e7, x_max=30000000.15, slope=0.0, bias=0.0, w0=0.0, b0=0.0), "too close together"),
+    (dict(x_min=0.0, x_max=1e-200, x_step=1e-201), "too close together"),
+    (dict(x_min=-1e308, x_max=1e308, x_step=1.0), "out of range"),
+    (dict(x_step=1e-300), "more than"),
+])
+def test_data_a_line_cannot_be_fitted_to_is_refused(changes, needle):
+    with pytest.raises(ConfigError, match=needle):
+        train(Config(**changes))
+
+
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda d: d["analysis"].update(window={"w": [0, 1, 2], "b": [0, 1], "w_step": 1, "b_step": 1}), "analysis.window"),
+        (lambda d: d["analysis"].update(window={"w": [0, 1], "b": [0, 1], "w_step": 0, "b_step": 1}), "analysis.window"),
+        (lambda d: d["analysis"].update(window={"w": ["a", "b"], "b": [0, 1], "w_step": 1, "b_step": 1}), "analysis.window"),
+        (lambda d: d["analysis"].update(window={"w": [-1e300, 1e300], "b": [0, 1], "w_step": 1, "b_step": 1}), "analysis.window"),
+        (lambda d: d["states"][1].update(loss=-1.0), "negative"),
+        (lambda d: d.update(diverged_at=4), "diverged_at is 4"),
+        (lambda d: d.update(diverged_at=3, diverged_reason={"x": 1}) or d["states"].pop(), "diverged_reason"),
+        (lambda d: d["data"].update(x=[1e200 * (i + 1) for i in range(len(d["data"]["x"]))]), "out of range"),
+        (lambda d: d["analysis"].update(optimum="x"), "analysis.optimum"),
+    ],
+)
+def test_more_malformed_traces(mutate, message):
+    d = _doc()
+    mutate(d)
+    with pytest.raises(TraceError) as err:
+        Trace.from_dict(d)
+    assert message in str(err.value)
+
+
+def test_deeply_nested_json_is_one_error(tmp_path):
+    p = tmp_path / "deep.json"
+    p.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(TraceError, match="nested too deeply|malformed|must be a JSON object"):
+        Trace.load(p)

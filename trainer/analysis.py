@@ -42,11 +42,16 @@ class Moments:
     y: float
     xy: float
     yy: float
+    # centred moments, computed directly (E[x²] − E[x]² loses every digit far from 0)
+    var_x: float = float("nan")
+    cov_xy: float = float("nan")
+    var_y: float = float("nan")
 
     @classmethod
     def from_data(cls, x: np.ndarray, y: np.ndarray) -> "Moments":
         x = np.asarray(x, dtype=np.float64)
         y = np.asarray(y, dtype=np.float64)
+        dx, dy = x - x.mean(), y - y.mean()
         return cls(
             n=int(x.size),
             x=float(x.mean()),
@@ -54,7 +59,22 @@ class Moments:
             y=float(y.mean()),
             xy=float((x * y).mean()),
             yy=float((y * y).mean()),
+            var_x=float((dx * dx).mean()),
+            cov_xy=float((dx * dy).mean()),
+            var_y=float((dy * dy).mean()),
         )
+
+    def problem(self) -> str | None:
+        """Why a line cannot be fitted to this data in float64, or None when it can."""
+        values = (self.x, self.xx, self.y, self.xy, self.yy, self.var_x, self.cov_xy, self.var_y)
+        if not all(math.isfinite(v) for v in values):
+            return "the data's values are too large to fit a line in float64"
+        if self.var_x <= 1e-12 * max(self.xx, 1e-300) or self.var_x == 0.0:
+            return "the x values are too close together (or too far from 0) to fit a line in float64"
+        lo, hi = np.linalg.eigvalsh(self.hessian())
+        if not (math.isfinite(lo) and math.isfinite(hi)) or lo <= 0:
+            return "the loss surface is degenerate for this data (no single optimum)"
+        return None
 
     def to_dict(self) -> dict:
         return {"n": self.n, "x": self.x, "xx": self.xx, "y": self.y, "xy": self.xy, "yy": self.yy}
@@ -78,12 +98,23 @@ class Moments:
         return hi / lo if lo > 0 else math.inf
 
     def optimum(self) -> tuple[float, float, float]:
-        """The least-squares (w*, b*) and the loss there."""
-        var_x = self.xx - self.x * self.x
-        cov = self.xy - self.x * self.y
+        """The least-squares (w*, b*) and the loss there (exactly 0 for a perfect fit)."""
+        var_x = self.var_x if math.isfinite(self.var_x) else self.xx - self.x * self.x
+        cov = self.cov_xy if math.isfinite(self.cov_xy) else self.xy - self.x * self.y
         w = cov / var_x
         b = self.y - w * self.x
-        return float(w), float(b), float(max(0.0, loss_at(self, w, b)))
+        return float(w), float(b), self.min_loss(w)
+
+    def min_loss(self, w: float | None = None) -> float:
+        """L* = var(y) − cov(x, y)²/var(x), clamped to 0 within rounding."""
+        if not math.isfinite(self.var_y):
+            w_opt = (self.xy - self.x * self.y) / (self.xx - self.x * self.x) if w is None else w
+            b_opt = self.y - w_opt * self.x
+            r = (self.yy - 2 * w_opt * self.xy - 2 * b_opt * self.y + w_opt**2 * self.xx
+                 + 2 * w_opt * b_opt * self.x + b_opt**2)
+            return float(max(r, 0.0))
+        r = self.var_y - self.cov_xy * self.cov_xy / self.var_x
+        return 0.0 if r <= 1e-12 * max(self.var_y, 1e-300) else float(r)
 
 
 def loss_at(m: Moments, w, b):
@@ -94,13 +125,10 @@ def loss_at(m: Moments, w, b):
     """
     w = np.asarray(w, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)
-    var_x = m.xx - m.x * m.x
-    w_opt = (m.xy - m.x * m.y) / var_x
-    b_opt = m.y - w_opt * m.x
-    r_opt = m.yy - 2 * w_opt * m.xy - 2 * b_opt * m.y + w_opt**2 * m.xx + 2 * w_opt * b_opt * m.x + b_opt**2
+    w_opt, b_opt, r_opt = m.optimum()
     dw = w - w_opt
     db = b - b_opt
-    out = max(r_opt, 0.0) + dw * dw * m.xx + 2.0 * dw * db * m.x + db * db
+    out = r_opt + dw * dw * m.xx + 2.0 * dw * db * m.x + db * db
     return out if out.ndim else float(out)
 
 

@@ -34,6 +34,8 @@ OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam")
 MAX_STEPS = 100_000
 #: A data set larger than this is refused (the trace stores every point).
 MAX_POINTS = 100_000
+#: torch seeds are 64-bit.
+MAX_SEED = 2**63 - 1
 
 
 class ConfigError(ValueError):
@@ -115,7 +117,10 @@ class Config:
     # -- validation -------------------------------------------------------
     def n_points(self) -> int:
         """How many inputs ``arange(x_min, x_max, x_step)`` yields."""
-        return max(0, math.ceil((self.x_max - self.x_min) / self.x_step))
+        try:
+            return max(0, math.ceil((self.x_max - self.x_min) / self.x_step))
+        except (OverflowError, ValueError):  # an infinite span: far too many points
+            return MAX_POINTS + 1
 
     def validate(self) -> "Config":
         """Check every value; raise :class:`ConfigError` naming the first bad one."""
@@ -123,10 +128,12 @@ class Config:
             value = getattr(self, f.name)
             if isinstance(value, float) and not math.isfinite(value):
                 raise ConfigError(f"{f.name} must be a finite number (got {value})")
+            if isinstance(value, float) and abs(value) > 1e100:
+                raise ConfigError(f"{f.name} is out of range (|{f.name}| must be at most 1e100, got {value:.3g})")
         if self.lr <= 0:
             raise ConfigError(f"lr must be > 0 (got {self.lr})")
         if not 1 <= self.steps <= MAX_STEPS:
-            raise ConfigError(f"steps must be between 1 and {MAX_STEPS} (got {self.steps})")
+            raise ConfigError(f"steps must be between 1 and {MAX_STEPS} (got {self.steps:.6g})")
         if self.noise < 0:
             raise ConfigError(f"noise must be >= 0 (got {self.noise})")
         if self.x_step <= 0:
@@ -137,15 +144,15 @@ class Config:
         if n < 2:
             raise ConfigError(f"the x grid must hold at least 2 points (got {n})")
         if n > MAX_POINTS:
-            raise ConfigError(f"the x grid holds {n} points; at most {MAX_POINTS} are allowed")
+            raise ConfigError(f"the x grid holds more than {MAX_POINTS} points (x_step is too small for the range)")
         if self.optimizer not in OPTIMIZERS:
             raise ConfigError(
                 f"unknown optimizer {self.optimizer!r} (choose from {', '.join(OPTIMIZERS)})"
             )
         if not 0 <= self.momentum < 1:
             raise ConfigError(f"momentum must be in [0, 1) (got {self.momentum})")
-        if self.seed < 0:
-            raise ConfigError(f"seed must be >= 0 (got {self.seed})")
+        if not 0 <= self.seed <= MAX_SEED:
+            raise ConfigError(f"seed must be between 0 and {MAX_SEED}")
         if self.batch_size is not None and not 1 <= self.batch_size <= n:
             raise ConfigError(
                 f"batch_size must be between 1 and the number of points ({n}) (got {self.batch_size})"
@@ -169,7 +176,7 @@ def _coerce(key: str, value: Any) -> Any:
         raise ConfigError(f"{key} must be a number (got {value!r})")
     if key in _INT_KEYS:
         if isinstance(value, float) and not value.is_integer():
-            raise ConfigError(f"{key} must be a whole number (got {value!r})")
+            raise ConfigError(f"{key} must be a whole number (got {value:.6g})")
         return int(value)
     return float(value)
 
@@ -190,6 +197,8 @@ def load_toml(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"cannot read config file {str(path)!r}: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"malformed TOML in {str(path)!r}: {exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {str(path)!r} is not UTF-8 text") from None
     if set(data) == {"config"} and isinstance(data["config"], dict):
         data = data["config"]
     unknown = sorted(set(data) - set(Config.keys()))

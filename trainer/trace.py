@@ -160,6 +160,9 @@ class Trace:
             return cls.from_json(text)
         except TraceError as exc:
             raise TraceError(f"{p}: {exc}") from None
+        except (ValueError, TypeError, ArithmeticError, RecursionError, KeyError) as exc:
+            # a hand-made file can be wrong in more ways than the checks name: still one line
+            raise TraceError(f"{p}: malformed trace ({type(exc).__name__}: {exc})") from None
 
     @classmethod
     def from_json(cls, text: str) -> "Trace":
@@ -167,6 +170,8 @@ class Trace:
             data = json.loads(text, parse_constant=_reject_constant)
         except json.JSONDecodeError as exc:
             raise TraceError(f"not valid JSON ({exc.msg} at line {exc.lineno})") from None
+        except RecursionError:
+            raise TraceError("not a trace: the JSON is nested too deeply") from None
         except ValueError as exc:
             raise TraceError(str(exc)) from None
         return cls.from_dict(data)
@@ -221,6 +226,8 @@ class Trace:
                 cols[key].append(float(v))
             if s["k"] != i:
                 raise TraceError(f"states[{i}].k is {s['k']!r}, expected {i}")
+            if s["loss"] < 0:
+                raise TraceError(f"states[{i}].loss is negative ({s['loss']!r}); a squared error never is")
             if "batch_grad_w" in s:
                 batch_w.append(_finite(s["batch_grad_w"], f"states[{i}].batch_grad_w"))
                 batch_b.append(_finite(s.get("batch_grad_b"), f"states[{i}].batch_grad_b"))
@@ -231,10 +238,14 @@ class Trace:
         if diverged_at is not None:
             if isinstance(diverged_at, bool) or not isinstance(diverged_at, int):
                 raise TraceError(f"diverged_at must be null or a step number (got {diverged_at!r})")
-            if diverged_at != len(states):
+            if diverged_at != len(states) or diverged_at > config.steps:
                 raise TraceError(
                     f"diverged_at is {diverged_at} but states end at k={len(states) - 1}"
+                    f" (a run of {config.steps} steps)"
                 )
+            reason = d.get("diverged_reason")
+            if reason is not None and not isinstance(reason, str):
+                raise TraceError("diverged_reason must be a string or null")
         elif len(states) != config.steps + 1:
             raise TraceError(
                 f"{len(states)} states for steps={config.steps} and no divergence (expected {config.steps + 1})"
@@ -246,19 +257,21 @@ class Trace:
         for key in ("optimum", "hessian_eigenvalues", "lr_max"):
             if key not in analysis:
                 raise TraceError(f"analysis lacks {key!r}")
+        if np.max(np.abs(x)) > 1e100 or np.max(np.abs(y)) > 1e100:
+            raise TraceError("data values are out of range (|x|, |y| must be at most 1e100)")
         moments = Moments.from_data(x, y)
+        if moments.problem():
+            raise TraceError(f"data: {moments.problem()}")
+        opt = analysis["optimum"]
+        if not (isinstance(opt, dict) and all(isinstance(opt.get(k), (int, float)) for k in ("w", "b", "loss"))):
+            raise TraceError("analysis.optimum must be an object with numbers w, b, loss")
+        if not isinstance(analysis["lr_max"], (int, float)) or not isinstance(analysis["hessian_eigenvalues"], list):
+            raise TraceError("analysis.lr_max must be a number and analysis.hessian_eigenvalues a list")
         w_arr = np.array(cols["w"])
         b_arr = np.array(cols["b"])
         w_opt, b_opt, _ = moments.optimum()
         if "window" in analysis:
-            try:
-                window = Window.from_dict(analysis["window"])
-            except (KeyError, TypeError, ValueError):
-                raise TraceError("analysis.window is malformed") from None
-            if not all(math.isfinite(v) for v in (*window.w, *window.b, window.w_step, window.b_step)) or not (
-                window.w[0] < window.w[1] and window.b[0] < window.b[1]
-            ):
-                raise TraceError("analysis.window must hold finite, increasing ranges")
+            window = _window(analysis["window"])
         else:
             window = view_window((w_arr[0], b_arr[0]), (w_opt, b_opt), zip(w_arr, b_arr))
         known = {"optimum", "hessian_eigenvalues", "lr_max", "condition_number", "moments", "window"}
@@ -282,6 +295,26 @@ class Trace:
             batch_grad_b=bb,
             extra_analysis=extra,
         )
+
+
+def _window(d: Any) -> Window:
+    """Validate analysis.window: two increasing finite ranges and positive tick steps."""
+    bad = TraceError("analysis.window must be {w: [lo, hi], b: [lo, hi], w_step, b_step} with finite "
+                     "increasing ranges (|values| at most 1e12) and positive steps")
+    try:
+        w, b = d["w"], d["b"]
+        if not (isinstance(w, list) and isinstance(b, list) and len(w) == 2 and len(b) == 2):
+            raise bad
+        vals = [*w, *b, d["w_step"], d["b_step"]]
+        if any(isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) for v in vals):
+            raise bad
+    except (KeyError, TypeError):
+        raise bad from None
+    window = Window.from_dict(d)
+    spans_ok = window.w[0] < window.w[1] and window.b[0] < window.b[1]
+    if not spans_ok or window.w_step <= 0 or window.b_step <= 0 or max(abs(v) for v in vals) > 1e12:
+        raise bad
+    return window
 
 
 def _reject_constant(name: str):

@@ -79,6 +79,9 @@ def train(config: Config) -> Trace:
     gen = torch.Generator().manual_seed(config.seed)
     x, y = make_data(config, gen)
     n = x.numel()
+    moments = Moments.from_data(x.numpy(), y.numpy())
+    if moments.problem():  # checked first: the descent itself would only overflow
+        raise ConfigError(moments.problem())
     w = torch.tensor(config.w0, dtype=torch.float64, requires_grad=True)
     b = torch.tensor(config.b0, dtype=torch.float64, requires_grad=True)
     opt = _optimizer(config, [w, b])
@@ -124,7 +127,6 @@ def train(config: Config) -> Trace:
         )
     cols = np.array(rows, dtype=np.float64).T
     xs, ys = x.numpy().copy(), y.numpy().copy()
-    moments = Moments.from_data(xs, ys)
     w_opt, b_opt, _ = moments.optimum()
     window = view_window((config.w0, config.b0), (w_opt, b_opt), zip(cols[0], cols[1]))
     batch = np.array(batch_rows, dtype=np.float64).T if minibatch and batch_rows else None
