@@ -390,7 +390,7 @@ class DataPanel(Panel):
         for v in _ticks(*self.y_range, sy):
             grid.add(Line(ax.c2p(self.x_range[0], v), ax.c2p(self.x_range[1], v), stroke_width=1, color=th.grid))
         ticks = _tick_labels(ax, _ticks(*self.x_range, sx), _ticks(*self.y_range, sy), th, 19)
-        xl = label("x", th, 22, th.muted).next_to(ax.c2p(self.x_range[1], self.y_range[0]), DOWN, buff=0.1).shift(LEFT * 0.0 + RIGHT * 0.05)
+        xl = label("x", th, 22, th.muted).next_to(ax.c2p(self.x_range[1], self.y_range[0]), DR, buff=0.06)
         yl = label("y", th, 22, th.muted).next_to(ax.c2p(self.x_range[0], self.y_range[1]), UL, buff=0.08)
         pts = self.map(x, y)
         dots = VGroup(*[Dot(p, radius=0.042, color=th.points, fill_opacity=0.9) for p in pts])
@@ -467,7 +467,8 @@ class ContourPanel(Panel):
         ticks = _tick_labels(ax, _ticks(*win.w, win.w_step), _ticks(*win.b, win.b_step), th, 19)
         wl = label("w  (slope)", th, 22, th.muted).next_to(ax.c2p(sum(win.w) / 2, win.b[0]), DOWN, buff=0.42)
         bl = label("b  (bias)", th, 22, th.muted).rotate(math.pi / 2)
-        bl.next_to(ax.c2p(win.w[0], sum(win.b) / 2), LEFT, buff=0.55)
+        left_of_ticks = min(m.get_left()[0] for m in ticks) if len(ticks) else ax.get_left()[0]
+        bl.move_to([left_of_ticks - 0.12 - bl.width / 2, ax.c2p(0, sum(win.b) / 2)[1], 0])
         w_opt, b_opt, l_opt = t.optimum
         centre = self.map.point(w_opt, b_opt)
         star = VGroup(
@@ -734,11 +735,10 @@ class LossPanel(Panel):
         frame = _frame(ax, th)
         grid = VGroup(*[Line(ax.c2p(0, v), ax.c2p(k_max, v), stroke_width=1, color=th.grid) for v in y_ticks])
         ticks = _tick_labels(ax, _ticks(0, k_max, sx), y_ticks, th, 17, fx=lambda v: f"{v:.0f}", fy=fy)
-        xl = label("step", th, 19, th.muted).next_to(ax.c2p(k_max, self.y_range[0]), RIGHT, buff=0.25)
-        xl.shift(DOWN * 0.22)
-        title = label("loss (mean squared error)" + ("  ·  log scale" if self.log else ""), th, 19, th.muted)
+        # the x axis is the step: said in the title, so no label crowds the last tick
+        title = label("loss (mean squared error) by step" + ("  ·  log scale" if self.log else ""), th, 19, th.muted)
         title.next_to(ax.c2p(0, self.y_range[1]), UP, buff=0.08, aligned_edge=LEFT)
-        self.static.add(grid, frame, ticks, xl, title)
+        self.static.add(grid, frame, ticks, title)
         if len(self.runs) == 1:
             opt_y = self._y(l_opt)
             if self.y_range[0] <= opt_y <= self.y_range[1]:
