@@ -83,9 +83,10 @@ class Legend(Panel):
             rows.add(VGroup(swatch, label(name, th, size, th.text).next_to(swatch, RIGHT, buff=0.12)))
         rows.arrange(DOWN, aligned_edge=LEFT, buff=0.12 * size / 18)
         self.rows = rows
-        texts = "".join(self._text(tr, k) for tr, _ in self.runs for k in range(tr.n_states)) + "loss = "
+        shown = ctx.clock.keys  # the only steps whose numbers appear
+        texts = "".join(self._text(tr, k) for tr, _ in self.runs for k in shown) + "loss = "
         self.glyphs = [GlyphSet(texts, font=th.font, size=size, color=col) for _, col in self.runs]
-        widest = max(g.width(self._text(tr, k)) for g, (tr, _) in zip(self.glyphs, self.runs) for k in range(tr.n_states))
+        widest = max(g.width(self._text(tr, k)) for g, (tr, _) in zip(self.glyphs, self.runs) for k in shown)
         bg = RoundedRectangle(corner_radius=0.08, width=self.value_x - rows.get_left()[0] + widest + 0.3,
                               height=rows.height + 0.3, fill_color=th.background, fill_opacity=0.82, stroke_width=0)
         bg.move_to(rows.get_corner(UP + LEFT), aligned_edge=UP + LEFT).shift(LEFT * 0.15 + UP * 0.15)

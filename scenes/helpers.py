@@ -159,6 +159,9 @@ def clip_polyline(points: np.ndarray, lo, hi) -> tuple[list[np.ndarray], list[tu
     Returns the visible runs (each an (n, 2) array) and the exits: for every
     segment that leaves the box, its exit point and direction.
     """
+    points = np.asarray(points, dtype=float)
+    if len(points) >= 2 and np.all((points >= np.asarray(lo)) & (points <= np.asarray(hi))):
+        return [points], []  # the usual case, and a long run's: nothing to clip
     runs: list[list[np.ndarray]] = []
     exits: list[tuple[np.ndarray, np.ndarray]] = []
     current: list[np.ndarray] = []

@@ -298,7 +298,8 @@ class Header(Panel):
         self._values = VGroup()
         if show_values:
             # fixed columns sized for the widest value of the run, so nothing jitters
-            cols = list(zip(*[self.texts_for(k) for k in range(t.n_states)]))
+            shown = ctx.clock.keys  # the only states whose numbers appear
+            cols = list(zip(*[self.texts_for(k) for k in shown]))
             widest = [max(col, key=len) for col in cols[1:]]
             self._size = 22.0
             widths = [label(w_, th, self._size).width for w_ in widest]
@@ -316,7 +317,7 @@ class Header(Panel):
             self._step_right = box.right
             self._step_base = box.top - 0.36
             self._row_base = box.top - 0.74
-            all_text = "".join("".join(self.texts_for(k)) for k in range(t.n_states))
+            all_text = "".join("".join(self.texts_for(k)) for k in shown)
             self._bold = GlyphSet(all_text, font=th.font, size=26, weight="BOLD", color=th.text)
             self._glyphs = GlyphSet(all_text, font=th.font, size=self._size, color=th.run)
             self._values.add(self._bold.text(""), self._glyphs.text(""))

@@ -46,6 +46,8 @@ class ProgressRenderer(CairoRenderer):
 
     _last_key = None
     _last_frame = None
+    _members_key = None
+    _members: set = set()
 
     def render(self, scene, time: float, moving_mobjects=None) -> None:
         key_fn = getattr(scene, "frame_key", None)
@@ -69,7 +71,10 @@ class ProgressRenderer(CairoRenderer):
             self.update_frame(scene, moving_mobjects)
             return self.get_frame()
         version, roots, container = layer()
-        members = {id(m) for r in roots for m in r.get_family()}
+        if self._members_key != version:  # the layer's members only change with its version
+            self._members = {id(m) for r in roots for m in r.get_family()}
+            self._members_key = version
+        members = self._members
         if (self.static_image is None or moving_mobjects[0] is not container
                 or not any(id(m) in members for m in moving_mobjects)):
             # the layer must lie under everything else that moves (the scene's moving parts

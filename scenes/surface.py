@@ -208,6 +208,10 @@ class SurfacePanel(Panel):
     def _clipped(self, k_to: int):
         """3-D path corners for states 0..k_to, clipped to the window, and the last exit point."""
         t = self.ctx.trace
+        w, b, loss = t.w[: k_to + 1], t.b[: k_to + 1], t.loss[: k_to + 1]
+        if k_to >= 1 and np.all((w >= self.w_range[0]) & (w <= self.w_range[1]) & (b >= self.b_range[0])
+                                & (b <= self.b_range[1]) & (loss <= self.z_max)):
+            return [np.asarray(self.axes.c2p(w, b, loss)).T.reshape(-1, 3)], None  # all inside: no clipping
         pieces, current, exit_point = [], [], None
         for k in range(k_to):
             seg = _clip3(t, k, k + 1, self.w_range, self.b_range, self.z_max)
