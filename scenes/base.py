@@ -32,7 +32,7 @@ from trainer import Trace
 
 from .theme import THEMES
 
-__all__ = ["DescentScene", "DEFAULT_TRACE", "load_scene_trace", "plan_seconds", "play_frames", "wait_frames"]
+__all__ = ["DescentScene", "DEFAULT_TRACE", "load_scene_trace", "plan_seconds", "play_frames"]
 
 #: The lab-default trace shipped with the scenes, so a scene never trains.
 DEFAULT_TRACE = Path(__file__).with_name("lab_trace.json")
@@ -54,11 +54,6 @@ def plan_seconds(n_segments: int, seconds_per_step: float, descent_seconds: floa
 def play_frames(run_time: float, fps: float) -> int:
     """Frames Manim writes for a play() of ``run_time`` (it steps 0, 1/fps, … < run_time)."""
     return len(np.arange(0, run_time, 1 / fps)) if run_time > 0 else 0
-
-
-def wait_frames(duration: float, fps: float) -> int:
-    """Frames Manim writes for a static wait (a frozen frame repeated)."""
-    return int(duration / (1 / fps)) if duration > 0 else 0
 
 
 class DescentScene(Scene):

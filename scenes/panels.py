@@ -286,7 +286,7 @@ class Header(Panel):
 
     def __init__(self, ctx: Context, box: Box, title: str | None = None, show_values: bool = True) -> None:
         super().__init__(ctx)
-        t, th = ctx.trace, ctx.theme
+        th = ctx.theme
         self.box = box
         head = label(title or "Gradient descent fits ŷ = w·x + b", th, 30, th.text, weight="BOLD")
         head.move_to([box.left, box.top, 0], aligned_edge=UP + LEFT)

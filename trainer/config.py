@@ -26,7 +26,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Mapping
 
-__all__ = ["Config", "ConfigError", "OPTIMIZERS", "MAX_STEPS", "load_toml"]
+__all__ = ["Config", "ConfigError", "OPTIMIZERS", "MAX_STEPS", "MAX_SEED", "load_toml"]
 
 #: The optimizers the trainer knows, by their config name.
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam")
