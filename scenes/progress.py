@@ -42,6 +42,7 @@ class ProgressRenderer(CairoRenderer):
 
     # -- the stepwise layer --------------------------------------------------------
     _layer_key = None
+    _layer_static = None
     _layer_image = None
 
     _last_key = None
@@ -81,11 +82,11 @@ class ProgressRenderer(CairoRenderer):
             # start with its container); otherwise (a camera move) draw as Manim does
             self.update_frame(scene, moving_mobjects)
             return self.get_frame()
-        key = (version, id(self.static_image))
-        if key != self._layer_key:
+        # keyed on the static image itself (not its id, which a new array could reuse)
+        if self._layer_key != version or self._layer_static is not self.static_image:
             self.update_frame(scene, mobjects=roots)  # static image + the stepwise layer
             self._layer_image = self.camera.pixel_array.copy()
-            self._layer_key = key
+            self._layer_key, self._layer_static = version, self.static_image
         # draw straight into a copy of the layer image and hand that copy to the encoder:
         # one full-frame copy per frame instead of two
         cam = self.camera
