@@ -50,6 +50,10 @@ class ProgressRenderer(CairoRenderer):
     _members_key = None
     _members: set = set()
 
+    def play(self, scene, *args, **kwargs) -> None:
+        self._last_key = None  # a new play() may have added or removed mobjects: draw afresh
+        super().play(scene, *args, **kwargs)
+
     def render(self, scene, time: float, moving_mobjects=None) -> None:
         key_fn = getattr(scene, "frame_key", None)
         key = key_fn() if key_fn is not None else None
