@@ -23,13 +23,14 @@ from __future__ import annotations
 import difflib
 import os
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Sequence
 
 import numpy as np
 from manim import Scene
 
 from trainer import Trace
 
+from .helpers import key_steps
 from .theme import THEMES
 
 __all__ = ["DescentScene", "DEFAULT_TRACE", "load_scene_trace", "plan_seconds", "play_frames"]
@@ -141,7 +142,7 @@ class DescentScene(Scene):
         beats = []
         if self.veils:
             beats.append(LaggedStart(*[FadeOut(v) for v in self.veils], lag_ratio=0.3, run_time=self.intro_seconds))
-        descent = self.descent_run_time(len(driver.clock.keys) - 1)
+        descent = self.descent_length(self.ctx.trace)  # the run whose keys the clock holds
         beats.append(tracker.animate(run_time=descent, rate_func=lambda a: a).set_value(driver.clock.t_max))
         if self.hold_seconds > 0:
             beats.append(Wait(run_time=self.hold_seconds))
@@ -166,28 +167,37 @@ class DescentScene(Scene):
             if id(mob) not in static:
                 mob.update(dt)
 
-    def descent_run_time(self, n_segments: int) -> float:
-        return plan_seconds(n_segments, self.seconds_per_step, self.descent_seconds, self.max_descent_seconds)
+    # -- timing: what every planned length derives from --------------------------
+    @staticmethod
+    def pace_trace(traces: Trace | Sequence[Trace]) -> Trace:
+        """The run that sets a clip's pace: the trace itself, or the longest of several."""
+        if isinstance(traces, Trace):
+            return traces
+        return max(traces, key=lambda t: t.n_states)
 
     @classmethod
-    def schedule(cls, trace) -> tuple[float, float, float]:
+    def descent_length(cls, traces: Trace | Sequence[Trace]) -> float:
+        """Seconds of the descent: per step, or the total given, capped for long runs."""
+        trace = cls.pace_trace(traces)
+        segments = len(key_steps(trace.last_k, cls.max_keys)) - 1
+        return plan_seconds(segments, cls.seconds_per_step, cls.descent_seconds, cls.max_descent_seconds)
+
+    @classmethod
+    def descent_start(cls) -> float:
+        """When the descent begins (after the intro)."""
+        return cls.intro_seconds
+
+    @classmethod
+    def schedule(cls, traces: Trace | Sequence[Trace]) -> tuple[float, float, float]:
         """When the descent starts, how long it runs, and the clip's length (seconds)."""
-        from .helpers import key_steps
-
-        segments = len(key_steps(trace.last_k, cls.max_keys)) - 1
-        descent = plan_seconds(segments, cls.seconds_per_step, cls.descent_seconds, cls.max_descent_seconds)
-        return cls.intro_seconds, descent, cls.planned_seconds(trace)
+        return cls.descent_start(), cls.descent_length(traces), cls.planned_seconds(traces)
 
     @classmethod
-    def planned_frames(cls, trace: Trace, fps: float) -> int:
+    def planned_seconds(cls, traces: Trace | Sequence[Trace]) -> float:
+        """Total clip length (intro + descent + hold)."""
+        return cls.descent_start() + cls.descent_length(traces) + cls.hold_seconds
+
+    @classmethod
+    def planned_frames(cls, traces: Trace | Sequence[Trace], fps: float) -> int:
         """Frames the clip will have at ``fps`` (the whole clip is one play())."""
-        return play_frames(cls.planned_seconds(trace), fps)
-
-    @classmethod
-    def planned_seconds(cls, trace: Trace) -> float:
-        """Total clip length for ``trace`` (intro + descent + hold)."""
-        from .helpers import key_steps
-
-        segments = len(key_steps(trace.last_k, cls.max_keys)) - 1
-        return cls.intro_seconds + plan_seconds(segments, cls.seconds_per_step, cls.descent_seconds,
-                                                cls.max_descent_seconds) + cls.hold_seconds
+        return play_frames(cls.planned_seconds(traces), fps)

@@ -49,7 +49,7 @@ class CompareHeader(Header):
 
     def __init__(self, ctx: Context, box: Box, traces: Sequence[Trace], title: str | None = None) -> None:
         self.traces = list(traces)
-        super().__init__(ctx, box, title or "Learning rates compared", show_values=True)
+        super().__init__(ctx, box, title or "Learning rates compared")
 
     def subtitle(self) -> str:
         t, c = self.ctx.trace, self.ctx.trace.config
@@ -148,22 +148,6 @@ class CompareScene(DescentScene):
 
     def step_layer(self):
         return self.driver.layer()
-
-    @classmethod
-    def planned_seconds(cls, traces: Sequence[Trace] | Trace) -> float:  # type: ignore[override]
-        """The clip length: the longest run sets the pace."""
-        if isinstance(traces, Trace):
-            traces = [traces]
-        longest = max(traces, key=lambda t: t.n_states)
-        return DescentScene.planned_seconds.__func__(cls, longest)
-
-    @classmethod
-    def schedule(cls, traces) -> tuple[float, float, float]:  # type: ignore[override]
-        if isinstance(traces, Trace):
-            traces = [traces]
-        longest = max(traces, key=lambda t: t.n_states)
-        start, descent, _ = DescentScene.schedule.__func__(cls, longest)
-        return start, descent, cls.planned_seconds(traces)
 
     def construct(self) -> None:
         # The stage, then every run descends on the one tracker, then the hold.

@@ -284,7 +284,7 @@ def _ticks(lo: float, hi: float, step: float) -> list[float]:
 class Header(Panel):
     """Title, optimizer and lr on the left; the step counter and live w, b, loss on the right."""
 
-    def __init__(self, ctx: Context, box: Box, title: str | None = None, show_values: bool = True) -> None:
+    def __init__(self, ctx: Context, box: Box, title: str | None = None) -> None:
         super().__init__(ctx)
         th = ctx.theme
         self.box = box
@@ -292,36 +292,34 @@ class Header(Panel):
         head.move_to([box.left, box.top, 0], aligned_edge=UP + LEFT)
         sub = label(self.subtitle(), th, 19, th.muted).next_to(head, DOWN, aligned_edge=LEFT, buff=0.15)
         self.static.add(head, sub)
-        self.show_values = show_values
         self._shown: int | None = None
         self.shown_texts: list[str] = []
         self._values = VGroup()
-        if show_values:
-            # fixed columns sized for the widest value of the run, so nothing jitters
-            shown = ctx.clock.keys  # the only states whose numbers appear
-            cols = list(zip(*[self.texts_for(k) for k in shown]))
-            widest = [max(col, key=len) for col in cols[1:]]
-            self._size = 22.0
-            widths = [label(w_, th, self._size).width for w_ in widest]
-            room = box.right - sub.get_right()[0] - 0.4
-            need = sum(widths) + 0.34 * (len(widths) - 1)
-            if need > room:  # shrink rather than overlap the subtitle
-                self._size *= room / need
-                widths = [w_ * room / need for w_ in widths]
-            x = box.right
-            self._anchors: list[float] = []
-            for wd in reversed(widths):
-                x -= wd
-                self._anchors.insert(0, x)
-                x -= 0.34
-            self._step_right = box.right
-            self._step_base = box.top - 0.36
-            self._row_base = box.top - 0.74
-            all_text = "".join("".join(self.texts_for(k)) for k in shown)
-            self._bold = GlyphSet(all_text, font=th.font, size=26, weight="BOLD", color=th.text)
-            self._glyphs = GlyphSet(all_text, font=th.font, size=self._size, color=th.run)
-            self._values.add(self._bold.text(""), self._glyphs.text(""))
-            self.stepwise.add(self._values)
+        # fixed columns sized for the widest value of the run, so nothing jitters
+        shown = ctx.clock.keys  # the only states whose numbers appear
+        cols = list(zip(*[self.texts_for(k) for k in shown]))
+        widest = [max(col, key=len) for col in cols[1:]]
+        self._size = 22.0
+        widths = [label(w_, th, self._size).width for w_ in widest]
+        room = box.right - sub.get_right()[0] - 0.4
+        need = sum(widths) + 0.34 * (len(widths) - 1)
+        if need > room:  # shrink rather than overlap the subtitle
+            self._size *= room / need
+            widths = [w_ * room / need for w_ in widths]
+        x = box.right
+        self._anchors: list[float] = []
+        for wd in reversed(widths):
+            x -= wd
+            self._anchors.insert(0, x)
+            x -= 0.34
+        self._step_right = box.right
+        self._step_base = box.top - 0.36
+        self._row_base = box.top - 0.74
+        all_text = "".join("".join(self.texts_for(k)) for k in shown)
+        self._bold = GlyphSet(all_text, font=th.font, size=26, weight="BOLD", color=th.text)
+        self._glyphs = GlyphSet(all_text, font=th.font, size=self._size, color=th.run)
+        self._values.add(self._bold.text(""), self._glyphs.text(""))
+        self.stepwise.add(self._values)
 
     def subtitle(self) -> str:
         t, c = self.ctx.trace, self.ctx.trace.config
@@ -341,7 +339,7 @@ class Header(Panel):
 
     def show_step(self, states: Sequence[State]) -> None:
         state = states[0]
-        if not self.show_values or state.k_shown == self._shown:
+        if state.k_shown == self._shown:
             return  # numbers are rebuilt once per step, never per frame
         self._shown = state.k_shown
         step, *vals = self.shown_texts = self.texts_for(state.k_shown)

@@ -131,7 +131,7 @@ def vtt_cues(scene: str, traces: Sequence[Trace], scene_options: dict | None = N
 
     cls = type("Timing", (scene_class(scene),), dict(scene_options or {}))
     main = max(traces, key=lambda t: t.n_states)
-    start, descent, total = cls.schedule(traces if scene == "compare" else main)
+    start, descent, total = cls.schedule(traces)
     keys = key_steps(main.last_k, cls.max_keys)
     t_max = max(len(keys) - 1, 1)
     cues = []

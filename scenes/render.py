@@ -233,8 +233,8 @@ def render(
             settings["frame_rate"] = fps
         with tempconfig(settings):
             rate = config.frame_rate
-            planned = cls.planned_seconds(*([traces] if scene == "compare" else traces))
-            renderer = ProgressRenderer(total_frames=_planned_frames(cls, traces, scene, rate), progress=progress,
+            planned = cls.planned_seconds(traces)
+            renderer = ProgressRenderer(total_frames=cls.planned_frames(traces, rate), progress=progress,
                                         label=name, camera_class=getattr(cls, "CAMERA_CLASS", None))
             sc = cls(renderer=renderer)
             try:
@@ -280,11 +280,6 @@ def render(
         return RenderResult(name, final_mp4, final_png, final_json, frames, width, height, float(rate), seconds)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-
-
-def _planned_frames(cls, traces, scene, rate) -> int:
-    """Frames the clip will have: manim rounds each play() to whole frames."""
-    return cls.planned_frames(*([traces] if scene == "compare" else traces), rate)
 
 
 def _count_frames(path: Path) -> int:

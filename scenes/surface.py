@@ -410,51 +410,22 @@ class SurfaceScene(DescentScene, ThreeDScene):
         return out
 
     @classmethod
-    def planned_seconds(cls, trace: Trace) -> float:
-        from scenes.helpers import key_steps
-
-        from .base import plan_seconds
-
-        segments = len(key_steps(trace.last_k, cls.max_keys)) - 1
-        descent = plan_seconds(segments, cls.seconds_per_step, cls.descent_seconds, cls.max_descent_seconds)
-        closing = cls.closing_seconds + 1.0 if cls.closing_top_view else 0.0
-        return max(cls.establish_seconds, cls.intro_seconds) + descent + cls.hold_seconds + closing
+    def descent_start(cls) -> float:
+        return max(cls.establish_seconds, cls.intro_seconds)
 
     @classmethod
-    def schedule(cls, trace: Trace) -> tuple[float, float, float]:
-        start, descent, _ = super().schedule(trace)
-        return max(cls.establish_seconds, cls.intro_seconds), descent, cls.planned_seconds(trace)
+    def closing_length(cls) -> float:
+        return cls.closing_seconds + 1.0 if cls.closing_top_view else 0.0
 
     @classmethod
-    def planned_frames(cls, trace: Trace, fps: float) -> int:
-        from scenes.helpers import key_steps
+    def planned_seconds(cls, traces) -> float:
+        return super().planned_seconds(traces) + cls.closing_length()
 
-        from .base import plan_seconds
-
-        segments = len(key_steps(trace.last_k, cls.max_keys)) - 1
-        descent = plan_seconds(segments, cls.seconds_per_step, cls.descent_seconds, cls.max_descent_seconds)
-        n = play_frames(max(cls.establish_seconds, cls.intro_seconds), fps) + play_frames(descent + cls.hold_seconds, fps)
-        if cls.closing_top_view:
-            n += play_frames(cls.closing_seconds + 1.0, fps)
-        return n
-
-    def get_moving_mobjects(self, *animations):
-        """While the camera moves, only what the camera sees moves.
-
-        Manim's ThreeDScene then treats every mobject as moving, so Cairo would
-        repaint the flat panels (fixed in the frame) on every frame of a camera
-        move. They do not change: keep them in the static image.
-        """
-        moving = super().get_moving_mobjects(*animations)
-        if moving is not self.mobjects:
-            return moving
-        fixed = self.camera.fixed_in_frame_mobjects
-        animated = {id(m) for a in animations for m in a.mobject.get_family()}
-        for a in animations:
-            for sub in getattr(a, "animations", ()):
-                animated.update(id(m) for m in sub.mobject.get_family())
-        return [m for m in self.mobjects
-                if m not in fixed or id(m) in animated or m.get_family_updaters()]
+    @classmethod
+    def planned_frames(cls, traces, fps: float) -> int:
+        """Three play()s: the establishing move, descent + hold, the closing move."""
+        n = play_frames(cls.descent_start(), fps) + play_frames(cls.descent_length(traces) + cls.hold_seconds, fps)
+        return n + (play_frames(cls.closing_length(), fps) if cls.closing_top_view else 0)
 
     def frame_key(self):
         cam = self.camera
@@ -476,7 +447,7 @@ class SurfaceScene(DescentScene, ThreeDScene):
         self.veils = veils
         self.add_fixed_in_frame_mobjects(*veils)
         self.add(self.surface.static, *flat_static, self.driver.group, *veils)
-        intro = max(self.establish_seconds, self.intro_seconds)
+        intro = self.descent_start()
         self.play(
             self.camera.phi_tracker.animate.set_value(target_phi),
             self.camera.theta_tracker.animate.set_value(target_theta),
@@ -496,7 +467,7 @@ class SurfaceScene(DescentScene, ThreeDScene):
         # Beat 2: the descent, camera fixed, one play() on one tracker; then a hold.
         self.driver.push(0.0)
         self.driver.attach(self.tracker)
-        descent = self.descent_run_time(len(self.ctx.clock.keys) - 1)
+        descent = self.descent_length(self.ctx.trace)
         beats = [self.tracker.animate(run_time=descent, rate_func=lambda a: a).set_value(self.ctx.clock.t_max)]
         if self.hold_seconds > 0:
             beats.append(Wait(run_time=self.hold_seconds))
@@ -513,5 +484,5 @@ class SurfaceScene(DescentScene, ThreeDScene):
                     labels.animate(rate_func=lambda a: min(1.0, 4 * a)).set_opacity(0),
                     run_time=self.closing_seconds,
                 ),
-                Wait(run_time=1.0),
+                Wait(run_time=self.closing_length() - self.closing_seconds),
             ))
