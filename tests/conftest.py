@@ -28,3 +28,11 @@ def lab_clip(tmp_path_factory, lab_trace):
 
 def update_snapshots() -> bool:
     return os.environ.get("DESCENT_UPDATE_SNAPSHOTS") == "1"
+
+
+def build_scene(scene_cls, trace, **params):
+    """A scene set up for ``trace`` with its tracker attached, without rendering: (scene, driver group)."""
+    cls = type("Probe", (scene_cls,), {"trace": trace, **params})
+    scene = cls()
+    scene.setup()
+    return scene, scene.driver.attach(scene.tracker)

@@ -11,15 +11,12 @@ import pytest
 from scenes.base import DEFAULT_TRACE, DescentScene
 from scenes.fit import FitScene
 from scenes.helpers import fmt_num
+from .conftest import build_scene
 from trainer import Config, Trace, train
 
 
 def build(trace: Trace, **params):
-    cls = type("Probe", (FitScene,), {"trace": trace, **params})
-    scene = cls()
-    scene.setup()
-    group = scene.driver.attach(scene.tracker)
-    return scene, group
+    return build_scene(FitScene, trace, **params)
 
 
 def at(scene, group, t):

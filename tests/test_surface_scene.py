@@ -11,15 +11,11 @@ from scenes.surface import SurfaceScene
 from trainer import Config, loss_at, train
 
 from .test_render import CONTROL, frames_match, probe
-from .conftest import update_snapshots
+from .conftest import build_scene, update_snapshots
 
 
 def build(trace, **params):
-    cls = type("Probe", (SurfaceScene,), {"trace": trace, **params})
-    scene = cls()
-    scene.setup()
-    group = scene.driver.attach(scene.tracker)
-    return scene, group
+    return build_scene(SurfaceScene, trace, **params)
 
 
 @pytest.fixture(scope="module")
