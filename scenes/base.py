@@ -7,7 +7,7 @@ the parameters it knows and refuses unknown ones, suggesting the closest.
 
 Examples
 --------
->>> from scenes.base import DescentScene
+>>> from descent.scenes.base import DescentScene
 >>> class Slow(DescentScene):
 ...     seconds_per_step = 1.0
 >>> try:
@@ -22,13 +22,14 @@ from __future__ import annotations
 
 import difflib
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Sequence
+from typing import Any, ClassVar
 
 import numpy as np
 from manim import Scene
 
-from trainer import Trace
+from descent.trainer import Trace
 
 from .helpers import key_steps
 from .theme import THEMES
@@ -44,8 +45,9 @@ def load_scene_trace(path: str | os.PathLike | None = None) -> Trace:
     return Trace.load(path or os.environ.get("DESCENT_TRACE") or DEFAULT_TRACE)
 
 
-def plan_seconds(n_segments: int, seconds_per_step: float, descent_seconds: float | None,
-                 max_descent_seconds: float) -> float:
+def plan_seconds(
+    n_segments: int, seconds_per_step: float, descent_seconds: float | None, max_descent_seconds: float
+) -> float:
     """How long the descent runs: total if given, else per step, capped."""
     if descent_seconds is not None:
         return float(descent_seconds)
@@ -76,17 +78,17 @@ class DescentScene(Scene):
     }
     EXTRA_PARAMS: ClassVar[dict[str, Any]] = {}
 
-    trace: Trace | None = None          # a trace object (the render API sets this)
-    trace_file: str | None = None       # or a trace file; else $DESCENT_TRACE, else the lab
+    trace: Trace | None = None  # a trace object (the render API sets this)
+    trace_file: str | None = None  # or a trace file; else $DESCENT_TRACE, else the lab
     theme: str = os.environ.get("DESCENT_THEME", "dark")
-    seconds_per_step: float = 2 / 3     # the lab's 15 steps take 10 s
+    seconds_per_step: float = 2 / 3  # the lab's 15 steps take 10 s
     descent_seconds: float | None = None  # total descent time; overrides seconds_per_step
-    max_descent_seconds: float = 24.0   # long runs are sampled to stay under this
+    max_descent_seconds: float = 24.0  # long runs are sampled to stay under this
     intro_seconds: float = 1.5
     hold_seconds: float = 2.5
-    max_keys: int = 45                  # most states the animation pauses at
+    max_keys: int = 45  # most states the animation pauses at
     title: str | None = None
-    step_hold: float = 0.8              # easing at each state: 0 linear, near 1 lingers
+    step_hold: float = 0.8  # easing at each state: 0 linear, near 1 lingers
 
     @classmethod
     def all_params(cls) -> dict[str, Any]:
@@ -100,8 +102,11 @@ class DescentScene(Scene):
         super().__init_subclass__(**kwargs)
         known = cls.all_params()
         for name, value in cls.__dict__.items():
-            if name.startswith("_") or name.isupper() or callable(value) or isinstance(
-                value, (classmethod, staticmethod, property)
+            if (
+                name.startswith("_")
+                or name.isupper()
+                or callable(value)
+                or isinstance(value, (classmethod, staticmethod, property))
             ):
                 continue
             if name not in known:
@@ -130,12 +135,17 @@ class DescentScene(Scene):
 
         self.static_roots = {id(s) for s in statics}
         bg = THEMES[self.theme].background
-        self.veils = [
-            Rectangle(width=s.width + 0.3, height=s.height + 0.3, fill_color=bg, fill_opacity=1, stroke_width=0)
-            .move_to(s.get_center())
-            for s in statics
-            if len(s.submobjects)
-        ] if self.intro_seconds > 0 else []
+        self.veils = (
+            [
+                Rectangle(
+                    width=s.width + 0.3, height=s.height + 0.3, fill_color=bg, fill_opacity=1, stroke_width=0
+                ).move_to(s.get_center())
+                for s in statics
+                if len(s.submobjects)
+            ]
+            if self.intro_seconds > 0
+            else []
+        )
         self.add(*statics, driver.group, *self.veils)
         driver.attach(tracker)
         self.tracker = tracker

@@ -11,18 +11,29 @@ or as part of ``descent batch``.
 from __future__ import annotations
 
 import dataclasses
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from manim import DOWN, LEFT, RIGHT, UP, Line, RoundedRectangle, ValueTracker, VGroup
 
-from scenes.base import DescentScene
-from scenes.fit import fit_layout
-from scenes.glyphs import GlyphSet
-from scenes.helpers import State, StepClock, fmt_num, key_steps
-from scenes.panels import Box, ContourPanel, Context, DataPanel, Header, LossPanel, Panel, StepDriver, label
-from scenes.theme import get_theme
-from trainer import Trace, Window
+from descent.scenes.base import DescentScene
+from descent.scenes.fit import fit_layout
+from descent.scenes.glyphs import GlyphSet
+from descent.scenes.helpers import State, StepClock, fmt_num, key_steps
+from descent.scenes.panels import (
+    Box,
+    Context,
+    ContourPanel,
+    DataPanel,
+    Header,
+    LossPanel,
+    Panel,
+    Run,
+    StepDriver,
+    label,
+)
+from descent.scenes.theme import get_theme
+from descent.trainer import Trace, Window
 
 __all__ = ["CompareScene", "check_comparable", "union_window"]
 
@@ -39,9 +50,12 @@ def check_comparable(traces: Sequence[Trace]) -> None:
 
 def union_window(traces: Sequence[Trace]) -> Window:
     ws = [t.window for t in traces]
-    return Window((min(w.w[0] for w in ws), max(w.w[1] for w in ws)),
-                  (min(w.b[0] for w in ws), max(w.b[1] for w in ws)),
-                  max(w.w_step for w in ws), max(w.b_step for w in ws))
+    return Window(
+        (min(w.w[0] for w in ws), max(w.w[1] for w in ws)),
+        (min(w.b[0] for w in ws), max(w.b[1] for w in ws)),
+        max(w.w_step for w in ws),
+        max(w.b_step for w in ws),
+    )
 
 
 class CompareHeader(Header):
@@ -64,7 +78,7 @@ class CompareHeader(Header):
 class Legend(Panel):
     """One row per run: its colour, its lr, and its loss at the current step."""
 
-    def __init__(self, ctx: Context, runs: Sequence[tuple[Trace, str]], top_left) -> None:
+    def __init__(self, ctx: Context, runs: Sequence[Run], top_left) -> None:
         super().__init__(ctx)
         th = ctx.theme
         self.runs = list(runs)
@@ -72,7 +86,7 @@ class Legend(Panel):
         n = len(self.runs)
         size = 18 if n <= 4 else 15 if n <= 6 else 13  # many runs: a smaller legend, not a bigger one
         self.size = size
-        for trace, col in self.runs:
+        for trace, col in ((r.trace, r.colour) for r in self.runs):
             c = trace.config
             name = f"lr {c.lr:.4g}"
             if trace.diverged:
@@ -84,11 +98,21 @@ class Legend(Panel):
         rows.arrange(DOWN, aligned_edge=LEFT, buff=0.12 * size / 18)
         self.rows = rows
         shown = ctx.clock.keys  # the only steps whose numbers appear
-        texts = "".join(self._text(tr, k) for tr, _ in self.runs for k in shown) + "loss = "
-        self.glyphs = [GlyphSet(texts, font=th.font, size=size, color=col) for _, col in self.runs]
-        widest = max(g.width(self._text(tr, k)) for g, (tr, _) in zip(self.glyphs, self.runs) for k in shown)
-        bg = RoundedRectangle(corner_radius=0.08, width=self.value_x - rows.get_left()[0] + widest + 0.3,
-                              height=rows.height + 0.3, fill_color=th.background, fill_opacity=0.82, stroke_width=0)
+        texts = "".join(self._text(tr, k) for tr in (r.trace for r in self.runs) for k in shown) + "loss = "
+        self.glyphs = [GlyphSet(texts, font=th.font, size=size, color=col) for col in (r.colour for r in self.runs)]
+        widest = max(
+            g.width(self._text(tr, k))
+            for g, tr in zip(self.glyphs, (r.trace for r in self.runs), strict=False)
+            for k in shown
+        )
+        bg = RoundedRectangle(
+            corner_radius=0.08,
+            width=self.value_x - rows.get_left()[0] + widest + 0.3,
+            height=rows.height + 0.3,
+            fill_color=th.background,
+            fill_opacity=0.82,
+            stroke_width=0,
+        )
         bg.move_to(rows.get_corner(UP + LEFT), aligned_edge=UP + LEFT).shift(LEFT * 0.15 + UP * 0.15)
         group = VGroup(bg, rows)
         group.shift(np.asarray(top_left) - bg.get_corner(UP + LEFT))
@@ -105,7 +129,9 @@ class Legend(Panel):
         return f"loss = {fmt_num(trace.loss[min(k, trace.last_k)], 3)}"
 
     def show_step(self, states: Sequence[State]) -> None:
-        for (trace, _), g, mob, row, st in zip(self.runs, self.glyphs, self.values, self.rows, states):
+        for trace, g, mob, row, st in zip(
+            (r.trace for r in self.runs), self.glyphs, self.values, self.rows, states, strict=False
+        ):
             base = row.get_bottom()[1] + 0.03
             mob.points = g.points(self._text(trace, st.k_shown), self.value_x, base)
 
@@ -113,11 +139,13 @@ class Legend(Panel):
 class CompareScene(DescentScene):
     """Several runs, one tracker: paths, lines and loss curves side by side."""
 
-    EXTRA_PARAMS = {"traces": lambda v: v is None or (isinstance(v, (list, tuple)) and all(isinstance(t, Trace) for t in v))}
+    EXTRA_PARAMS = {
+        "traces": lambda v: v is None or (isinstance(v, (list, tuple)) and all(isinstance(t, Trace) for t in v))
+    }
     traces: Sequence[Trace] | None = None
 
     def setup(self) -> None:
-        from scenes.base import load_scene_trace
+        from descent.scenes.base import load_scene_trace
 
         super().setup()
         traces = list(self.traces) if self.traces else [load_scene_trace(self.trace_file)]
@@ -128,15 +156,19 @@ class CompareScene(DescentScene):
         longest = max(traces, key=lambda t: t.n_states)
         main = dataclasses.replace(longest, window=union_window(traces))
         self.ctx = Context.for_trace(main, theme, self.max_keys, self.step_hold)
-        clocks = [StepClock(t.w, t.b, t.loss, key_steps(t.last_k, self.max_keys), log_loss=self.ctx.log_loss,
-                            hold=self.step_hold) for t in traces]
-        runs3 = [(t, colours[i % len(colours)], clocks[i]) for i, t in enumerate(traces)]
+        clocks = [
+            StepClock(
+                t.w, t.b, t.loss, key_steps(t.last_k, self.max_keys), log_loss=self.ctx.log_loss, hold=self.step_hold
+            )
+            for t in traces
+        ]
+        runs = [Run(t, colours[i % len(colours)], clocks[i]) for i, t in enumerate(traces)]
         lay = fit_layout()
         self.header = CompareHeader(self.ctx, lay["header"], traces, self.title)
-        self.data = DataPanel(self.ctx, lay["data"], runs=[(t, c) for t, c, _ in runs3])
-        self.contour = ContourPanel(self.ctx, lay["contour"], runs=runs3)
-        self.loss = LossPanel(self.ctx, lay["loss"], runs=runs3)
-        self.legend = Legend(self.ctx, [(t, c) for t, c, _ in runs3], [0.0, 0.0, 0])
+        self.data = DataPanel(self.ctx, lay["data"], runs=runs)
+        self.contour = ContourPanel(self.ctx, lay["contour"], runs=runs)
+        self.loss = LossPanel(self.ctx, lay["loss"], runs=runs)
+        self.legend = Legend(self.ctx, runs, [0.0, 0.0, 0])
         # then move it to the corner of the map that the paths stay farthest from
         box = self.legend.static[0][0]
         corner = self.contour.clearest_corner(box.width, box.height)

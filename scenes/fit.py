@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from manim import ValueTracker
 
-from scenes.base import DescentScene
-from scenes.panels import Banner, Box, ContourPanel, Context, DataPanel, Header, LossPanel, StepDriver
+from descent.scenes.base import DescentScene
+from descent.scenes.panels import Banner, Box, Context, ContourPanel, DataPanel, Header, LossPanel, StepDriver
 
 __all__ = ["FitScene", "fit_layout"]
 
@@ -40,8 +40,9 @@ class FitScene(DescentScene):
         self.contour = ContourPanel(self.ctx, lay["contour"])
         self.loss = LossPanel(self.ctx, lay["loss"])
         c = lay["contour"]
-        self.banner = Banner(self.ctx, anchor=[c.x + 0.35, c.top - 0.95, 0], width=c.width - 1.2,
-                             contains=self.contour.contains)
+        self.banner = Banner(
+            self.ctx, anchor=[c.x + 0.35, c.top - 0.95, 0], width=c.width - 1.2, contains=self.contour.contains
+        )
         self.panels = [self.header, self.data, self.contour, self.loss, self.banner]
         self.tracker = ValueTracker(0.0)
         self.driver = StepDriver(self.ctx.clock, self.panels)

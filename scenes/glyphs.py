@@ -8,7 +8,7 @@ copying glyph outlines, which costs a fraction of a millisecond.
 
 Examples
 --------
->>> from scenes.glyphs import GlyphSet
+>>> from descent.scenes.glyphs import GlyphSet
 >>> g = GlyphSet("0123456789.−=wb ", font="DejaVu Sans", size=24)
 >>> g.text("w = −1.5").width > g.text("w = 1").width
 True
@@ -32,7 +32,9 @@ class GlyphSet:
     and left bearing on a common baseline.
     """
 
-    def __init__(self, alphabet: str, *, font: str, size: float, weight: str = "NORMAL", color: str = "#FFFFFF") -> None:
+    def __init__(
+        self, alphabet: str, *, font: str, size: float, weight: str = "NORMAL", color: str = "#FFFFFF"
+    ) -> None:
         from manim import Text
 
         self.color = color

@@ -5,7 +5,7 @@ about. The scenes turn these numbers into pictures.
 
 Examples
 --------
->>> from scenes.helpers import key_steps, StepClock
+>>> from descent.scenes.helpers import key_steps, StepClock
 >>> key_steps(15)[:4]
 [0, 1, 2, 3]
 >>> len(key_steps(5000, max_keys=40)) <= 41
@@ -18,8 +18,8 @@ True
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
@@ -82,8 +82,16 @@ class StepClock:
     marker stays on the drawn loss curve.
     """
 
-    def __init__(self, w: Sequence[float], b: Sequence[float], loss: Sequence[float], keys: Sequence[int],
-                 *, log_loss: bool = False, hold: float = 0.8) -> None:
+    def __init__(
+        self,
+        w: Sequence[float],
+        b: Sequence[float],
+        loss: Sequence[float],
+        keys: Sequence[int],
+        *,
+        log_loss: bool = False,
+        hold: float = 0.8,
+    ) -> None:
         self.w = np.asarray(w, dtype=float)
         self.b = np.asarray(b, dtype=float)
         self.loss = np.asarray(loss, dtype=float)
@@ -93,7 +101,7 @@ class StepClock:
         self._log = np.log10(np.maximum(self.loss, 1e-300))
 
     @classmethod
-    def uniform(cls, w, b, loss, **kw) -> "StepClock":
+    def uniform(cls, w, b, loss, **kw) -> StepClock:
         return cls(w, b, loss, range(len(w)), **kw)
 
     @property
@@ -165,7 +173,7 @@ def clip_polyline(points: np.ndarray, lo, hi) -> tuple[list[np.ndarray], list[tu
     runs: list[list[np.ndarray]] = []
     exits: list[tuple[np.ndarray, np.ndarray]] = []
     current: list[np.ndarray] = []
-    for p, q in zip(points[:-1], points[1:]):
+    for p, q in zip(points[:-1], points[1:], strict=False):
         c = clip_segment(p, q, lo, hi)
         if c is None:
             if current:
@@ -252,12 +260,13 @@ def safe_name(text: str) -> str:
     return out[:120]
 
 
-def equal_aspect(w_range: tuple[float, float], b_range: tuple[float, float], width: float, height: float,
-                 ticks: int = 6) -> tuple[tuple[float, float], tuple[float, float], float]:
+def equal_aspect(
+    w_range: tuple[float, float], b_range: tuple[float, float], width: float, height: float, ticks: int = 6
+) -> tuple[tuple[float, float], tuple[float, float], float]:
     """Grow the shorter side of a (w, b) window so one unit of w and of b have the
     same length on screen (gradients then really look perpendicular to the
     contours). Returns the new ranges and one tick step for both axes."""
-    from trainer import nice_step
+    from descent.trainer import nice_step
 
     (w0, w1), (b0, b1) = w_range, b_range
     scale = max((w1 - w0) / width, (b1 - b0) / height)

@@ -19,7 +19,7 @@ move to a top-down view that turns the surface into the contour map.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from manim import (
@@ -43,12 +43,12 @@ from manim import (
 )
 from manim.camera.three_d_camera import ThreeDCamera
 
-from scenes.base import DescentScene, play_frames
-from scenes.fit import fit_layout
-from scenes.helpers import State, clip_segment, contour_ellipse, contour_levels, fmt_num
-from scenes.panels import Banner, Context, DataPanel, Header, LossPanel, Panel, StepDriver, label, number_label
-from scenes.theme import THEMES
-from trainer import Trace, loss_at, loss_grid, nice_step
+from descent.scenes.base import DescentScene, play_frames
+from descent.scenes.fit import fit_layout
+from descent.scenes.helpers import State, clip_segment, contour_ellipse, contour_levels, fmt_num
+from descent.scenes.panels import Banner, Context, DataPanel, Header, LossPanel, Panel, StepDriver, label, number_label
+from descent.scenes.theme import THEMES
+from descent.trainer import Trace, loss_at, loss_grid, nice_step
 
 __all__ = ["SurfaceScene", "SurfacePanel", "ShiftedThreeDCamera", "SCREEN_SHIFT"]
 
@@ -98,9 +98,13 @@ class SurfacePanel(Panel):
         self.z_max = float(corners.max())
         z_step = nice_step(self.z_max, 4)
         ax = ThreeDAxes(
-            x_range=[*win.w, win.w_step], y_range=[*win.b, win.b_step], z_range=[0, self.z_max, z_step],
-            x_length=size * (win.w[1] - win.w[0]) / span, y_length=size * (win.b[1] - win.b[0]) / span,
-            z_length=z_length, tips=False,
+            x_range=[*win.w, win.w_step],
+            y_range=[*win.b, win.b_step],
+            z_range=[0, self.z_max, z_step],
+            x_length=size * (win.w[1] - win.w[0]) / span,
+            y_length=size * (win.b[1] - win.b[0]) / span,
+            z_length=z_length,
+            tips=False,
             axis_config={"color": th.axis, "stroke_width": 1.5, "include_ticks": False},
         )
         centre = ax.c2p(sum(win.w) / 2, sum(win.b) / 2, self.z_max / 2)
@@ -111,14 +115,24 @@ class SurfacePanel(Panel):
         # the surface, coloured by height
         surf = Surface(
             lambda u, v: ax.c2p(u, v, float(loss_at(m, u, v))),
-            u_range=list(win.w), v_range=list(win.b), resolution=(self.resolution, self.resolution),
-            fill_opacity=0.82, stroke_width=0,
+            u_range=list(win.w),
+            v_range=list(win.b),
+            resolution=(self.resolution, self.resolution),
+            fill_opacity=0.82,
+            stroke_width=0,
             checkerboard_colors=False,
         )
         stops = th.surface_stops or th.heat_stops
-        surf.set_fill_by_value(axes=ax, colorscale=[
-            (_hex(stops[0][1]), 0.0), (_hex(stops[1][1]), 0.2 * self.z_max),
-            (_hex(stops[2][1]), 0.55 * self.z_max), (_hex(stops[3][1]), self.z_max)], axis=2)
+        surf.set_fill_by_value(
+            axes=ax,
+            colorscale=[
+                (_hex(stops[0][1]), 0.0),
+                (_hex(stops[1][1]), 0.2 * self.z_max),
+                (_hex(stops[2][1]), 0.55 * self.z_max),
+                (_hex(stops[3][1]), self.z_max),
+            ],
+            axis=2,
+        )
         self.surface = surf
 
         # exact contour ellipses on the floor (z = 0), the same levels as the 2-D map
@@ -128,15 +142,23 @@ class SurfacePanel(Panel):
             if lv <= l_opt:
                 continue
             pts = contour_ellipse(m, t.optimum, lv)
-            inside = (pts[:, 0] >= win.w[0]) & (pts[:, 0] <= win.w[1]) & (pts[:, 1] >= win.b[0]) & (pts[:, 1] <= win.b[1])
+            inside = (
+                (pts[:, 0] >= win.w[0]) & (pts[:, 0] <= win.w[1]) & (pts[:, 1] >= win.b[0]) & (pts[:, 1] <= win.b[1])
+            )
             for run in _runs(pts, inside):
                 vm = _Floor(stroke_color=th.contour, stroke_width=1.2, stroke_opacity=0.5)
                 vm.set_points_smoothly([ax.c2p(w, b, 0) for w, b in run])
                 floor.add(vm)
         box = _Floor(stroke_color=th.axis, stroke_width=1.5)
-        box.set_points_as_corners([ax.c2p(win.w[0], win.b[0], 0), ax.c2p(win.w[1], win.b[0], 0),
-                                   ax.c2p(win.w[1], win.b[1], 0), ax.c2p(win.w[0], win.b[1], 0),
-                                   ax.c2p(win.w[0], win.b[0], 0)])
+        box.set_points_as_corners(
+            [
+                ax.c2p(win.w[0], win.b[0], 0),
+                ax.c2p(win.w[1], win.b[0], 0),
+                ax.c2p(win.w[1], win.b[1], 0),
+                ax.c2p(win.w[0], win.b[1], 0),
+                ax.c2p(win.w[0], win.b[0], 0),
+            ]
+        )
         floor.add(box)
         opt_floor = _Floor(stroke_color=th.optimum, stroke_width=3)
         c = ax.c2p(w_opt, b_opt, 0)
@@ -199,7 +221,7 @@ class SurfacePanel(Panel):
             return np.zeros((0, 3))
         rot = self.rotation()
         right, up = rot[0], rot[1]
-        from scenes.panels import dots_points
+        from descent.scenes.panels import dots_points
 
         unit = dots_points([np.zeros(3)], 1.0)  # a unit circle in the xy plane
         local = np.outer(unit[:, 0], right) + np.outer(unit[:, 1], up)
@@ -209,8 +231,13 @@ class SurfacePanel(Panel):
         """3-D path corners for states 0..k_to, clipped to the window, and the last exit point."""
         t = self.ctx.trace
         w, b, loss = t.w[: k_to + 1], t.b[: k_to + 1], t.loss[: k_to + 1]
-        if k_to >= 1 and np.all((w >= self.w_range[0]) & (w <= self.w_range[1]) & (b >= self.b_range[0])
-                                & (b <= self.b_range[1]) & (loss <= self.z_max)):
+        if k_to >= 1 and np.all(
+            (w >= self.w_range[0])
+            & (w <= self.w_range[1])
+            & (b >= self.b_range[0])
+            & (b <= self.b_range[1])
+            & (loss <= self.z_max)
+        ):
             return [np.asarray(self.axes.c2p(w, b, loss)).T.reshape(-1, 3)], None  # all inside: no clipping
         pieces, current, exit_point = [], [], None
         for k in range(k_to):
@@ -237,7 +264,7 @@ class SurfacePanel(Panel):
 
     # -- layers --------------------------------------------------------------------
     def show_step(self, states: Sequence[State]) -> None:
-        from scenes.panels import polyline_points
+        from descent.scenes.panels import polyline_points
 
         t, st = self.ctx.trace, states[0]
         k0 = int(math.floor(st.kf))
@@ -256,7 +283,7 @@ class SurfacePanel(Panel):
         return st.w, st.b, float((1 - a) * t.loss[k0] + a * t.loss[k1])
 
     def show(self, states: Sequence[State]) -> None:
-        from scenes.panels import polyline_points
+        from descent.scenes.panels import polyline_points
 
         t, st = self.ctx.trace, states[0]
         k0 = int(math.floor(st.kf))
@@ -274,8 +301,9 @@ class SurfacePanel(Panel):
         inside = inside and loss <= self.z_max
         self.head.points = self._facing_circles([self.point3(w, b, loss)], 0.09) if inside else np.zeros((0, 3))
         exit_point = live_exit if live_exit is not None else self._exit_point
-        self.exit.points = (self._facing_circles([exit_point], 0.11)
-                            if (not inside and exit_point is not None) else np.zeros((0, 3)))
+        self.exit.points = (
+            self._facing_circles([exit_point], 0.11) if (not inside and exit_point is not None) else np.zeros((0, 3))
+        )
 
 
 def _hex(rgb) -> str:
@@ -289,7 +317,7 @@ def _ticks(lo: float, hi: float, step: float) -> list[float]:
 
 def _runs(pts: np.ndarray, inside: np.ndarray) -> list[np.ndarray]:
     runs, cur = [], []
-    for p, ok in zip(pts, inside):
+    for p, ok in zip(pts, inside, strict=False):
         if ok:
             cur.append(p)
         elif cur:
@@ -353,11 +381,11 @@ class SurfaceScene(DescentScene, ThreeDScene):
         "phi_degrees": lambda v: isinstance(v, (int, float)) and 0 <= v <= 90,
         "theta_degrees": lambda v: isinstance(v, (int, float)) and -360 <= v <= 360,
     }
-    closing_top_view: bool = True   # end on the top-down view: the surface becomes the contour map
+    closing_top_view: bool = True  # end on the top-down view: the surface becomes the contour map
     establish_seconds: float = 1.5  # the camera's establishing move (with the panels appearing)
     closing_seconds: float = 2.0
-    phi_degrees: float = 62.0       # the descent's camera: angle from the vertical
-    theta_degrees: float = -120.0   # and around it
+    phi_degrees: float = 62.0  # the descent's camera: angle from the vertical
+    theta_degrees: float = -120.0  # and around it
     hold_seconds: float = 1.5
 
     CAMERA_CLASS = ShiftedThreeDCamera
@@ -377,8 +405,9 @@ class SurfaceScene(DescentScene, ThreeDScene):
         self.surface = SurfacePanel(self.ctx, self._rotation)
         self.surface.bake_shading(self.camera)
         c = lay["contour"]
-        self.banner = Banner(self.ctx, anchor=[c.x + 0.2, c.top - 0.45, 0], width=c.width - 0.6,
-                             contains=self.surface.inside)
+        self.banner = Banner(
+            self.ctx, anchor=[c.x + 0.2, c.top - 0.45, 0], width=c.width - 0.6, contains=self.surface.inside
+        )
         self.flat = [self.header, self.data, self.loss, self.banner]
         self.panels = [*self.flat, self.surface]
         self.tracker = ValueTracker(0.0)
@@ -442,8 +471,13 @@ class SurfaceScene(DescentScene, ThreeDScene):
         # Beat 1: the establishing move; the panels appear while the camera settles.
         target_phi, target_theta = self.camera.get_phi(), self.camera.get_theta()
         self.set_camera_orientation(phi=76 * DEGREES, theta=target_theta - 50 * DEGREES)
-        veils = [Rectangle(width=s.width + 0.3, height=s.height + 0.3, fill_color=th.background, fill_opacity=1,
-                           stroke_width=0).move_to(s.get_center()) for s in flat_static if len(s.submobjects)]
+        veils = [
+            Rectangle(
+                width=s.width + 0.3, height=s.height + 0.3, fill_color=th.background, fill_opacity=1, stroke_width=0
+            ).move_to(s.get_center())
+            for s in flat_static
+            if len(s.submobjects)
+        ]
         self.veils = veils
         self.add_fixed_in_frame_mobjects(*veils)
         self.add(self.surface.static, *flat_static, self.driver.group, *veils)
@@ -476,13 +510,15 @@ class SurfaceScene(DescentScene, ThreeDScene):
 
         # Beat 3 (optional): look straight down; the surface becomes the contour map.
         if self.closing_top_view:
-            self.play(Succession(
-                AnimationGroup(
-                    self.camera.phi_tracker.animate.set_value(0.0),
-                    self.camera.theta_tracker.animate.set_value(-90 * DEGREES),
-                    # the flat labels were placed for the descent's view: they fade as it turns
-                    labels.animate(rate_func=lambda a: min(1.0, 4 * a)).set_opacity(0),
-                    run_time=self.closing_seconds,
-                ),
-                Wait(run_time=self.closing_length() - self.closing_seconds),
-            ))
+            self.play(
+                Succession(
+                    AnimationGroup(
+                        self.camera.phi_tracker.animate.set_value(0.0),
+                        self.camera.theta_tracker.animate.set_value(-90 * DEGREES),
+                        # the flat labels were placed for the descent's view: they fade as it turns
+                        labels.animate(rate_func=lambda a: min(1.0, 4 * a)).set_opacity(0),
+                        run_time=self.closing_seconds,
+                    ),
+                    Wait(run_time=self.closing_length() - self.closing_seconds),
+                )
+            )

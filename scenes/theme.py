@@ -7,7 +7,7 @@ heat map a single-hue blue ramp so the orange path always stands out.
 
 Examples
 --------
->>> from scenes.theme import get_theme
+>>> from descent.scenes.theme import get_theme
 >>> get_theme("light").background
 '#FFFFFF'
 """
@@ -41,20 +41,20 @@ SERIES = {
 class Theme:
     name: str
     background: str
-    text: str          # main text
-    muted: str         # axis labels, tick labels, secondary text
-    axis: str          # axis lines
-    grid: str          # faint guide lines
-    run: str           # the fitted line, path, current point, loss curve
-    run_outline: str   # halo drawn under the run so it reads on any background
-    points: str        # data points
-    truth: str         # the true line f
-    optimum: str       # the optimum marker
-    warn: str          # divergence banner
+    text: str  # main text
+    muted: str  # axis labels, tick labels, secondary text
+    axis: str  # axis lines
+    grid: str  # faint guide lines
+    run: str  # the fitted line, path, current point, loss curve
+    run_outline: str  # halo drawn under the run so it reads on any background
+    points: str  # data points
+    truth: str  # the true line f
+    optimum: str  # the optimum marker
+    warn: str  # divergence banner
     warn_text: str
-    contour: str       # contour lines
+    contour: str  # contour lines
     heat_stops: tuple  # (position, (r, g, b)) stops for low → high loss
-    panel: str         # panel backing
+    panel: str  # panel backing
     surface_stops: tuple = ()  # low → high loss on the 3-D surface (default: heat_stops)
     font: str = "DejaVu Sans"
 

@@ -76,45 +76,61 @@ def best_of(fn, repeats: int | None = None):
 
 
 def bench_fit(tmp: Path) -> dict:
-    from scenes.render import render
-    from trainer import Config, train
+    from descent.outputs.clip import render
+    from descent.trainer import Config, train
 
     trace = train(Config())
     rows = []
     for label, q in QUALITY.items():
-        def once():
+
+        def once(q=q, label=label):
             t0 = time.perf_counter()
             res = render(trace, "fit", quality=q, out_dir=tmp / label, progress=False)
             return time.perf_counter() - t0, res
 
         wall, res = best_of(once)
-        enc, frames = best_of(lambda: encode_only_seconds(res.mp4))
-        rows.append({"clip": f"fit {label}", "frames": frames, "wall_s": round(wall, 3),
-                     "fps": round(frames / wall, 1), "encode_only_s": round(enc, 3),
-                     "ratio": round(wall / enc, 3)})
-        print(f"  fit {label}: {frames} frames in {wall:.2f} s ({frames / wall:.0f} fps); encode alone "
-              f"{enc:.2f} s; ratio {wall / enc:.2f}", flush=True)
+        enc, frames = best_of(lambda res=res: encode_only_seconds(res.mp4))
+        rows.append(
+            {
+                "clip": f"fit {label}",
+                "frames": frames,
+                "wall_s": round(wall, 3),
+                "fps": round(frames / wall, 1),
+                "encode_only_s": round(enc, 3),
+                "ratio": round(wall / enc, 3),
+            }
+        )
+        print(
+            f"  fit {label}: {frames} frames in {wall:.2f} s ({frames / wall:.0f} fps); encode alone "
+            f"{enc:.2f} s; ratio {wall / enc:.2f}",
+            flush=True,
+        )
+
     # cold: a fresh process, as a user runs it
     def cold_once():
         t0 = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "scripts.cli", "render", "-q", "l", "--quiet", "--out-dir",
-                        str(tmp / "cold")], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [sys.executable, "-m", "descent.cli.main", "render", "-q", "l", "--quiet", "--out-dir", str(tmp / "cold")],
+            cwd=ROOT,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
         return time.perf_counter() - t0, None
 
     cold, _ = best_of(cold_once)
     print(f"  cold `descent render -q l`: {cold:.2f} s", flush=True)
-    return {"rows": rows, "cold_render_480p15_s": round(cold, 3),
-            "target_ratio_1080p60": 1.25, "target_cold_s": 5.0}
+    return {"rows": rows, "cold_render_480p15_s": round(cold, 3), "target_ratio_1080p60": 1.25, "target_cold_s": 5.0}
 
 
 def bench_surface(tmp: Path) -> dict:
-    from scenes.render import render
-    from trainer import Config, train
+    from descent.outputs.clip import render
+    from descent.trainer import Config, train
 
     trace = train(Config())
     out = {}
     for scene in ("fit", "surface"):
-        def once():
+
+        def once(scene=scene):
             t0 = time.perf_counter()
             res = render(trace, scene, quality="m", out_dir=tmp / f"s-{scene}", progress=False)
             return time.perf_counter() - t0, res
@@ -129,7 +145,7 @@ def bench_surface(tmp: Path) -> dict:
 
 
 def bench_batch(tmp: Path) -> dict:
-    from scripts.batch import run_batch, serial_baseline
+    from descent.batch import run_batch, serial_baseline
 
     lrs = [0.05, 0.1, 0.2, 0.3]
 
@@ -145,10 +161,18 @@ def bench_batch(tmp: Path) -> dict:
 
     serial, _ = best_of(serial_once)
     parallel, _ = best_of(parallel_once)
-    print(f"  batch of 4 at 720p30: one process {serial:.2f} s, 2 workers {parallel:.2f} s, "
-          f"ratio {parallel / serial:.2f}", flush=True)
-    return {"variants": len(lrs), "serial_s": round(serial, 3), "parallel_s": round(parallel, 3),
-            "ratio": round(parallel / serial, 3), "target_ratio": 0.75}
+    print(
+        f"  batch of 4 at 720p30: one process {serial:.2f} s, 2 workers {parallel:.2f} s, "
+        f"ratio {parallel / serial:.2f}",
+        flush=True,
+    )
+    return {
+        "variants": len(lrs),
+        "serial_s": round(serial, 3),
+        "parallel_s": round(parallel, 3),
+        "ratio": round(parallel / serial, 3),
+        "target_ratio": 0.75,
+    }
 
 
 def markdown(results: dict) -> str:
@@ -157,17 +181,23 @@ def markdown(results: dict) -> str:
     if fit:
         for r in fit["rows"]:
             target = "≤ 1.25" if r["clip"].endswith("1080p60") else ""
-            lines.append(f"| {r['clip']} | {r['frames']} | {r['wall_s']:.2f} | {r['fps']:.0f} | "
-                         f"{r['encode_only_s']:.2f} | {r['ratio']:.2f} | {target} |")
+            lines.append(
+                f"| {r['clip']} | {r['frames']} | {r['wall_s']:.2f} | {r['fps']:.0f} | "
+                f"{r['encode_only_s']:.2f} | {r['ratio']:.2f} | {target} |"
+            )
         lines.append(f"| cold `descent render -q l` | | {fit['cold_render_480p15_s']:.2f} | | | | ≤ 5 s |")
     sur = results.get("surface")
     if sur:
-        lines.append(f"| surface 720p30 vs fit 720p30 | {sur['surface']['frames']} | {sur['surface']['wall_s']:.2f} "
-                     f"| | | {sur['ratio']:.2f} × fit | ≤ 3 × |")
+        lines.append(
+            f"| surface 720p30 vs fit 720p30 | {sur['surface']['frames']} | {sur['surface']['wall_s']:.2f} "
+            f"| | | {sur['ratio']:.2f} × fit | ≤ 3 × |"
+        )
     bat = results.get("batch")
     if bat:
-        lines.append(f"| batch 4 × 720p30, 2 workers vs serial | | {bat['parallel_s']:.2f} | | "
-                     f"{bat['serial_s']:.2f} (serial) | {bat['ratio']:.2f} | ≤ 0.75 |")
+        lines.append(
+            f"| batch 4 × 720p30, 2 workers vs serial | | {bat['parallel_s']:.2f} | | "
+            f"{bat['serial_s']:.2f} (serial) | {bat['ratio']:.2f} | ≤ 0.75 |"
+        )
     return "\n".join(lines)
 
 
@@ -177,8 +207,10 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=ROOT / "media" / "bench.json")
     args = ap.parse_args()
     sections = args.only or ["fit", "surface", "batch"]
-    results: dict = {"date": date.today().isoformat(), "machine": {
-        "cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()}}
+    results: dict = {
+        "date": date.today().isoformat(),
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
+    }
     with tempfile.TemporaryDirectory() as tmp:
         for name in sections:
             print(f"{name}:", flush=True)

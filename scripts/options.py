@@ -9,13 +9,14 @@ NaN or infinity is refused everywhere.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import fields
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import click
 
-from trainer import MAX_STEPS, OPTIMIZERS, Config, load_toml
+from descent.trainer import MAX_STEPS, OPTIMIZERS, Config, load_toml
 
 __all__ = ["FiniteFloat", "training_options", "render_options", "config_from_options", "TRAINING_KEYS"]
 
@@ -25,8 +26,9 @@ class FiniteFloat(click.ParamType):
 
     name = "float"
 
-    def __init__(self, min: float | None = None, min_open: bool = False, max: float | None = None,
-                 max_open: bool = False) -> None:
+    def __init__(
+        self, min: float | None = None, min_open: bool = False, max: float | None = None, max_open: bool = False
+    ) -> None:
         self.min, self.min_open, self.max, self.max_open = min, min_open, max, max_open
 
     def convert(self, value: Any, param, ctx) -> float:
@@ -116,23 +118,56 @@ def render_options(func: Callable | None = None, *, out_dir: str = "media") -> C
     if func is None:
         return lambda f: render_options(f, out_dir=out_dir)
     opts = [
-        click.option("-q", "--quality", type=click.Choice(["l", "m", "h", "p", "k"]), default="l", show_default=True,
-                     help="Manim preset: l 480p15, m 720p30, h 1080p60, p 1440p60, k 2160p60."),
-        click.option("--fps", type=FiniteFloat(min=1, max=240), default=None,
-                     help="Frame rate (overrides the preset's)."),
-        click.option("--theme", type=click.Choice(["dark", "light"]), default="dark", show_default=True,
-                     help="dark for video and projectors, light for white course pages."),
-        click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), default=Path(out_dir),
-                     show_default=True, help="Where the finished files go."),
-        click.option("--name", default=None,
-                     help="Base name of the output files (default: derived from the parameters)."),
-        click.option("--preset", type=click.Choice(["ultrafast", "superfast", "veryfast", "faster", "fast",
-                                                    "medium", "slow", "slower", "veryslow"]),
-                     default="veryfast", show_default=True, help="x264 speed/size trade-off."),
-        click.option("--seconds-per-step", type=FiniteFloat(min=0, min_open=True, max=60), default=None,
-                     help="Pacing of the descent.  [default: 0.667, capped at 24 s in all]"),
-        click.option("--duration", "descent_seconds", type=FiniteFloat(min=0, min_open=True, max=3600),
-                     default=None, help="Total seconds of the descent (overrides --seconds-per-step)."),
+        click.option(
+            "-q",
+            "--quality",
+            type=click.Choice(["l", "m", "h", "p", "k"]),
+            default="l",
+            show_default=True,
+            help="Manim preset: l 480p15, m 720p30, h 1080p60, p 1440p60, k 2160p60.",
+        ),
+        click.option(
+            "--fps", type=FiniteFloat(min=1, max=240), default=None, help="Frame rate (overrides the preset's)."
+        ),
+        click.option(
+            "--theme",
+            type=click.Choice(["dark", "light"]),
+            default="dark",
+            show_default=True,
+            help="dark for video and projectors, light for white course pages.",
+        ),
+        click.option(
+            "--out-dir",
+            type=click.Path(file_okay=False, path_type=Path),
+            default=Path(out_dir),
+            show_default=True,
+            help="Where the finished files go.",
+        ),
+        click.option(
+            "--name", default=None, help="Base name of the output files (default: derived from the parameters)."
+        ),
+        click.option(
+            "--preset",
+            type=click.Choice(
+                ["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"]
+            ),
+            default="veryfast",
+            show_default=True,
+            help="x264 speed/size trade-off.",
+        ),
+        click.option(
+            "--seconds-per-step",
+            type=FiniteFloat(min=0, min_open=True, max=60),
+            default=None,
+            help="Pacing of the descent.  [default: 0.667, capped at 24 s in all]",
+        ),
+        click.option(
+            "--duration",
+            "descent_seconds",
+            type=FiniteFloat(min=0, min_open=True, max=3600),
+            default=None,
+            help="Total seconds of the descent (overrides --seconds-per-step).",
+        ),
         click.option("--quiet", is_flag=True, help="No progress bar."),
     ]
     for opt in reversed(opts):

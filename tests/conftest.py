@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from trainer import Config, train
+from descent.trainer import Config, train
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -20,7 +20,7 @@ def lab_trace():
 @pytest.fixture(scope="session")
 def lab_clip(tmp_path_factory, lab_trace):
     """The lab-default FitScene rendered once at 480p15 (dark theme)."""
-    from scenes.render import render
+    from descent.outputs.clip import render
 
     out = tmp_path_factory.mktemp("lab_clip")
     return render(lab_trace, "fit", quality="l", out_dir=out, progress=False)

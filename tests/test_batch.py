@@ -10,8 +10,8 @@ import av
 import pytest
 from click.testing import CliRunner
 
-from scripts.batch import FAULT_ENV, lr_range
-from scripts.cli import cli
+from descent.batch import FAULT_ENV, lr_range
+from descent.cli.main import cli
 
 from .test_render import probe
 
@@ -22,8 +22,29 @@ QUICK = ["-q", "l", "--fps", "10", "--duration", "1", "--quiet"]
 def sweep(tmp_path_factory):
     """One real sweep (two workers), reused by the tests below and by the browser test."""
     out = tmp_path_factory.mktemp("sweep") / "out"
-    r = CliRunner().invoke(cli, ["batch", "--lr", "0.1", "--lr", "0.2", "--lr", "0.5", "--steps", "12",
-                                 "--webm", "--gif", "--gif-max-mb", "2", "--jobs", "2", "--out-dir", str(out), *QUICK])
+    r = CliRunner().invoke(
+        cli,
+        [
+            "batch",
+            "--lr",
+            "0.1",
+            "--lr",
+            "0.2",
+            "--lr",
+            "0.5",
+            "--steps",
+            "12",
+            "--webm",
+            "--gif",
+            "--gif-max-mb",
+            "2",
+            "--jobs",
+            "2",
+            "--out-dir",
+            str(out),
+            *QUICK,
+        ],
+    )
     assert r.exit_code == 0, r.output
     return out, r.output
 
@@ -74,8 +95,29 @@ def test_vtt_has_one_cue_per_step(sweep):
 def test_rerun_renders_nothing(sweep):
     out, _ = sweep
     before = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
-    r = CliRunner().invoke(cli, ["batch", "--lr", "0.1", "--lr", "0.2", "--lr", "0.5", "--steps", "12", "--webm",
-                                 "--gif", "--gif-max-mb", "2", "--jobs", "2", "--out-dir", str(out), *QUICK])
+    r = CliRunner().invoke(
+        cli,
+        [
+            "batch",
+            "--lr",
+            "0.1",
+            "--lr",
+            "0.2",
+            "--lr",
+            "0.5",
+            "--steps",
+            "12",
+            "--webm",
+            "--gif",
+            "--gif-max-mb",
+            "2",
+            "--jobs",
+            "2",
+            "--out-dir",
+            str(out),
+            *QUICK,
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert "3 unchanged variant(s)" in r.output
     after = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
@@ -88,8 +130,9 @@ def test_changed_variant_only_is_rendered(tmp_path):
     args = ["batch", "--lr", "0.1", "--lr", "0.2", "--no-compare", "--jobs", "2", "--out-dir", str(out), *QUICK]
     assert CliRunner().invoke(cli, args).exit_code == 0
     mtimes = {p.name: p.stat().st_mtime_ns for p in out.glob("*.mp4")}
-    r = CliRunner().invoke(cli, ["batch", "--lr", "0.1", "--lr", "0.3", "--no-compare", "--jobs", "2",
-                                 "--out-dir", str(out), *QUICK])
+    r = CliRunner().invoke(
+        cli, ["batch", "--lr", "0.1", "--lr", "0.3", "--no-compare", "--jobs", "2", "--out-dir", str(out), *QUICK]
+    )
     assert r.exit_code == 0, r.output
     assert (out / "fit_lr0.1.mp4").stat().st_mtime_ns == mtimes["fit_lr0.1.mp4"]
     assert (out / "fit_lr0.3.mp4").is_file()
@@ -101,8 +144,9 @@ def test_changed_variant_only_is_rendered(tmp_path):
 def test_a_failing_variant_does_not_stop_the_others(tmp_path, monkeypatch, fault):
     monkeypatch.setenv(FAULT_ENV, f"{fault}@0.2")
     out = tmp_path / "o"
-    r = CliRunner().invoke(cli, ["batch", "--lr", "0.1", "--lr", "0.2", "--lr", "0.3", "--jobs", "2",
-                                 "--out-dir", str(out), *QUICK])
+    r = CliRunner().invoke(
+        cli, ["batch", "--lr", "0.1", "--lr", "0.2", "--lr", "0.3", "--jobs", "2", "--out-dir", str(out), *QUICK]
+    )
     assert r.exit_code == 1, r.output
     assert "FAILED" in r.output and "fit_lr0.2" in r.output
     assert ("injected failure" if fault == "raise" else "worker died") in r.output
@@ -118,8 +162,9 @@ def test_a_failing_variant_does_not_stop_the_others(tmp_path, monkeypatch, fault
 
 def test_names_cannot_escape_the_out_dir(tmp_path):
     out = tmp_path / "o"
-    r = CliRunner().invoke(cli, ["batch", "--lr", "1e-3", "--name", "../../evil", "--no-compare",
-                                 "--out-dir", str(out), *QUICK])
+    r = CliRunner().invoke(
+        cli, ["batch", "--lr", "1e-3", "--name", "../../evil", "--no-compare", "--out-dir", str(out), *QUICK]
+    )
     assert r.exit_code == 0, r.output
     names = [p.name for p in out.iterdir()]
     assert "evil_lr0.001.mp4" in names or any(n.endswith("_lr0.001.mp4") for n in names)
@@ -132,19 +177,22 @@ def test_lr_range():
     assert len(lr_range("0.01:0.5:8")) == 8
 
 
-@pytest.mark.parametrize("args, needle", [
-    (["--lr-range", "0.1:0.5"], "lo:hi:n"),
-    (["--lr-range", "a:b:3"], "numbers"),
-    (["--lr-range", "0.5:0.1:3"], "lo < hi"),
-    (["--lr-range", "0:1:3"], "positive"),
-    (["--lr", "0.1", "--lr-range", "0.1:1:3"], "not both"),
-    (["--lr", "-0.1"], "--lr"),
-    (["--lr", "nan"], "finite"),
-    (["--jobs", "0"], "--jobs"),
-    (["--scene", "compare"], "--scene"),
-    (["--gif-max-mb", "0"], "--gif-max-mb"),
-    (["--out-dir", "afile"], "is a file"),
-])
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["--lr-range", "0.1:0.5"], "lo:hi:n"),
+        (["--lr-range", "a:b:3"], "numbers"),
+        (["--lr-range", "0.5:0.1:3"], "lo < hi"),
+        (["--lr-range", "0:1:3"], "positive"),
+        (["--lr", "0.1", "--lr-range", "0.1:1:3"], "not both"),
+        (["--lr", "-0.1"], "--lr"),
+        (["--lr", "nan"], "finite"),
+        (["--jobs", "0"], "--jobs"),
+        (["--scene", "compare"], "--scene"),
+        (["--gif-max-mb", "0"], "--gif-max-mb"),
+        (["--out-dir", "afile"], "is a file"),
+    ],
+)
 def test_batch_bad_input(tmp_path, monkeypatch, args, needle):
     monkeypatch.chdir(tmp_path)
     Path("afile").write_text("x")
@@ -157,8 +205,9 @@ def test_batch_bad_input(tmp_path, monkeypatch, args, needle):
 
 def test_long_prefix_and_close_rates_keep_their_own_files(tmp_path):
     out = tmp_path / "o"
-    r = CliRunner().invoke(cli, ["batch", "--name", "a" * 125, "--lr", "0.1", "--lr", "0.1000001",
-                                 "--out-dir", str(out), *QUICK])
+    r = CliRunner().invoke(
+        cli, ["batch", "--name", "a" * 125, "--lr", "0.1", "--lr", "0.1000001", "--out-dir", str(out), *QUICK]
+    )
     assert r.exit_code == 0, r.output
     m = json.loads((out / "manifest.json").read_text())
     assert len(m["variants"]) == 2 and m["compare"]["name"] not in m["variants"]
@@ -167,7 +216,8 @@ def test_long_prefix_and_close_rates_keep_their_own_files(tmp_path):
 
 def test_a_variant_whose_gif_fails_leaves_no_file(tmp_path):
     out = tmp_path / "o"
-    r = CliRunner().invoke(cli, ["batch", "--lr", "0.1", "--gif", "--gif-max-mb", "0.1", "--no-compare",
-                                 "--out-dir", str(out), *QUICK])
+    r = CliRunner().invoke(
+        cli, ["batch", "--lr", "0.1", "--gif", "--gif-max-mb", "0.1", "--no-compare", "--out-dir", str(out), *QUICK]
+    )
     assert r.exit_code == 1 and "GifTooLarge" in r.output
     assert not list(out.glob("fit_lr0.1*"))

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from scripts.cli import cli
-from trainer import Trace
+from descent.cli.main import cli
+from descent.trainer import Trace
 
 
 @pytest.fixture
@@ -36,15 +36,58 @@ def test_writes_a_valid_trace(runner):
 
 
 def test_negative_numbers_and_every_key(runner):
-    args = ["train", "--slope", "2", "--bias", "-0.5", "--noise", "0.2", "--x-min", "-2", "--x-max", "2",
-            "--x-step", "0.25", "--seed", "3", "--w0", "-4", "--b0", "3", "--lr", "0.05", "--steps", "7",
-            "--optimizer", "momentum", "--momentum", "0.5", "--batch-size", "4", "--out", "t.json"]
+    args = [
+        "train",
+        "--slope",
+        "2",
+        "--bias",
+        "-0.5",
+        "--noise",
+        "0.2",
+        "--x-min",
+        "-2",
+        "--x-max",
+        "2",
+        "--x-step",
+        "0.25",
+        "--seed",
+        "3",
+        "--w0",
+        "-4",
+        "--b0",
+        "3",
+        "--lr",
+        "0.05",
+        "--steps",
+        "7",
+        "--optimizer",
+        "momentum",
+        "--momentum",
+        "0.5",
+        "--batch-size",
+        "4",
+        "--out",
+        "t.json",
+    ]
     r = runner.invoke(cli, args)
     assert r.exit_code == 0, r.output
     c = json.loads(Path("t.json").read_text())["config"]
-    assert c == {"slope": 2.0, "bias": -0.5, "noise": 0.2, "x_min": -2.0, "x_max": 2.0, "x_step": 0.25,
-                 "seed": 3, "w0": -4.0, "b0": 3.0, "lr": 0.05, "steps": 7, "optimizer": "momentum",
-                 "momentum": 0.5, "batch_size": 4}
+    assert c == {
+        "slope": 2.0,
+        "bias": -0.5,
+        "noise": 0.2,
+        "x_min": -2.0,
+        "x_max": 2.0,
+        "x_step": 0.25,
+        "seed": 3,
+        "w0": -4.0,
+        "b0": 3.0,
+        "lr": 0.05,
+        "steps": 7,
+        "optimizer": "momentum",
+        "momentum": 0.5,
+        "batch_size": 4,
+    }
 
 
 def test_toml_config_and_command_line_wins(runner):

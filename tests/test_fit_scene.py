@@ -8,11 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from scenes.base import DEFAULT_TRACE, DescentScene
-from scenes.fit import FitScene
-from scenes.helpers import fmt_num
+from descent.scenes.base import DEFAULT_TRACE, DescentScene
+from descent.scenes.fit import FitScene
+from descent.scenes.helpers import fmt_num
+from descent.trainer import Config, Trace, train
+
 from .conftest import build_scene
-from trainer import Config, Trace, train
 
 
 def build(trace: Trace, **params):
@@ -58,8 +59,12 @@ def test_at_each_state_every_panel_shows_state_k(lab):
         lh = scene.loss.heads[0].get_center()
         assert np.allclose(lh, scene.loss.axes.c2p(k, np.log10(trace.loss[k])), atol=1e-9)
         # header: the numbers of state k
-        assert scene.header.shown_texts == [f"step {k} of 15", f"w = {fmt_num(trace.w[k])}",
-                                            f"b = {fmt_num(trace.b[k])}", f"loss = {fmt_num(trace.loss[k])}"]
+        assert scene.header.shown_texts == [
+            f"step {k} of 15",
+            f"w = {fmt_num(trace.w[k])}",
+            f"b = {fmt_num(trace.b[k])}",
+            f"loss = {fmt_num(trace.loss[k])}",
+        ]
 
 
 def test_panels_agree_between_states(lab):

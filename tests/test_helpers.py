@@ -5,8 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from scenes.helpers import (
-    StepClock, clip_polyline, clip_segment, contour_levels, equal_aspect, fmt_num, fmt_pow10, key_steps, safe_name,
+from descent.scenes.helpers import (
+    StepClock,
+    clip_polyline,
+    clip_segment,
+    contour_levels,
+    equal_aspect,
+    fmt_num,
+    fmt_pow10,
+    key_steps,
+    safe_name,
 )
 
 
@@ -29,13 +37,13 @@ def test_clock_hits_every_key_state_exactly():
     assert 2 < mid.kf < 5 and mid.w == pytest.approx(mid.kf)  # w moves linearly through the states
     # log interpolation keeps the marker on the drawn (log) curve
     st = clock.state_at_step(0.5)
-    assert st.loss == pytest.approx(10 ** 1.5)
+    assert st.loss == pytest.approx(10**1.5)
 
 
 def test_clock_is_monotonic():
     clock = StepClock.uniform(np.arange(16.0), np.zeros(16), np.ones(16))
     kfs = [clock.at(t).kf for t in np.linspace(0, 15, 301)]
-    assert all(b >= a for a, b in zip(kfs, kfs[1:]))
+    assert all(b >= a for a, b in zip(kfs, kfs[1:], strict=False))
 
 
 def test_clip_segment():

@@ -14,10 +14,10 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from scenes.fit import FitScene
-from scenes.render import RenderError, render
-from scripts.cli import cli
-from trainer import Config, Trace, train
+from descent.cli.main import cli
+from descent.outputs.clip import RenderError, render
+from descent.scenes.fit import FitScene
+from descent.trainer import Config, Trace, train
 
 from .conftest import ROOT, update_snapshots
 
@@ -50,20 +50,33 @@ def probe(path: Path) -> dict:
     with av.open(str(path)) as c:
         s = c.streams.video[0]
         frames = sum(1 for _ in c.decode(s))
-        return {"codec": s.codec_context.name, "width": s.width, "height": s.height,
-                "fps": float(s.base_rate), "pix_fmt": s.pix_fmt, "frames": frames}
+        return {
+            "codec": s.codec_context.name,
+            "width": s.width,
+            "height": s.height,
+            "fps": float(s.base_rate),
+            "pix_fmt": s.pix_fmt,
+            "frames": frames,
+        }
 
 
 def test_lab_clip_is_a_streamable_h264(lab_clip, lab_trace):
     info = probe(lab_clip.mp4)
-    assert info == {"codec": "h264", "width": 854, "height": 480, "fps": 15.0, "pix_fmt": "yuv420p",
-                    "frames": FitScene.planned_frames(lab_trace, 15)}
+    assert info == {
+        "codec": "h264",
+        "width": 854,
+        "height": 480,
+        "fps": 15.0,
+        "pix_fmt": "yuv420p",
+        "frames": FitScene.planned_frames(lab_trace, 15),
+    }
     assert info["frames"] / 15 == pytest.approx(FitScene.planned_seconds(lab_trace), abs=2 / 15)
     boxes = top_level_boxes(lab_clip.mp4)
     assert boxes.index("moov") < boxes.index("mdat")
     # nothing but the three finished files in the output directory
     assert sorted(p.name for p in lab_clip.mp4.parent.iterdir()) == sorted(
-        [lab_clip.mp4.name, lab_clip.poster.name, lab_clip.sidecar.name])
+        [lab_clip.mp4.name, lab_clip.poster.name, lab_clip.sidecar.name]
+    )
 
 
 def test_poster_and_sidecar_agree_with_the_trace(lab_clip, lab_trace):
@@ -133,8 +146,21 @@ def test_diverging_and_long_runs_render(tmp_path, config, max_seconds):
 def test_light_theme_and_trace_file(tmp_path):
     trace = train(Config(lr=0.2, steps=6))
     trace.save(tmp_path / "t.json")
-    r = CliRunner().invoke(cli, ["render", "--trace", str(tmp_path / "t.json"), "--theme", "light", "--quiet",
-                                 "--out-dir", str(tmp_path / "out"), "--duration", "2"])
+    r = CliRunner().invoke(
+        cli,
+        [
+            "render",
+            "--trace",
+            str(tmp_path / "t.json"),
+            "--theme",
+            "light",
+            "--quiet",
+            "--out-dir",
+            str(tmp_path / "out"),
+            "--duration",
+            "2",
+        ],
+    )
     assert r.exit_code == 0, r.output
     poster = tmp_path / "out" / "fit_sgd_lr0.2_steps6.png"
     assert poster.exists()
@@ -144,7 +170,7 @@ def test_light_theme_and_trace_file(tmp_path):
 
 
 def test_failed_render_leaves_nothing(tmp_path, monkeypatch):
-    import scenes.render as sr
+    import descent.outputs.clip as sr
 
     def boom(src, dst):
         raise RuntimeError("disk on fire")
@@ -214,9 +240,23 @@ def test_plain_manim_cli_renders_the_lab_from_the_repo_root(tmp_path):
     """`manim -ql scenes/fit.py FitScene` works from the root (manim.cfg is read from there)."""
     env = {**os.environ, "DESCENT_TRACE": ""}
     proc = subprocess.run(
-        [sys.executable, "-m", "manim", "-ql", "--media_dir", str(tmp_path), "--progress_bar", "none",
-         "scenes/fit.py", "FitScene"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "manim",
+            "-ql",
+            "--media_dir",
+            str(tmp_path),
+            "--progress_bar",
+            "none",
+            "scenes/fit.py",
+            "FitScene",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     movies = list(tmp_path.rglob("FitScene.mp4"))
@@ -227,8 +267,7 @@ def test_plain_manim_cli_renders_the_lab_from_the_repo_root(tmp_path):
 def test_perfect_fit_renders(tmp_path):
     """L* = 0 (two points, or no noise) has no place on a log axis: the render still works."""
     for i, cfg in enumerate([Config(x_min=0.0, x_max=0.2), Config(noise=0.0, steps=40, lr=0.3)]):
-        res = render(train(cfg), out_dir=tmp_path, name=f"p{i}", progress=False,
-                     scene_options={"descent_seconds": 1.0})
+        res = render(train(cfg), out_dir=tmp_path, name=f"p{i}", progress=False, scene_options={"descent_seconds": 1.0})
         assert probe(res.mp4)["frames"] > 0
 
 
@@ -248,7 +287,7 @@ def test_a_name_clash_with_a_directory_writes_nothing(runner):
 
 
 def test_banner_at_exactly_lr_max():
-    from scenes.fit import FitScene
+    from descent.scenes.fit import FitScene
 
     trace = train(Config(lr=train(Config()).lr_max))
     cls = type("P", (FitScene,), {"trace": trace})

@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from scenes.render import render
-from scenes.surface import SurfaceScene
-from trainer import Config, loss_at, train
+from descent.outputs.clip import render
+from descent.scenes.surface import SurfaceScene
+from descent.trainer import Config, loss_at, train
 
-from .test_render import CONTROL, frames_match, probe
 from .conftest import build_scene, update_snapshots
+from .test_render import CONTROL, frames_match, probe
 
 
 def build(trace, **params):
@@ -112,6 +112,11 @@ def test_surface_last_frame_snapshot(surface_clip):
 
 
 def test_diverging_surface_renders(tmp_path):
-    res = render(train(Config(lr=0.5, steps=30)), "surface", out_dir=tmp_path, progress=False,
-                 scene_options={"closing_top_view": False, "descent_seconds": 2.0})
+    res = render(
+        train(Config(lr=0.5, steps=30)),
+        "surface",
+        out_dir=tmp_path,
+        progress=False,
+        scene_options={"closing_top_view": False, "descent_seconds": 2.0},
+    )
     assert probe(res.mp4)["frames"] > 0

@@ -9,8 +9,18 @@ import numpy as np
 import pytest
 import torch
 
-from trainer import (
-    SCHEMA, Config, ConfigError, Moments, Trace, TraceError, loss_at, loss_grid, make_data, train, view_window,
+from descent.trainer import (
+    SCHEMA,
+    Config,
+    ConfigError,
+    Moments,
+    Trace,
+    TraceError,
+    loss_at,
+    loss_grid,
+    make_data,
+    train,
+    view_window,
 )
 
 
@@ -164,7 +174,7 @@ def test_view_window_holds_start_optimum_and_path():
     trace = train(Config())
     win = trace.window
     assert win.contains(trace.w[0], trace.b[0]) and win.contains(*trace.optimum[:2])
-    assert all(win.contains(w, b) for w, b in zip(trace.w, trace.b))
+    assert all(win.contains(w, b) for w, b in zip(trace.w, trace.b, strict=False))
     # a diverging run keeps a sane window
     d = train(Config(lr=0.5, steps=100))
     assert d.diverged
@@ -235,8 +245,19 @@ def test_nan_in_file_is_refused(tmp_path):
 
 @pytest.mark.parametrize(
     "changes",
-    [dict(lr=0.0), dict(lr=math.nan), dict(w0=math.inf), dict(steps=0), dict(steps=100001), dict(x_step=0.0),
-     dict(x_max=-3.0), dict(x_max=-2.95), dict(noise=-0.1), dict(optimizer="lbfgs"), dict(batch_size=61)],
+    [
+        dict(lr=0.0),
+        dict(lr=math.nan),
+        dict(w0=math.inf),
+        dict(steps=0),
+        dict(steps=100001),
+        dict(x_step=0.0),
+        dict(x_max=-3.0),
+        dict(x_max=-2.95),
+        dict(noise=-0.1),
+        dict(optimizer="lbfgs"),
+        dict(batch_size=61),
+    ],
 )
 def test_bad_config_is_refused(changes):
     with pytest.raises(ConfigError):
@@ -264,12 +285,15 @@ def test_a_perfect_fit_has_zero_minimum():
     assert t2.x.size == 2 and t2.optimum[2] == 0.0
 
 
-@pytest.mark.parametrize("changes, needle", [
-    (dict(x_min=3e7, x_max=30000000.15, slope=0.0, bias=0.0, w0=0.0, b0=0.0), "too close together"),
-    (dict(x_min=0.0, x_max=1e-200, x_step=1e-201), "too close together"),
-    (dict(x_min=-1e308, x_max=1e308, x_step=1.0), "out of range"),
-    (dict(x_step=1e-300), "more than"),
-])
+@pytest.mark.parametrize(
+    "changes, needle",
+    [
+        (dict(x_min=3e7, x_max=30000000.15, slope=0.0, bias=0.0, w0=0.0, b0=0.0), "too close together"),
+        (dict(x_min=0.0, x_max=1e-200, x_step=1e-201), "too close together"),
+        (dict(x_min=-1e308, x_max=1e308, x_step=1.0), "out of range"),
+        (dict(x_step=1e-300), "more than"),
+    ],
+)
 def test_data_a_line_cannot_be_fitted_to_is_refused(changes, needle):
     with pytest.raises(ConfigError, match=needle):
         train(Config(**changes))
@@ -278,10 +302,22 @@ def test_data_a_line_cannot_be_fitted_to_is_refused(changes, needle):
 @pytest.mark.parametrize(
     "mutate, message",
     [
-        (lambda d: d["analysis"].update(window={"w": [0, 1, 2], "b": [0, 1], "w_step": 1, "b_step": 1}), "analysis.window"),
-        (lambda d: d["analysis"].update(window={"w": [0, 1], "b": [0, 1], "w_step": 0, "b_step": 1}), "analysis.window"),
-        (lambda d: d["analysis"].update(window={"w": ["a", "b"], "b": [0, 1], "w_step": 1, "b_step": 1}), "analysis.window"),
-        (lambda d: d["analysis"].update(window={"w": [-1e300, 1e300], "b": [0, 1], "w_step": 1, "b_step": 1}), "analysis.window"),
+        (
+            lambda d: d["analysis"].update(window={"w": [0, 1, 2], "b": [0, 1], "w_step": 1, "b_step": 1}),
+            "analysis.window",
+        ),
+        (
+            lambda d: d["analysis"].update(window={"w": [0, 1], "b": [0, 1], "w_step": 0, "b_step": 1}),
+            "analysis.window",
+        ),
+        (
+            lambda d: d["analysis"].update(window={"w": ["a", "b"], "b": [0, 1], "w_step": 1, "b_step": 1}),
+            "analysis.window",
+        ),
+        (
+            lambda d: d["analysis"].update(window={"w": [-1e300, 1e300], "b": [0, 1], "w_step": 1, "b_step": 1}),
+            "analysis.window",
+        ),
         (lambda d: d["states"][1].update(loss=-1.0), "negative"),
         (lambda d: d.update(diverged_at=4), "diverged_at is 4"),
         (lambda d: d.update(diverged_at=3, diverged_reason={"x": 1}) or d["states"].pop(), "diverged_reason"),

@@ -6,23 +6,24 @@ the loss surface on a grid, a view window). This package never imports manim.
 
 Examples
 --------
->>> from trainer import Config, train
+>>> from descent.trainer import Config, train
 >>> trace = train(Config(lr=0.2))
 >>> trace.config.lr, trace.n_states
 (0.2, 16)
 """
 
 from .analysis import Moments, Window, loss_at, loss_grid, nice_step, view_window
-from .config import MAX_STEPS, OPTIMIZERS, Config, ConfigError, load_toml
-from .trace import SCHEMA, Trace, TraceError, atomic_write
-from .train import DIVERGENCE_LOSS, make_data, train
-
-__version__ = "0.1.0"
+from .config import MAX_STEPS, Config, ConfigError, load_toml
+from .optimizers import OPTIMIZERS, OptimizerSpec
+from .trace import DIVERGENCE_LOSS, DIVERGENCE_REASONS, SCHEMA, Trace, TraceError, atomic_write
+from .train import make_data, train
 
 __all__ = [
     "Config",
     "ConfigError",
     "DIVERGENCE_LOSS",
+    "DIVERGENCE_REASONS",
+    "OptimizerSpec",
     "MAX_STEPS",
     "Moments",
     "OPTIMIZERS",
@@ -38,5 +39,4 @@ __all__ = [
     "nice_step",
     "train",
     "view_window",
-    "__version__",
 ]

@@ -13,7 +13,7 @@ for which plain gradient descent converges (2/λ_max), and the loss on any
 Examples
 --------
 >>> import numpy as np
->>> from trainer.analysis import Moments, loss_grid
+>>> from descent.trainer.analysis import Moments, loss_grid
 >>> m = Moments.from_data(np.array([0.0, 1.0, 2.0]), np.array([1.0, 3.0, 5.0]))
 >>> [round(v, 12) for v in m.optimum()]
 [2.0, 1.0, 0.0]
@@ -24,8 +24,8 @@ Examples
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -48,7 +48,7 @@ class Moments:
     var_y: float = float("nan")
 
     @classmethod
-    def from_data(cls, x: np.ndarray, y: np.ndarray) -> "Moments":
+    def from_data(cls, x: np.ndarray, y: np.ndarray) -> Moments:
         x = np.asarray(x, dtype=np.float64)
         y = np.asarray(y, dtype=np.float64)
         dx, dy = x - x.mean(), y - y.mean()
@@ -110,8 +110,14 @@ class Moments:
         if not math.isfinite(self.var_y):
             w_opt = (self.xy - self.x * self.y) / (self.xx - self.x * self.x) if w is None else w
             b_opt = self.y - w_opt * self.x
-            r = (self.yy - 2 * w_opt * self.xy - 2 * b_opt * self.y + w_opt**2 * self.xx
-                 + 2 * w_opt * b_opt * self.x + b_opt**2)
+            r = (
+                self.yy
+                - 2 * w_opt * self.xy
+                - 2 * b_opt * self.y
+                + w_opt**2 * self.xx
+                + 2 * w_opt * b_opt * self.x
+                + b_opt**2
+            )
             return float(max(r, 0.0))
         r = self.var_y - self.cov_xy * self.cov_xy / self.var_x
         return 0.0 if r <= 1e-12 * max(self.var_y, 1e-300) else float(r)
@@ -175,7 +181,7 @@ class Window:
         return {"w": list(self.w), "b": list(self.b), "w_step": self.w_step, "b_step": self.b_step}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Window":
+    def from_dict(cls, d: dict) -> Window:
         return cls(tuple(d["w"]), tuple(d["b"]), float(d["w_step"]), float(d["b_step"]))
 
 

@@ -7,7 +7,7 @@ at w = -15, b = -10, plain gradient descent with lr 0.1 for 15 steps.
 
 Examples
 --------
->>> from trainer import Config
+>>> from descent.trainer import Config
 >>> Config().lr
 0.1
 >>> Config(lr=0.2).replace(steps=30).steps
@@ -15,21 +15,22 @@ Examples
 >>> Config(lr=-1.0).validate()
 Traceback (most recent call last):
 ...
-trainer.config.ConfigError: lr must be > 0 (got -1.0)
+descent.trainer.config.ConfigError: lr must be > 0 (got -1.0)
 """
 
 from __future__ import annotations
 
 import math
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
+
+from .optimizers import OPTIMIZERS
 
 __all__ = ["Config", "ConfigError", "OPTIMIZERS", "MAX_STEPS", "MAX_SEED", "load_toml"]
 
-#: The optimizers the trainer knows, by their config name.
-OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam")
 #: The longest run the trainer accepts.
 MAX_STEPS = 100_000
 #: A data set larger than this is refused (the trace stores every point).
@@ -63,7 +64,8 @@ class Config:
     steps
         Number of updates; the trace holds ``steps + 1`` states.
     optimizer
-        One of ``sgd``, ``momentum``, ``nesterov``, ``adam``.
+        A name from :data:`~descent.trainer.optimizers.OPTIMIZERS` (``sgd``,
+        ``momentum``, ``nesterov``, ``adam``).
     momentum
         Momentum coefficient beta for ``momentum`` and ``nesterov``.
     batch_size
@@ -92,7 +94,7 @@ class Config:
         return tuple(f.name for f in fields(cls))
 
     @classmethod
-    def from_mapping(cls, values: Mapping[str, Any], *, where: str = "config") -> "Config":
+    def from_mapping(cls, values: Mapping[str, Any], *, where: str = "config") -> Config:
         """Build and validate a config from a mapping of known keys.
 
         Unknown keys are an error naming the key, so that a typo never
@@ -100,13 +102,11 @@ class Config:
         """
         unknown = sorted(set(values) - set(cls.keys()))
         if unknown:
-            raise ConfigError(
-                f"unknown key {unknown[0]!r} in {where} (known keys: {', '.join(cls.keys())})"
-            )
+            raise ConfigError(f"unknown key {unknown[0]!r} in {where} (known keys: {', '.join(cls.keys())})")
         coerced = {k: _coerce(k, v) for k, v in values.items()}
         return cls(**coerced).validate()
 
-    def replace(self, **changes: Any) -> "Config":
+    def replace(self, **changes: Any) -> Config:
         """A copy with some values changed, validated."""
         return Config.from_mapping({**self.to_dict(), **changes})
 
@@ -122,7 +122,7 @@ class Config:
         except (OverflowError, ValueError):  # an infinite span: far too many points
             return MAX_POINTS + 1
 
-    def validate(self) -> "Config":
+    def validate(self) -> Config:
         """Check every value; raise :class:`ConfigError` naming the first bad one."""
         for f in fields(self):
             value = getattr(self, f.name)
@@ -146,17 +146,13 @@ class Config:
         if n > MAX_POINTS:
             raise ConfigError(f"the x grid holds more than {MAX_POINTS} points (x_step is too small for the range)")
         if self.optimizer not in OPTIMIZERS:
-            raise ConfigError(
-                f"unknown optimizer {self.optimizer!r} (choose from {', '.join(OPTIMIZERS)})"
-            )
+            raise ConfigError(f"unknown optimizer {self.optimizer!r} (choose from {', '.join(OPTIMIZERS)})")
         if not 0 <= self.momentum < 1:
             raise ConfigError(f"momentum must be in [0, 1) (got {self.momentum})")
         if not 0 <= self.seed <= MAX_SEED:
             raise ConfigError(f"seed must be between 0 and {MAX_SEED}")
         if self.batch_size is not None and not 1 <= self.batch_size <= n:
-            raise ConfigError(
-                f"batch_size must be between 1 and the number of points ({n}) (got {self.batch_size})"
-            )
+            raise ConfigError(f"batch_size must be between 1 and the number of points ({n}) (got {self.batch_size})")
         return self
 
 
@@ -205,4 +201,3 @@ def load_toml(path: str | Path) -> dict[str, Any]:
     if unknown:
         raise ConfigError(f"unknown key {unknown[0]!r} in {str(path)!r}")
     return {k: _coerce(k, v) for k, v in data.items()}
-

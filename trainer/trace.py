@@ -7,7 +7,7 @@ Hessian eigenvalues, lr_max, the data's moments and a view window).
 
 Examples
 --------
->>> from trainer import Config, train, Trace
+>>> from descent.trainer import Config, train, Trace
 >>> trace = train(Config(steps=3))
 >>> Trace.from_json(trace.to_json()).w.tolist() == trace.w.tolist()
 True
@@ -28,11 +28,21 @@ import numpy as np
 from .analysis import Moments, Window, view_window
 from .config import Config, ConfigError
 
-__all__ = ["Trace", "TraceError", "SCHEMA", "atomic_write", "STATE_KEYS"]
+__all__ = ["Trace", "TraceError", "SCHEMA", "atomic_write", "STATE_KEYS", "DIVERGENCE_LOSS", "DIVERGENCE_REASONS"]
 
 SCHEMA = "descent.trace/1"
 #: Keys every state carries (mini-batch runs add batch_grad_w / batch_grad_b).
 STATE_KEYS = ("k", "w", "b", "loss", "grad_w", "grad_b")
+
+#: A state whose loss exceeds this counts as diverged.
+DIVERGENCE_LOSS = 1e12
+#: Why a run stopped early: the code stored in ``diverged_reason`` → the sentence shown.
+DIVERGENCE_REASONS = {
+    "non_finite": "a value became non-finite",
+    "loss_limit": f"the loss exceeded {DIVERGENCE_LOSS:g}",
+}
+# traces written before the reasons were codes held the sentences themselves
+_OLD_REASONS = {"a value became non-finite": "non_finite", "the loss exceeded 1e12": "loss_limit"}
 
 
 class TraceError(ValueError):
@@ -71,6 +81,13 @@ class Trace:
     @property
     def diverged(self) -> bool:
         return self.diverged_at is not None
+
+    @property
+    def divergence_text(self) -> str | None:
+        """Why the run stopped early, as a sentence (None when it did not)."""
+        if self.diverged_reason is None:
+            return None
+        return DIVERGENCE_REASONS.get(self.diverged_reason, self.diverged_reason)
 
     @property
     def optimum(self) -> tuple[float, float, float]:
@@ -145,7 +162,7 @@ class Trace:
         return atomic_write(path, self.to_json())
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "Trace":
+    def load(cls, path: str | os.PathLike) -> Trace:
         """Read and validate a trace file; :class:`TraceError` says what is wrong."""
         p = Path(path)
         try:
@@ -165,7 +182,7 @@ class Trace:
             raise TraceError(f"{p}: malformed trace ({type(exc).__name__}: {exc})") from None
 
     @classmethod
-    def from_json(cls, text: str) -> "Trace":
+    def from_json(cls, text: str) -> Trace:
         try:
             data = json.loads(text, parse_constant=_reject_constant)
         except json.JSONDecodeError as exc:
@@ -177,7 +194,7 @@ class Trace:
         return cls.from_dict(data)
 
     @classmethod
-    def from_dict(cls, d: Any) -> "Trace":
+    def from_dict(cls, d: Any) -> Trace:
         """Validate a decoded ``descent.trace/1`` document and build the trace."""
         if not isinstance(d, dict):
             raise TraceError("a trace must be a JSON object")
@@ -235,6 +252,7 @@ class Trace:
             raise TraceError(f"{len(states)} states for steps={config.steps} (at most steps + 1)")
 
         diverged_at = d.get("diverged_at")
+        reason = None
         if diverged_at is not None:
             if isinstance(diverged_at, bool) or not isinstance(diverged_at, int):
                 raise TraceError(f"diverged_at must be null or a step number (got {diverged_at!r})")
@@ -244,8 +262,11 @@ class Trace:
                     f" (a run of {config.steps} steps)"
                 )
             reason = d.get("diverged_reason")
-            if reason is not None and not isinstance(reason, str):
-                raise TraceError("diverged_reason must be a string or null")
+            reason = _OLD_REASONS.get(reason, reason) if isinstance(reason, str) else reason
+            if reason is not None and (not isinstance(reason, str) or reason not in DIVERGENCE_REASONS):
+                raise TraceError(
+                    f"diverged_reason must be null or one of {', '.join(DIVERGENCE_REASONS)} (got {str(reason)[:40]!r})"
+                )
         elif len(states) != config.steps + 1:
             raise TraceError(
                 f"{len(states)} states for steps={config.steps} and no divergence (expected {config.steps + 1})"
@@ -273,7 +294,7 @@ class Trace:
         if "window" in analysis:
             window = _window(analysis["window"])
         else:
-            window = view_window((w_arr[0], b_arr[0]), (w_opt, b_opt), zip(w_arr, b_arr))
+            window = view_window((w_arr[0], b_arr[0]), (w_opt, b_opt), zip(w_arr, b_arr, strict=False))
         known = {"optimum", "hessian_eigenvalues", "lr_max", "condition_number", "moments", "window"}
         extra = {k: v for k, v in analysis.items() if k not in known}
         bw = np.array(batch_w) if batch_w else None
@@ -288,7 +309,7 @@ class Trace:
             grad_w=np.array(cols["grad_w"]),
             grad_b=np.array(cols["grad_b"]),
             diverged_at=diverged_at,
-            diverged_reason=d.get("diverged_reason") if diverged_at is not None else None,
+            diverged_reason=reason if diverged_at is not None else None,
             moments=moments,
             window=window,
             batch_grad_w=bw,
@@ -299,8 +320,10 @@ class Trace:
 
 def _window(d: Any) -> Window:
     """Validate analysis.window: two increasing finite ranges and positive tick steps."""
-    bad = TraceError("analysis.window must be {w: [lo, hi], b: [lo, hi], w_step, b_step} with finite "
-                     "increasing ranges (|values| at most 1e12) and positive steps")
+    bad = TraceError(
+        "analysis.window must be {w: [lo, hi], b: [lo, hi], w_step, b_step} with finite "
+        "increasing ranges (|values| at most 1e12) and positive steps"
+    )
     try:
         w, b = d["w"], d["b"]
         if not (isinstance(w, list) and isinstance(b, list) and len(w) == 2 and len(b) == 2):

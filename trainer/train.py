@@ -6,7 +6,7 @@ float64 and every random draw goes through a local :class:`torch.Generator`
 
 Examples
 --------
->>> from trainer import Config, train
+>>> from descent.trainer import Config, train
 >>> trace = train(Config())            # the lab: lr 0.1, 15 steps from (-15, -10)
 >>> trace.n_states, trace.diverged
 (16, False)
@@ -23,18 +23,16 @@ import numpy as np
 
 from .analysis import Moments, view_window
 from .config import Config, ConfigError
-from .trace import Trace
+from .optimizers import OPTIMIZERS
+from .trace import DIVERGENCE_LOSS, Trace
 
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["make_data", "train", "DIVERGENCE_LOSS"]
-
-#: A state whose loss exceeds this counts as diverged.
-DIVERGENCE_LOSS = 1e12
+__all__ = ["make_data", "train"]
 
 
-def make_data(config: Config, generator: "torch.Generator | None" = None) -> tuple["torch.Tensor", "torch.Tensor"]:
+def make_data(config: Config, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """The lab's data: x on a grid, y = slope·x + bias + noise·N(0, 1)."""
     import torch  # imported on first use: commands that only draw never pay for it
 
@@ -46,20 +44,6 @@ def make_data(config: Config, generator: "torch.Generator | None" = None) -> tup
     noise = torch.randn(x.shape, generator=generator, dtype=torch.float64)
     y = config.slope * x + config.bias + config.noise * noise
     return x, y
-
-
-def _optimizer(config: Config, params: list) -> "torch.optim.Optimizer":
-    import torch
-
-    if config.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=config.lr)
-    if config.optimizer == "momentum":
-        return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum)
-    if config.optimizer == "nesterov":
-        return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, nesterov=True)
-    if config.optimizer == "adam":
-        return torch.optim.Adam(params, lr=config.lr)
-    raise ConfigError(f"unknown optimizer {config.optimizer!r}")
 
 
 def _mse(w, b, x, y):
@@ -84,7 +68,7 @@ def train(config: Config) -> Trace:
         raise ConfigError(moments.problem())
     w = torch.tensor(config.w0, dtype=torch.float64, requires_grad=True)
     b = torch.tensor(config.b0, dtype=torch.float64, requires_grad=True)
-    opt = _optimizer(config, [w, b])
+    opt = OPTIMIZERS[config.optimizer].make(config, [w, b])
     minibatch = config.batch_size is not None and config.batch_size < n
 
     rows: list[tuple[float, float, float, float, float]] = []
@@ -99,10 +83,10 @@ def train(config: Config) -> Trace:
         gw, gb = torch.autograd.grad(loss, (w, b))
         row = (w.item(), b.item(), loss.item(), gw.item(), gb.item())
         if not all(math.isfinite(v) for v in row):
-            diverged_at, reason = k, "a value became non-finite"
+            diverged_at, reason = k, "non_finite"
             break
         if row[2] > DIVERGENCE_LOSS:
-            diverged_at, reason = k, "the loss exceeded 1e12"
+            diverged_at, reason = k, "loss_limit"
             break
         rows.append(row)
         if k == config.steps:
@@ -122,13 +106,11 @@ def train(config: Config) -> Trace:
         opt.step()
 
     if not rows:
-        raise ConfigError(
-            f"the start point (w0={config.w0}, b0={config.b0}) already has a loss above 1e12"
-        )
+        raise ConfigError(f"the start point (w0={config.w0}, b0={config.b0}) already has a loss above 1e12")
     cols = np.array(rows, dtype=np.float64).T
     xs, ys = x.numpy().copy(), y.numpy().copy()
     w_opt, b_opt, _ = moments.optimum()
-    window = view_window((config.w0, config.b0), (w_opt, b_opt), zip(cols[0], cols[1]))
+    window = view_window((config.w0, config.b0), (w_opt, b_opt), zip(cols[0], cols[1], strict=False))
     batch = np.array(batch_rows, dtype=np.float64).T if minibatch and batch_rows else None
     return Trace(
         config=config,

@@ -13,7 +13,7 @@ versions); a rerun renders only what is new or changed.
 
 Examples
 --------
->>> from scripts.batch import lr_range
+>>> from descent.batch import lr_range
 >>> lr_range("0.01:1:3")
 [0.01, 0.1, 1.0]
 """
@@ -29,14 +29,23 @@ import queue
 import sys
 import time
 import traceback
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
 
-from trainer import Config, ConfigError, Trace, atomic_write
+from descent.trainer import Config, ConfigError, Trace, atomic_write
 
-__all__ = ["BatchOptions", "Variant", "BatchResult", "run_batch", "lr_range", "plan_variants", "serial_baseline",
-           "MANIFEST", "FAULT_ENV"]
+__all__ = [
+    "BatchOptions",
+    "Variant",
+    "BatchResult",
+    "run_batch",
+    "lr_range",
+    "plan_variants",
+    "serial_baseline",
+    "MANIFEST",
+    "FAULT_ENV",
+]
 
 MANIFEST = "manifest.json"
 MANIFEST_SCHEMA = "descent.batch/1"
@@ -82,9 +91,17 @@ class BatchOptions:
     prefix: str | None = None
 
     def render_dict(self) -> dict:
-        return {"scene": self.scene, "quality": self.quality, "fps": self.fps, "theme": self.theme,
-                "preset": self.preset, "scene_options": dict(self.scene_options), "webm": self.webm,
-                "gif": self.gif, "gif_max_bytes": self.gif_max_bytes if self.gif else None}
+        return {
+            "scene": self.scene,
+            "quality": self.quality,
+            "fps": self.fps,
+            "theme": self.theme,
+            "preset": self.preset,
+            "scene_options": dict(self.scene_options),
+            "webm": self.webm,
+            "gif": self.gif,
+            "gif_max_bytes": self.gif_max_bytes if self.gif else None,
+        }
 
 
 @dataclass(frozen=True)
@@ -95,14 +112,19 @@ class Variant:
     digest: str
 
     def job(self, out_dir: Path) -> dict:
-        return {"name": self.name, "config": self.config.to_dict(), "render": self.options.render_dict(),
-                "out_dir": str(out_dir), "digest": self.digest}
+        return {
+            "name": self.name,
+            "config": self.config.to_dict(),
+            "render": self.options.render_dict(),
+            "out_dir": str(out_dir),
+            "digest": self.digest,
+        }
 
 
 @dataclass
 class BatchResult:
     out_dir: Path
-    rows: list[dict]          # one per variant: name, lr, steps, final_loss, diverged_at, seconds, files, status
+    rows: list[dict]  # one per variant: name, lr, steps, final_loss, diverged_at, seconds, files, status
     failures: list[dict]
     compare: dict | None
     gallery: Path | None
@@ -130,7 +152,7 @@ def _digest(payload: dict) -> str:
 
 
 def variant_name(options: BatchOptions, lr: float) -> str:
-    from scenes.helpers import safe_name
+    from descent.scenes.helpers import safe_name
 
     stem = safe_name(options.prefix or options.scene)[:80]  # the lr part is never cut off
     return safe_name(f"{stem}_lr{lr:.10g}")
@@ -160,7 +182,7 @@ def _preload() -> None:
     import torch  # noqa: F401
     import torch._dynamo  # noqa: F401  (torch.optim's first step imports it: about 0.8 s)
 
-    import scenes.render  # noqa: F401
+    import descent.outputs.clip  # noqa: F401
 
 
 def _worker_init() -> None:
@@ -183,9 +205,9 @@ def _inject_fault(lr: float) -> None:
 
 def render_variant(job: dict) -> dict:
     """Train and render one variant, with its extras. Runs in a worker (or in-process)."""
-    from scenes.publish import make_gif, transcode_webm, vtt_cues, write_vtt
-    from scenes.render import render
-    from trainer import train
+    from descent.outputs.clip import render
+    from descent.publish import make_gif, transcode_webm, vtt_cues, write_vtt
+    from descent.trainer import train
 
     t0 = time.perf_counter()
     config = Config.from_mapping(job["config"])
@@ -193,9 +215,19 @@ def render_variant(job: dict) -> dict:
     r = job["render"]
     out = Path(job["out_dir"])
     trace = train(config)
-    res = render(trace, r["scene"], quality=r["quality"], fps=r["fps"], theme=r["theme"], out_dir=out,
-                 name=job["name"], preset=r["preset"], progress=False, scene_options=r["scene_options"],
-                 encoder_threads=job.get("encoder_threads"))
+    res = render(
+        trace,
+        r["scene"],
+        quality=r["quality"],
+        fps=r["fps"],
+        theme=r["theme"],
+        out_dir=out,
+        name=job["name"],
+        preset=r["preset"],
+        progress=False,
+        scene_options=r["scene_options"],
+        encoder_threads=job.get("encoder_threads"),
+    )
     files = {"mp4": res.mp4.name, "poster": res.poster.name, "json": res.sidecar.name}
     try:
         vtt = write_vtt(out / f"{job['name']}.vtt", vtt_cues(r["scene"], [trace], r["scene_options"]))
@@ -209,9 +241,17 @@ def render_variant(job: dict) -> dict:
             (out / f).unlink(missing_ok=True)
         raise
     return {
-        "name": job["name"], "lr": config.lr, "steps": trace.last_k, "final_loss": float(trace.loss[-1]),
-        "diverged_at": trace.diverged_at, "seconds": round(time.perf_counter() - t0, 3), "files": files,
-        "width": res.width, "height": res.height, "frames": res.frames, "fps": res.fps,
+        "name": job["name"],
+        "lr": config.lr,
+        "steps": trace.last_k,
+        "final_loss": float(trace.loss[-1]),
+        "diverged_at": trace.diverged_at,
+        "seconds": round(time.perf_counter() - t0, 3),
+        "files": files,
+        "width": res.width,
+        "height": res.height,
+        "frames": res.frames,
+        "fps": res.fps,
     }
 
 
@@ -225,8 +265,13 @@ def _worker_main(tasks, results) -> None:
             results.put(("ok", job["name"], render_variant(job)))
         except BaseException as exc:  # report, never die silently: the batch goes on
             msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            results.put(("error", job["name"], {"reason": f"{type(exc).__name__}: {msg}",
-                                                "traceback": traceback.format_exc(limit=6)}))
+            results.put(
+                (
+                    "error",
+                    job["name"],
+                    {"reason": f"{type(exc).__name__}: {msg}", "traceback": traceback.format_exc(limit=6)},
+                )
+            )
 
 
 class WorkerPool:
@@ -339,7 +384,7 @@ def run_batch(
     quality: str | None = None,
 ) -> BatchResult:
     """Render a variant per learning rate (in parallel), the comparison, captions and the gallery."""
-    from scenes.render import check_out_dir
+    from descent.outputs.clip import check_out_dir
 
     options = options or BatchOptions()
     if quality is not None:
@@ -349,8 +394,15 @@ def run_batch(
     if not variants:
         raise ConfigError("no learning rate to render")
     manifest = load_manifest(out)
-    todo = [v for v in variants if force or not (
-        manifest["variants"].get(v.name, {}).get("digest") == v.digest and _files_exist(out, manifest["variants"][v.name]))]
+    todo = [
+        v
+        for v in variants
+        if force
+        or not (
+            manifest["variants"].get(v.name, {}).get("digest") == v.digest
+            and _files_exist(out, manifest["variants"][v.name])
+        )
+    ]
     skipped = len(variants) - len(todo)
     rows: dict[str, dict] = {}
     failures: list[dict] = []
@@ -359,15 +411,22 @@ def run_batch(
     if progress is True and todo:
         import click
 
-        bar = click.progressbar(length=len(todo), label="  rendering", show_eta=True, show_pos=True, width=28,
-                                file=None)
+        bar = click.progressbar(
+            length=len(todo), label="  rendering", show_eta=True, show_pos=True, width=28, file=None
+        )
         bar.__enter__()
 
     def done(status: str, name: str, payload: dict) -> None:
         if status == "ok":
             v = next(v for v in variants if v.name == name)
-            entry = {**payload, "digest": v.digest, "config": v.config.to_dict(),
-                     "render": options.render_dict(), "versions": _versions(), "status": "rendered"}
+            entry = {
+                **payload,
+                "digest": v.digest,
+                "config": v.config.to_dict(),
+                "render": options.render_dict(),
+                "versions": _versions(),
+                "status": "rendered",
+            }
             manifest["variants"][name] = entry
             save_manifest(out, manifest)  # after every variant: an interrupted batch resumes
             rows[name] = entry
@@ -416,24 +475,38 @@ def run_batch(
     return BatchResult(out, ordered, failures, compare_entry, gallery, skipped)
 
 
-def _compare(out: Path, variants: Sequence[Variant], options: BatchOptions, manifest: dict,
-             force: bool) -> tuple[dict, str]:
+def _compare(
+    out: Path, variants: Sequence[Variant], options: BatchOptions, manifest: dict, force: bool
+) -> tuple[dict, str]:
     """The comparison clip and the loss plot, from the variants' own traces (no retraining)."""
-    from scenes.helpers import safe_name
-    from scenes.publish import make_gif, render_loss_plot, transcode_webm, vtt_cues, write_vtt
-    from scenes.render import render
+    from descent.outputs.clip import render
+    from descent.publish import make_gif, render_loss_plot, transcode_webm, vtt_cues, write_vtt
+    from descent.scenes.helpers import safe_name
 
-    traces = [Trace.from_dict(json.loads((out / manifest["variants"][v.name]["files"]["json"]).read_text())["trace"])
-              for v in variants]
+    traces = [
+        Trace.from_dict(json.loads((out / manifest["variants"][v.name]["files"]["json"]).read_text())["trace"])
+        for v in variants
+    ]
     name = safe_name(f"{safe_name(options.prefix or 'compare')[:80]}_lrs")
-    digest = _digest({"variants": [manifest["variants"][v.name]["digest"] for v in variants],
-                      "render": options.render_dict()})
+    digest = _digest(
+        {"variants": [manifest["variants"][v.name]["digest"] for v in variants], "render": options.render_dict()}
+    )
     old = manifest.get("compare")
     if not force and old and old.get("digest") == digest and _files_exist(out, old):
         return old, old["loss_plot"]
     r = options.render_dict()
-    res = render(traces, "compare", quality=r["quality"], fps=r["fps"], theme=r["theme"], out_dir=out, name=name,
-                 preset=r["preset"], progress=False, scene_options=r["scene_options"])
+    res = render(
+        traces,
+        "compare",
+        quality=r["quality"],
+        fps=r["fps"],
+        theme=r["theme"],
+        out_dir=out,
+        name=name,
+        preset=r["preset"],
+        progress=False,
+        scene_options=r["scene_options"],
+    )
     files = {"mp4": res.mp4.name, "poster": res.poster.name, "json": res.sidecar.name}
     files["vtt"] = write_vtt(out / f"{name}.vtt", vtt_cues("compare", traces, r["scene_options"])).name
     if r["webm"]:
@@ -441,46 +514,80 @@ def _compare(out: Path, variants: Sequence[Variant], options: BatchOptions, mani
     if r["gif"]:
         files["gif"] = make_gif(res.mp4, out / f"{name}.gif", r["gif_max_bytes"]).name
     plot = render_loss_plot(traces, out / f"{name}_loss.png", theme=r["theme"])
-    entry = {"name": name, "digest": digest, "files": files, "loss_plot": plot.name, "width": res.width,
-             "height": res.height, "lrs": [t.config.lr for t in traces]}
+    entry = {
+        "name": name,
+        "digest": digest,
+        "files": files,
+        "loss_plot": plot.name,
+        "width": res.width,
+        "height": res.height,
+        "lrs": [t.config.lr for t in traces],
+    }
     manifest["compare"] = entry
     return entry, plot.name
 
 
-def _gallery(out: Path, variants, rows: dict, compare_entry: dict | None, loss_plot: str | None,
-             options: BatchOptions) -> Path:
-    from scenes.publish import write_gallery
+def _gallery(
+    out: Path, variants, rows: dict, compare_entry: dict | None, loss_plot: str | None, options: BatchOptions
+) -> Path:
+    from descent.publish import write_gallery
 
     c = options.base
     entries = []
     if compare_entry:
-        entries.append({"name": compare_entry["name"], "title": "All learning rates, one clip",
-                        "files": compare_entry["files"], "width": compare_entry["width"],
-                        "height": compare_entry["height"], "wide": True,
-                        "params": {"learning rates": ", ".join(f"{lr:g}" for lr in compare_entry["lrs"]),
-                                   "optimizer": c.optimizer, "steps": c.steps}})
+        entries.append(
+            {
+                "name": compare_entry["name"],
+                "title": "All learning rates, one clip",
+                "files": compare_entry["files"],
+                "width": compare_entry["width"],
+                "height": compare_entry["height"],
+                "wide": True,
+                "params": {
+                    "learning rates": ", ".join(f"{lr:g}" for lr in compare_entry["lrs"]),
+                    "optimizer": c.optimizer,
+                    "steps": c.steps,
+                },
+            }
+        )
     for v in variants:
         row = rows.get(v.name)
         if not row:
             continue
         note = f"Diverged at step {row['diverged_at']}" if row.get("diverged_at") is not None else ""
-        entries.append({
-            "name": v.name, "title": f"lr = {v.config.lr:g}", "files": row["files"], "width": row["width"],
-            "height": row["height"], "note": note,
-            "params": {"learning rate": f"{v.config.lr:g}", "optimizer": v.config.optimizer,
-                       "start (w0, b0)": f"({v.config.w0:g}, {v.config.b0:g})", "steps run": row["steps"],
-                       "final loss": f"{row['final_loss']:.4g}", "scene": options.scene,
-                       "data": f"y = {c.slope:g}x {c.bias:+g} + {c.noise:g}·N(0,1), seed {c.seed}"},
-        })
+        entries.append(
+            {
+                "name": v.name,
+                "title": f"lr = {v.config.lr:g}",
+                "files": row["files"],
+                "width": row["width"],
+                "height": row["height"],
+                "note": note,
+                "params": {
+                    "learning rate": f"{v.config.lr:g}",
+                    "optimizer": v.config.optimizer,
+                    "start (w0, b0)": f"({v.config.w0:g}, {v.config.b0:g})",
+                    "steps run": row["steps"],
+                    "final loss": f"{row['final_loss']:.4g}",
+                    "scene": options.scene,
+                    "data": f"y = {c.slope:g}x {c.bias:+g} + {c.noise:g}·N(0,1), seed {c.seed}",
+                },
+            }
+        )
     lrs = ", ".join(f"{v.config.lr:g}" for v in variants)
-    return write_gallery(out, entries, title="Gradient descent: learning rates compared",
-                         subtitle=f"1-D linear regression by gradient descent, lr = {lrs}", loss_plot=loss_plot)
+    return write_gallery(
+        out,
+        entries,
+        title="Gradient descent: learning rates compared",
+        subtitle=f"1-D linear regression by gradient descent, lr = {lrs}",
+        loss_plot=loss_plot,
+    )
 
 
 def serial_baseline(lrs: Sequence[float], quality: str = "m", out_dir: str | os.PathLike = "media/serial") -> float:
     """Render the variants one after another in this process (the benchmark's baseline)."""
-    from scenes.render import check_out_dir, render
-    from trainer import train
+    from descent.outputs.clip import check_out_dir, render
+    from descent.trainer import train
 
     out = check_out_dir(out_dir)
     t0 = time.perf_counter()

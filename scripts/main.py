@@ -12,7 +12,8 @@ from typing import Any
 
 import click
 
-from trainer import ConfigError, Trace, TraceError, __version__, train
+from descent._version import __version__
+from descent.trainer import ConfigError, Trace, TraceError, train
 
 from .options import FiniteFloat, config_from_options, render_options, scene_options_from, training_options
 
@@ -79,8 +80,10 @@ def summary(trace: Trace) -> str:
         f" condition number {hi / lo:.4g})",
     ]
     if trace.diverged:
-        lines.append(f"  DIVERGED at step {trace.diverged_at}: {trace.diverged_reason}"
-                     f" (lr {c.lr:g} vs lr_max {trace.lr_max:.4g}); ran {k} of {c.steps} steps")
+        lines.append(
+            f"  DIVERGED at step {trace.diverged_at}: {trace.diverged_reason}"
+            f" (lr {c.lr:g} vs lr_max {trace.lr_max:.4g}); ran {k} of {c.steps} steps"
+        )
     else:
         lines.append(f"  ran {k} steps, no divergence")
     return "\n".join(lines)
@@ -88,8 +91,12 @@ def summary(trace: Trace) -> str:
 
 @cli.command("train")
 @training_options
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Write the trace (JSON, schema descent.trace/1) here, atomically.")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the trace (JSON, schema descent.trace/1) here, atomically.",
+)
 def train_cmd(config_file: Path | None, out: Path | None, **options: Any) -> None:
     """Train and print a summary; optionally save the full trace."""
     config = config_from_options(config_file, options)
@@ -110,7 +117,7 @@ def _warm_up(scene: str):
 
     def work() -> None:
         try:
-            from scenes.render import scene_class
+            from descent.outputs.clip import scene_class
 
             scene_class(scene)
         except Exception:  # the real import below reports any problem
@@ -121,13 +128,17 @@ def _warm_up(scene: str):
     return thread
 
 
-def _render_traces(scene: str, trace_files: tuple[Path, ...], config_file: Path | None, options: dict[str, Any]) -> list[Trace]:
+def _render_traces(
+    scene: str, trace_files: tuple[Path, ...], config_file: Path | None, options: dict[str, Any]
+) -> list[Trace]:
     """The traces to draw: loaded from --trace files, or trained from the options (one per --lr)."""
     lrs = options.pop("lr") or ()
     if trace_files:
         given = [k for k, v in options.items() if v is not None] + (["lr"] if lrs else [])
         if given or config_file is not None:
-            raise UserError(f"--trace renders a saved run; drop the training option --{(given or ['config'])[0].replace('_', '-')}")
+            raise UserError(
+                f"--trace renders a saved run; drop the training option --{(given or ['config'])[0].replace('_', '-')}"
+            )
         return [Trace.load(p) for p in trace_files]
     if scene != "compare" and len(lrs) > 1:
         raise UserError(f"the {scene} scene draws one run; use 'descent render compare' for several --lr")
@@ -140,12 +151,29 @@ def _render_traces(scene: str, trace_files: tuple[Path, ...], config_file: Path 
 @cli.command("render")
 @click.argument("scene", type=click.Choice(["fit", "surface", "compare"]), default="fit", required=False)
 @training_options(multiple_lr=True)
-@click.option("--trace", "trace_files", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="Render a saved trace instead of training (repeat for compare).")
+@click.option(
+    "--trace",
+    "trace_files",
+    multiple=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Render a saved trace instead of training (repeat for compare).",
+)
 @render_options
-def render_cmd(scene: str, config_file: Path | None, trace_files: tuple[Path, ...], quality: str, fps: float | None,
-               theme: str, out_dir: Path, name: str | None, preset: str, seconds_per_step: float | None,
-               descent_seconds: float | None, quiet: bool, **options: Any) -> None:
+def render_cmd(
+    scene: str,
+    config_file: Path | None,
+    trace_files: tuple[Path, ...],
+    quality: str,
+    fps: float | None,
+    theme: str,
+    out_dir: Path,
+    name: str | None,
+    preset: str,
+    seconds_per_step: float | None,
+    descent_seconds: float | None,
+    quiet: bool,
+    **options: Any,
+) -> None:
     """Render a clip: SCENE is fit (default), surface or compare.
 
     Writes NAME.mp4 (H.264, streams before fully loaded), NAME.png (poster:
@@ -154,46 +182,86 @@ def render_cmd(scene: str, config_file: Path | None, trace_files: tuple[Path, ..
     warm = _warm_up(scene)  # import manim and the scene while torch trains
     traces = _render_traces(scene, trace_files, config_file, options)
     warm.join()
-    from scenes.render import RenderError, render
+    from descent.outputs.clip import RenderError, render
 
     if scene != "compare" and len(traces) > 1:
         raise UserError(f"the {scene} scene draws one run (got {len(traces)} traces)")
     try:
-        result = render(traces, scene, quality=quality, fps=fps, theme=theme, out_dir=out_dir, name=name,
-                        preset=preset, progress=not quiet,
-                        scene_options=scene_options_from({"seconds_per_step": seconds_per_step,
-                                                          "descent_seconds": descent_seconds}))
+        result = render(
+            traces,
+            scene,
+            quality=quality,
+            fps=fps,
+            theme=theme,
+            out_dir=out_dir,
+            name=name,
+            preset=preset,
+            progress=not quiet,
+            scene_options=scene_options_from(
+                {"seconds_per_step": seconds_per_step, "descent_seconds": descent_seconds}
+            ),
+        )
     except RenderError as exc:
         raise UserError(str(exc)) from None
     except OSError as exc:
         raise UserError(f"cannot write to {str(out_dir)!r}: {exc.strerror or exc}") from None
     if len(traces) == 1:
         click.echo(summary(traces[0]))
-    click.echo(f"rendered {result.frames} frames ({result.width}x{result.height}, {result.fps:g} fps) "
-               f"in {result.seconds:.1f} s")
+    click.echo(
+        f"rendered {result.frames} frames ({result.width}x{result.height}, {result.fps:g} fps) "
+        f"in {result.seconds:.1f} s"
+    )
     for p in result.paths:
         click.echo(f"wrote {p}")
 
 
 @cli.command("batch")
 @training_options(multiple_lr=True)
-@click.option("--lr-range", default=None, metavar="LO:HI:N",
-              help="N learning rates spaced on a log scale from LO to HI (instead of --lr).")
-@click.option("--scene", type=click.Choice(["fit", "surface"]), default="fit", show_default=True,
-              help="The scene each variant renders.")
-@click.option("--jobs", "-j", type=click.IntRange(1, 64), default=None,
-              help="Worker processes.  [default: the number of cores]")
+@click.option(
+    "--lr-range",
+    default=None,
+    metavar="LO:HI:N",
+    help="N learning rates spaced on a log scale from LO to HI (instead of --lr).",
+)
+@click.option(
+    "--scene",
+    type=click.Choice(["fit", "surface"]),
+    default="fit",
+    show_default=True,
+    help="The scene each variant renders.",
+)
+@click.option(
+    "--jobs", "-j", type=click.IntRange(1, 64), default=None, help="Worker processes.  [default: the number of cores]"
+)
 @click.option("--force", is_flag=True, help="Render every variant, even unchanged ones.")
 @click.option("--no-compare", is_flag=True, help="Skip the comparison clip and the loss plot.")
 @click.option("--webm", is_flag=True, help="Also write VP9 WebM versions.")
 @click.option("--gif", is_flag=True, help="Also write palette-optimised GIFs.")
-@click.option("--gif-max-mb", type=FiniteFloat(min=0.1, max=500), default=8.0, show_default=True,
-              help="Size cap of each GIF.")
+@click.option(
+    "--gif-max-mb", type=FiniteFloat(min=0.1, max=500), default=8.0, show_default=True, help="Size cap of each GIF."
+)
 @render_options(out_dir="media/batch")
-def batch_cmd(config_file: Path | None, lr_range: str | None, scene: str, jobs: int | None, force: bool,
-              no_compare: bool, webm: bool, gif: bool, gif_max_mb: float, quality: str, fps: float | None,
-              theme: str, out_dir: Path, name: str | None, preset: str, seconds_per_step: float | None,
-              descent_seconds: float | None, quiet: bool, **options: Any) -> None:
+def batch_cmd(
+    config_file: Path | None,
+    lr_range: str | None,
+    scene: str,
+    jobs: int | None,
+    force: bool,
+    no_compare: bool,
+    webm: bool,
+    gif: bool,
+    gif_max_mb: float,
+    quality: str,
+    fps: float | None,
+    theme: str,
+    out_dir: Path,
+    name: str | None,
+    preset: str,
+    seconds_per_step: float | None,
+    descent_seconds: float | None,
+    quiet: bool,
+    **options: Any,
+) -> None:
     """Render a learning-rate sweep in parallel, a comparison clip and a gallery.
 
     Each variant is named from its learning rate (fit_lr0.1.mp4, …). Reruns
@@ -203,10 +271,10 @@ def batch_cmd(config_file: Path | None, lr_range: str | None, scene: str, jobs: 
     """
     global _FAST_EXIT
     _FAST_EXIT = False  # worker processes: let multiprocessing clean up on the way out
-    from scenes.helpers import safe_name
-    from scenes.render import RenderError
-
-    from .batch import BatchOptions, lr_range as parse_range, run_batch
+    from descent.batch import BatchOptions, run_batch
+    from descent.batch import lr_range as parse_range
+    from descent.outputs.clip import RenderError
+    from descent.scenes.helpers import safe_name
 
     lrs = list(options.pop("lr") or ())
     if lr_range and lrs:
@@ -215,15 +283,28 @@ def batch_cmd(config_file: Path | None, lr_range: str | None, scene: str, jobs: 
     base = config_from_options(config_file, {**options, "lr": lrs[0]})
     for lr in lrs:  # every variant must be valid before anything starts
         base.replace(lr=lr)
-    opts = BatchOptions(base=base, scene=scene, quality=quality, fps=fps, theme=theme, preset=preset,
-                        scene_options=tuple(sorted(scene_options_from({"seconds_per_step": seconds_per_step,
-                                                                       "descent_seconds": descent_seconds}).items())),
-                        webm=webm, gif=gif, gif_max_bytes=int(gif_max_mb * 1e6),
-                        prefix=safe_name(name) if name else None)
+    opts = BatchOptions(
+        base=base,
+        scene=scene,
+        quality=quality,
+        fps=fps,
+        theme=theme,
+        preset=preset,
+        scene_options=tuple(
+            sorted(
+                scene_options_from({"seconds_per_step": seconds_per_step, "descent_seconds": descent_seconds}).items()
+            )
+        ),
+        webm=webm,
+        gif=gif,
+        gif_max_bytes=int(gif_max_mb * 1e6),
+        prefix=safe_name(name) if name else None,
+    )
     click.echo(f"batch of {len(lrs)} learning rates ({', '.join(f'{lr:.7g}' for lr in lrs)}) into {out_dir}")
     try:
-        result = run_batch(lrs, opts, out_dir=out_dir, jobs=jobs, compare=not no_compare, force=force,
-                           progress=not quiet)
+        result = run_batch(
+            lrs, opts, out_dir=out_dir, jobs=jobs, compare=not no_compare, force=force, progress=not quiet
+        )
     except RenderError as exc:
         raise UserError(str(exc)) from None
     except OSError as exc:
@@ -233,15 +314,19 @@ def batch_cmd(config_file: Path | None, lr_range: str | None, scene: str, jobs: 
     for row in result.rows:
         div = "-" if row.get("diverged_at") is None else f"at {row['diverged_at']}"
         secs = "cached" if row.get("status") == "unchanged" else f"{row['seconds']:.1f}"
-        click.echo(f"{row['lr']:>8.7g}  {row['steps']:>6d}  {row['final_loss']:>11.4g}  {div:>9}  {secs:>8}  "
-                   + " ".join(sorted(row["files"].values())))
+        click.echo(
+            f"{row['lr']:>8.7g}  {row['steps']:>6d}  {row['final_loss']:>11.4g}  {div:>9}  {secs:>8}  "
+            + " ".join(sorted(row["files"].values()))
+        )
     for f in result.failures:
         click.echo(f"{'FAILED':>8}  {f['name']}: {f['reason']}")
     if result.skipped:
         click.echo(f"{result.skipped} unchanged variant(s) not rendered again (--force renders them)")
     if result.compare:
-        click.echo(f"comparison: {out_dir / result.compare['files']['mp4']}, loss plot: "
-                   f"{out_dir / result.compare['loss_plot']}")
+        click.echo(
+            f"comparison: {out_dir / result.compare['files']['mp4']}, loss plot: "
+            f"{out_dir / result.compare['loss_plot']}"
+        )
     if result.gallery:
         click.echo(f"gallery: {result.gallery}")
     if result.failures:

@@ -8,8 +8,8 @@ versions). An interrupted or failed render leaves nothing under a final name.
 
 Examples
 --------
->>> from trainer import Config, train
->>> from scenes.render import render
+>>> from descent.trainer import Config, train
+>>> from descent.outputs.clip import render
 >>> result = render(train(Config(steps=3)), out_dir="/tmp/descent-doc", quality="l",
 ...                 progress=False)  # doctest: +SKIP
 >>> result.mp4.name  # doctest: +SKIP
@@ -23,16 +23,19 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
 
-from trainer import Trace
+from descent._version import versions
+from descent.scenes import SCENES, UnknownScene
+from descent.scenes import scene_class as _scene_class
+from descent.scenes.helpers import safe_name
+from descent.trainer import Trace
 
-from .helpers import safe_name
+from .encode import count_frames, faststart_remux
 
-__all__ = ["render", "RenderResult", "RenderError", "QUALITIES", "SCENES", "default_name", "versions",
-           "faststart_remux", "scene_class"]
+__all__ = ["render", "RenderResult", "RenderError", "QUALITIES", "SCENES", "default_name", "versions", "scene_class"]
 
 #: Manim's quality presets by their CLI letter.
 QUALITIES = {
@@ -42,7 +45,6 @@ QUALITIES = {
     "p": "production_quality",
     "k": "fourk_quality",
 }
-SCENES = ("fit", "surface", "compare")
 
 
 class RenderError(RuntimeError):
@@ -67,26 +69,10 @@ class RenderResult:
         return [self.mp4, self.poster, self.sidecar, *self.extra.values()]
 
 
-def versions() -> dict[str, str]:
-    import manim
-    import numpy
-
-    import trainer
-
-    out = {"descent": trainer.__version__, "manim": manim.__version__, "numpy": numpy.__version__}
-    try:
-        import torch
-
-        out["torch"] = torch.__version__
-    except ImportError:  # pragma: no cover - torch is a dependency
-        out["torch"] = "unknown"
-    return out
-
-
 def default_name(scene: str, traces: Sequence[Trace]) -> str:
     """A file-name-safe name from the parameters, e.g. ``fit_sgd_lr0.1_steps15``."""
     c = traces[0].config
-    if scene == "compare":
+    if SCENES[scene].many_runs:
         lrs = "-".join(f"{t.config.lr:g}" for t in traces)
         stem = f"compare_{c.optimizer}_lr{lrs}_steps{c.steps}"
     else:
@@ -97,19 +83,11 @@ def default_name(scene: str, traces: Sequence[Trace]) -> str:
 
 
 def scene_class(scene: str):
-    if scene == "fit":
-        from .fit import FitScene
-
-        return FitScene
-    if scene == "surface":
-        from .surface import SurfaceScene
-
-        return SurfaceScene
-    if scene == "compare":
-        from .compare import CompareScene
-
-        return CompareScene
-    raise RenderError(f"unknown scene {scene!r} (choose from {', '.join(SCENES)})")
+    """The registered scene class for ``scene`` (:data:`descent.scenes.SCENES`)."""
+    try:
+        return _scene_class(scene)
+    except UnknownScene as exc:
+        raise RenderError(str(exc)) from None
 
 
 def check_out_dir(out_dir: str | os.PathLike) -> Path:
@@ -124,21 +102,6 @@ def check_out_dir(out_dir: str | os.PathLike) -> Path:
     if not os.access(out, os.W_OK | os.X_OK):
         raise RenderError(f"output directory {str(out)!r} is not writable")
     return out
-
-
-def faststart_remux(src: Path, dst: Path) -> None:
-    """Copy the H.264 stream into a new mp4 with the moov atom first (no re-encode)."""
-    import av
-
-    with av.open(str(src)) as inp, av.open(str(dst), mode="w", format="mp4",
-                                           options={"movflags": "+faststart"}) as out:
-        istream = inp.streams.video[0]
-        ostream = out.add_stream_from_template(istream)
-        for packet in inp.demux(istream):
-            if packet.dts is None:
-                continue
-            packet.stream = ostream
-            out.mux(packet)
 
 
 def render(
@@ -174,7 +137,7 @@ def render(
         x264 threads (default: x264 picks, about 1.5 per core); renders that
         run side by side do better with one each.
     """
-    from .theme import THEMES
+    from descent.scenes.theme import THEMES
 
     traces = [traces] if isinstance(traces, Trace) else list(traces)
     if not traces:
@@ -184,10 +147,10 @@ def render(
     if theme not in THEMES:
         raise RenderError(f"unknown theme {theme!r} (choose from {', '.join(THEMES)})")
     base_cls = scene_class(scene)
-    if scene != "compare" and len(traces) != 1:
+    if not SCENES[scene].many_runs and len(traces) != 1:
         raise RenderError(f"the {scene} scene draws one trace (got {len(traces)})")
-    if scene == "compare":
-        from .compare import check_comparable
+    if SCENES[scene].many_runs:
+        from descent.scenes.compare import check_comparable
 
         try:
             check_comparable(traces)
@@ -200,7 +163,7 @@ def render(
             raise RenderError(f"cannot write {str(out / f'{name}.{ext}')!r}: a directory has that name")
 
     attrs = {"theme": theme, **(scene_options or {})}
-    if scene == "compare":
+    if SCENES[scene].many_runs:
         attrs["traces"] = traces
     else:
         attrs["trace"] = traces[0]
@@ -211,7 +174,7 @@ def render(
 
     from manim import config, tempconfig
 
-    from .progress import ProgressRenderer
+    from .renderer import ProgressRenderer
 
     work = Path(tempfile.mkdtemp(prefix=".render-", dir=out))
     t0 = time.perf_counter()
@@ -225,8 +188,11 @@ def render(
             "write_to_movie": True,
             "format": "mp4",
             "output_file": name,
-            "video_encoder_options": {"preset": preset, "crf": "23",
-                                      **({"threads": str(encoder_threads)} if encoder_threads else {})},
+            "video_encoder_options": {
+                "preset": preset,
+                "crf": "23",
+                **({"threads": str(encoder_threads)} if encoder_threads else {}),
+            },
             "background_color": THEMES[theme].background,
         }
         if fps is not None:
@@ -234,8 +200,12 @@ def render(
         with tempconfig(settings):
             rate = config.frame_rate
             planned = cls.planned_seconds(traces)
-            renderer = ProgressRenderer(total_frames=cls.planned_frames(traces, rate), progress=progress,
-                                        label=name, camera_class=getattr(cls, "CAMERA_CLASS", None))
+            renderer = ProgressRenderer(
+                total_frames=cls.planned_frames(traces, rate),
+                progress=progress,
+                label=name,
+                camera_class=getattr(cls, "CAMERA_CLASS", None),
+            )
             sc = cls(renderer=renderer)
             try:
                 sc.render()
@@ -250,18 +220,30 @@ def render(
 
         staged_png = work / f"{name}.png"
         Image.fromarray(frame[..., :3] if frame.shape[-1] == 4 else frame).save(staged_png, compress_level=6)
-        frames = _count_frames(staged_mp4)
+        frames = count_frames(staged_mp4)
         seconds = time.perf_counter() - t0
         meta = {
             "schema": "descent.clip/1",
             "name": name,
             "scene": scene,
             "files": {"mp4": f"{name}.mp4", "poster": f"{name}.png"},
-            "video": {"width": width, "height": height, "fps": float(rate), "frames": frames,
-                      "duration": frames / float(rate), "planned_duration": planned, "codec": "h264",
-                      "pix_fmt": "yuv420p", "preset": preset},
-            "render": {"quality": quality, "theme": theme, "seconds": round(seconds, 3),
-                       "scene_options": {k: v for k, v in (scene_options or {}).items()}},
+            "video": {
+                "width": width,
+                "height": height,
+                "fps": float(rate),
+                "frames": frames,
+                "duration": frames / float(rate),
+                "planned_duration": planned,
+                "codec": "h264",
+                "pix_fmt": "yuv420p",
+                "preset": preset,
+            },
+            "render": {
+                "quality": quality,
+                "theme": theme,
+                "seconds": round(seconds, 3),
+                "scene_options": {k: v for k, v in (scene_options or {}).items()},
+            },
             "versions": versions(),
             "traces": [json.loads(t.to_json()) for t in traces],
         }
@@ -280,12 +262,3 @@ def render(
         return RenderResult(name, final_mp4, final_png, final_json, frames, width, height, float(rate), seconds)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-
-
-def _count_frames(path: Path) -> int:
-    import av
-
-    with av.open(str(path)) as c:
-        s = c.streams.video[0]
-        return s.frames or sum(1 for _ in c.demux(s) if _.size)
-

@@ -11,7 +11,7 @@ and then draws just the truly moving mobjects on each frame.
 from __future__ import annotations
 
 import sys
-from typing import Callable
+from collections.abc import Callable
 
 from manim.renderer.cairo_renderer import CairoRenderer
 
@@ -25,8 +25,14 @@ class ProgressRenderer(CairoRenderer):
     ``(frames_done, frames_total)``.
     """
 
-    def __init__(self, *args, total_frames: int, progress: bool | Callable[[int, int], None] = True,
-                 label: str = "rendering", **kwargs) -> None:
+    def __init__(
+        self,
+        *args,
+        total_frames: int,
+        progress: bool | Callable[[int, int], None] = True,
+        label: str = "rendering",
+        **kwargs,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.total_frames = max(int(total_frames), 1)
         self.frames_done = 0
@@ -35,9 +41,15 @@ class ProgressRenderer(CairoRenderer):
         if progress is True:
             import click
 
-            self._bar = click.progressbar(length=self.total_frames, label=f"  {label}", file=sys.stderr,
-                                          show_eta=True, show_percent=True, width=28,
-                                          item_show_func=lambda _: None)
+            self._bar = click.progressbar(
+                length=self.total_frames,
+                label=f"  {label}",
+                file=sys.stderr,
+                show_eta=True,
+                show_percent=True,
+                width=28,
+                item_show_func=lambda _: None,
+            )
             self._bar.__enter__()
 
     # -- the stepwise layer --------------------------------------------------------
@@ -80,8 +92,11 @@ class ProgressRenderer(CairoRenderer):
             self._members = {id(m) for r in roots for m in r.get_family()}
             self._members_key = version
         members = self._members
-        if (self.static_image is None or moving_mobjects[0] is not container
-                or not any(id(m) in members for m in moving_mobjects)):
+        if (
+            self.static_image is None
+            or moving_mobjects[0] is not container
+            or not any(id(m) in members for m in moving_mobjects)
+        ):
             # the layer must lie under everything else that moves (the scene's moving parts
             # start with its container); otherwise (a camera move) draw as Manim does
             self.update_frame(scene, moving_mobjects)

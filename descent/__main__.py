@@ -1,0 +1,5 @@
+"""``python -m descent`` runs the command line."""
+
+from descent.cli import main
+
+main()

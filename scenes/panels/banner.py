@@ -1,0 +1,80 @@
+"""The divergence banner: says that, and why, a run leaves the view."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+from manim import (
+    DOWN,
+    RoundedRectangle,
+    VGroup,
+)
+
+from ..helpers import (
+    State,
+)
+from .base import Context, Panel
+from .draw import (
+    label,
+)
+
+__all__ = ["Banner"]
+
+
+# -- divergence banner -----------------------------------------------------------
+class Banner(Panel):
+    """Says that (and why) a run diverges; appears when the run leaves the view."""
+
+    def __init__(
+        self, ctx: Context, anchor, width: float, contains: Callable[[float, float], bool] | None = None
+    ) -> None:
+        super().__init__(ctx)
+        t, th = ctx.trace, ctx.theme
+        c = t.config
+        self.active = t.diverged or (c.optimizer == "sgd" and c.lr >= t.lr_max * (1 - 1e-6))
+        self.appear_at = float(t.last_k)
+        self._on = False
+        if not self.active:
+            return
+        at_edge = math.isclose(c.lr, t.lr_max, rel_tol=1e-6)
+        relation = "=" if at_edge else (">" if c.lr > t.lr_max else "≥")
+        if t.diverged:
+            msg = f"Diverged at step {t.diverged_at}: {t.diverged_reason}"
+            msg = msg.replace("the loss exceeded", "loss above")
+        elif at_edge:
+            msg = "On the edge: the steps neither shrink nor grow"
+        else:
+            msg = "Diverging: every step overshoots further"
+        why = f"lr = {c.lr:g} {relation} lr_max = 2/λ_max = {t.lr_max:.3g}"
+        if c.optimizer != "sgd":
+            why += f" (plain GD; {c.optimizer} differs)"
+        text = VGroup(label(msg, th, 22, th.warn_text, weight="BOLD"), label(why, th, 20, th.warn_text))
+        text.arrange(DOWN, buff=0.08)
+        if text.width > width - 0.3:
+            text.scale_to_fit_width(width - 0.3)
+        bg = RoundedRectangle(
+            corner_radius=0.1,
+            width=text.width + 0.35,
+            height=text.height + 0.25,
+            fill_color=th.warn,
+            fill_opacity=0.93,
+            stroke_width=0,
+        )
+        self.box = VGroup(bg, text.move_to(bg)).move_to(anchor)
+        contains = contains or t.window.contains
+        for k in range(t.n_states):
+            if not contains(t.w[k], t.b[k]):
+                self.appear_at = max(k - 0.5, 0.0)
+                break
+        self.box.set_opacity(0)
+        self.stepwise.add(self.box)
+
+    def show_step(self, states: Sequence[State]) -> None:
+        if not self.active:
+            return
+        on = states[0].kf >= self.appear_at
+        if on != self._on:
+            self._on = on
+            self.box[0].set_fill(opacity=0.93 if on else 0)
+            self.box[1].set_opacity(1 if on else 0)

@@ -1,0 +1,327 @@
+"""Parameter space: the loss as a heat map with exact contour ellipses, the optimum and the path."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+from manim import (
+    DL,
+    DOWN,
+    DR,
+    LEFT,
+    RIGHT,
+    UL,
+    UP,
+    UR,
+    Circle,
+    Dot,
+    ImageMobject,
+    Line,
+    Mobject,
+    RoundedRectangle,
+    VGroup,
+    VMobject,
+)
+from PIL import Image
+
+from descent.trainer import Window, loss_grid
+
+from ..helpers import (
+    State,
+    clip_polyline,
+    clip_segment,
+    colour_ramp,
+    contour_ellipse,
+    contour_levels,
+    equal_aspect,
+    fmt_num,
+)
+from .base import Box, Context, Panel, Run
+from .draw import (
+    AffineMap,
+    dots_mobject,
+    dots_points,
+    label,
+    plot_axes,
+    plot_frame,
+    polyline_points,
+    tick_labels,
+    ticks_between,
+)
+
+__all__ = ["ContourPanel"]
+
+
+# -- parameter space ---------------------------------------------------------------
+class ContourPanel(Panel):
+    """The loss over the (w, b) window: heat map, labelled contours, optimum, path."""
+
+    heat_resolution = 220
+
+    def __init__(self, ctx: Context, box: Box, runs: Sequence[Run] | None = None) -> None:
+        super().__init__(ctx)
+        t, th = ctx.trace, ctx.theme
+        self.runs = list(runs) if runs else [ctx.main_run()]
+        aw, ah = box.width - 0.85, box.height - 0.75
+        w_range, b_range, step = equal_aspect(t.window.w, t.window.b, aw, ah)
+        win = Window(w_range, b_range, step, step)
+        self.window = win
+        ax = plot_axes([*win.w, win.w_step], [*win.b, win.b_step], aw, ah, th, [box.x + 0.35, box.y + 0.2, 0])
+        self.axes = ax
+        self.map = AffineMap(ax)
+        heat = self._heat_map()
+        contours, contour_labels = self._contours()
+        frame = plot_frame(ax, th)
+        ticks = tick_labels(ax, ticks_between(*win.w, win.w_step), ticks_between(*win.b, win.b_step), th, 19)
+        wl = label("w  (slope)", th, 22, th.muted).next_to(ax.c2p(sum(win.w) / 2, win.b[0]), DOWN, buff=0.42)
+        bl = label("b  (bias)", th, 22, th.muted).rotate(math.pi / 2)
+        left_of_ticks = min(m.get_left()[0] for m in ticks) if len(ticks) else ax.get_left()[0]
+        bl.move_to([left_of_ticks - 0.12 - bl.width / 2, ax.c2p(0, sum(win.b) / 2)[1], 0])
+        w_opt, b_opt, l_opt = t.optimum
+        centre = self.map.point(w_opt, b_opt)
+        star = VGroup(
+            Circle(radius=0.16, color=th.optimum, stroke_width=3.5).set_background_stroke(
+                color=th.run_outline, width=6
+            ),
+            Line(centre + LEFT * 0.26, centre + LEFT * 0.16, color=th.optimum, stroke_width=3),
+            Line(centre + RIGHT * 0.16, centre + RIGHT * 0.26, color=th.optimum, stroke_width=3),
+            Line(centre + UP * 0.16, centre + UP * 0.26, color=th.optimum, stroke_width=3),
+            Line(centre + DOWN * 0.16, centre + DOWN * 0.26, color=th.optimum, stroke_width=3),
+        )
+        star[0].move_to(centre)
+        opt_text = label(f"minimum  L* = {fmt_num(l_opt, 3)}", th, 18, th.optimum)
+        opt_bg = RoundedRectangle(
+            corner_radius=0.06,
+            width=opt_text.width + 0.18,
+            height=opt_text.height + 0.14,
+            fill_color=th.background,
+            fill_opacity=0.75,
+            stroke_width=0,
+        )
+        opt_label = VGroup(opt_bg, opt_text.move_to(opt_bg))
+        self._place_clear(opt_label, star, [m.get_center() for m in contour_labels])
+        title = label("loss L(w, b) over the parameters", th, 20, th.muted)
+        title.next_to(ax.c2p(win.w[0], win.b[1]), UP, buff=0.1, aligned_edge=LEFT)
+        self.static.add(heat, contours, contour_labels, frame, ticks, wl, bl, title, star, opt_label)
+
+        self.lo = np.array([win.w[0], win.b[0]])
+        self.hi = np.array([win.w[1], win.b[1]])
+        self.paths = VGroup()  # the path up to the last state passed (stepwise)
+        self.markers = VGroup()  # a marker per state passed (stepwise)
+        self.live = VGroup()  # from the last state passed to the current point (dynamic)
+        self.heads = VGroup()
+        self.exits = VGroup()
+        self._done_exit: list[tuple | None] = [None] * len(self.runs)
+        for col in (r.colour for r in self.runs):
+            self.paths.add(self._path_mobject(col))
+            self.markers.add(dots_mobject([], 0.045, col, th.run_outline, 1.2))
+            self.live.add(self._path_mobject(col))
+            self.heads.add(Dot(radius=0.095, color=col, stroke_color=th.run_outline, stroke_width=2.5))
+            self.exits.add(VMobject(fill_color=col, fill_opacity=1, stroke_color=th.run_outline, stroke_width=1.5))
+        self.stepwise.add(self.paths, self.markers)
+        self.dynamic.add(self.live, self.exits, self.heads)
+
+    # static pieces
+    def _heat_map(self) -> ImageMobject:
+        t, th, win = self.ctx.trace, self.ctx.theme, self.window
+        n = self.heat_resolution
+        ws = np.linspace(win.w[0], win.w[1], n)
+        bs = np.linspace(win.b[1], win.b[0], n)  # image rows run top to bottom
+        grid = loss_grid(t.moments, ws, bs)
+        l_opt = t.optimum[2]
+        v = np.log10(grid - l_opt + 1e-3 * (grid.max() - l_opt) / 1e3 + 1e-12)
+        v = (v - v.min()) / (v.max() - v.min() or 1.0)
+        rgb = colour_ramp(v, th.heat_stops)
+        img = ImageMobject(np.dstack([rgb, np.full(rgb.shape[:2], 255, np.uint8)]))
+        img.set_resampling_algorithm(Image.Resampling.BILINEAR)
+        lo = self.map.point(win.w[0], win.b[0])
+        hi = self.map.point(win.w[1], win.b[1])
+        img.stretch_to_fit_width(hi[0] - lo[0])
+        img.stretch_to_fit_height(hi[1] - lo[1])
+        img.move_to((lo + hi) / 2)
+        return img
+
+    def _contours(self) -> tuple[VGroup, VGroup]:
+        """Exact contour ellipses of the quadratic loss, clipped to the window, with labels."""
+        t, th, win = self.ctx.trace, self.ctx.theme, self.window
+        m = t.moments
+        w_opt, b_opt, l_opt = t.optimum
+        corners = loss_grid(m, list(win.w), list(win.b))
+        l_max = float(corners.max())
+        levels = [lv for lv in contour_levels(l_opt + (l_max - l_opt) * 2e-4, l_max, 7) if lv > l_opt]
+        A = np.array([[m.xx, m.x], [m.x, 1.0]])
+        lines, labels = VGroup(), VGroup()
+        for lv in levels:
+            pts = contour_ellipse(m, t.optimum, lv)
+            runs, _ = clip_polyline(pts, (win.w[0], win.b[0]), (win.w[1], win.b[1]))
+            for run in runs:
+                vm = VMobject(stroke_color=th.contour, stroke_width=1.3, stroke_opacity=0.55)
+                screen = self.map(run[:, 0], run[:, 1])
+                if len(run) > 3:
+                    vm.set_points_smoothly(screen)
+                else:
+                    vm.set_points_as_corners(screen)
+                lines.add(vm)
+        for lv, pos in self._label_spots(levels, A):
+            txt = label(fmt_num(lv, 3), th, 16, th.contour)
+            bg = RoundedRectangle(
+                corner_radius=0.05,
+                width=txt.width + 0.12,
+                height=txt.height + 0.08,
+                fill_color=th.background,
+                fill_opacity=0.6,
+                stroke_width=0,
+            )
+            labels.add(VGroup(bg, txt).move_to(pos))
+        return lines, labels
+
+    def _label_spots(self, levels: Sequence[float], A: np.ndarray) -> list[tuple[float, np.ndarray]]:
+        """Where the contour labels go: along the ray from the optimum that fits the
+        most labels clear of the path and of each other (the ellipses are nested,
+        so labels along a ray spread out by themselves)."""
+        t = self.ctx.trace
+        w_opt, b_opt, l_opt = t.optimum
+        centre = self.map.point(w_opt, b_opt)
+        path = self.path_points()
+        best: list[tuple[float, np.ndarray]] = []
+        best_score = -1.0
+        away = np.array([w_opt - t.w[0], b_opt - t.b[0]])
+        for angle in np.linspace(0, 2 * np.pi, 24, endpoint=False):
+            ray = np.array([math.cos(angle), math.sin(angle)])
+            spots: list[tuple[float, np.ndarray]] = []
+            placed = [centre]
+            for lv in levels:
+                t_ray = math.sqrt((lv - l_opt) / float(ray @ A @ ray))
+                p = (w_opt + t_ray * ray[0], b_opt + t_ray * ray[1])
+                if not self._inside(p, 0.06):
+                    continue
+                pos = self.map.point(*p)
+                if any(np.linalg.norm(pos - q) < 0.5 for q in placed):
+                    continue
+                if len(path) and np.min(np.linalg.norm(path[:, :2] - pos[:2], axis=1)) < 0.4:
+                    continue
+                placed.append(pos)
+                spots.append((lv, pos))
+            score = len(spots) + 0.1 * float(ray @ away) / (np.linalg.norm(away) or 1.0)
+            if score > best_score:
+                best, best_score = spots, score
+        return best
+
+    def _place_clear(self, mob: Mobject, anchor: Mobject, others: list[np.ndarray]) -> None:
+        """Put ``mob`` beside ``anchor`` on the side farthest from the path and ``others``."""
+        c = anchor.get_center()[:2]
+        # the paths' ends crowd the anchor itself; only the rest of them is in the way
+        path = [p[:2] for p in self.path_points() if np.linalg.norm(p[:2] - c) > 0.45]
+        obstacles = np.array(path + [o[:2] for o in others])
+        best, best_d = None, -1.0
+        for d in (UP, UR, RIGHT, DR, DOWN, DL, LEFT, UL):
+            mob.next_to(anchor, d, buff=0.1)
+            self._keep_inside(mob)
+            # distance from the obstacles to the label's box
+            lo, hi = mob.get_corner(DL)[:2], mob.get_corner(UR)[:2]
+            gap = np.maximum(np.maximum(lo - obstacles, obstacles - hi), 0.0)
+            dist = float(np.min(np.linalg.norm(gap, axis=1))) if len(obstacles) else 1.0
+            dist += 0.05 if d[1] > 0 else 0.0  # above reads better than below
+            if dist > best_d:
+                best, best_d = d, dist
+        mob.next_to(anchor, best, buff=0.1)
+        self._keep_inside(mob)
+
+    def path_points(self) -> np.ndarray:
+        """Screen points of every run's states (for placing labels clear of the paths)."""
+        return np.concatenate([self.map(tr.w, tr.b) for tr in (r.trace for r in self.runs)])
+
+    def clearest_corner(self, width: float, height: float, margin: float = 0.12) -> np.ndarray:
+        """The top-left point for a box of this size in the window corner farthest from every path."""
+        lo, hi = self.map.point(self.window.w[0], self.window.b[0]), self.map.point(self.window.w[1], self.window.b[1])
+        pts = self.path_points()[:, :2]
+        best, best_d = None, -1.0
+        for x in (lo[0] + margin, hi[0] - margin - width):
+            for y in (hi[1] - margin, lo[1] + margin + height):
+                box_lo, box_hi = np.array([x, y - height]), np.array([x + width, y])
+                gap = np.maximum(np.maximum(box_lo - pts, pts - box_hi), 0.0)
+                d = float(np.min(np.linalg.norm(gap, axis=1)))
+                if d > best_d:
+                    best, best_d = np.array([x, y, 0.0]), d
+        return best
+
+    def contains(self, w: float, b: float) -> bool:
+        """Whether (w, b) lies in the visible window."""
+        return self._inside((w, b), 0.0)
+
+    def _inside(self, p, margin: float) -> bool:
+        win = self.window
+        mw = margin * (win.w[1] - win.w[0])
+        mb = margin * (win.b[1] - win.b[0])
+        return win.w[0] + mw <= p[0] <= win.w[1] - mw and win.b[0] + mb <= p[1] <= win.b[1] - mb
+
+    def _keep_inside(self, mob: Mobject) -> None:
+        ax = self.axes
+        lo = ax.c2p(self.window.w[0], self.window.b[0])
+        hi = ax.c2p(self.window.w[1], self.window.b[1])
+        if mob.get_bottom()[1] < lo[1] + 0.05:
+            mob.shift(UP * (lo[1] + 0.05 - mob.get_bottom()[1]))
+        if mob.get_right()[0] > hi[0] - 0.05:
+            mob.shift(LEFT * (mob.get_right()[0] - hi[0] + 0.05))
+        if mob.get_left()[0] < lo[0] + 0.05:
+            mob.shift(RIGHT * (lo[0] + 0.05 - mob.get_left()[0]))
+
+    # dynamic pieces
+    def point_of(self, state: State) -> np.ndarray:
+        return self.map.point(state.w, state.b)
+
+    def _path_mobject(self, col: str) -> VMobject:
+        vm = VMobject(stroke_color=col, stroke_width=3.5)
+        vm.set_background_stroke(color=self.ctx.theme.run_outline, width=6)
+        return vm
+
+    def show_step(self, states: Sequence[State]) -> None:
+        for i, (run, st) in enumerate(zip(self.runs, states, strict=False)):
+            trace, clock = run.trace, run.clock
+            k0 = int(math.floor(st.kf))
+            runs, exits = clip_polyline(np.stack([trace.w[: k0 + 1], trace.b[: k0 + 1]], axis=1), self.lo, self.hi)
+            self.paths[i].points = polyline_points([self.map(r[:, 0], r[:, 1]) for r in runs])
+            self._done_exit[i] = exits[-1] if exits else None
+            # a marker at every recorded state passed (all of them for a short run)
+            shown = [k for k in clock.keys if k <= k0] if trace.n_states > 200 else range(k0 + 1)
+            centres = [
+                self.map.point(trace.w[k], trace.b[k]) for k in shown if self._inside((trace.w[k], trace.b[k]), 0.0)
+            ]
+            self.markers[i].points = dots_points(centres, 0.045)
+
+    def show(self, states: Sequence[State]) -> None:
+        for i, (run, st) in enumerate(zip(self.runs, states, strict=False)):
+            trace = run.trace
+            k0 = int(math.floor(st.kf))
+            seg = clip_segment((trace.w[k0], trace.b[k0]), (st.w, st.b), self.lo, self.hi)
+            live = self.live[i]
+            if seg is None or np.allclose(seg[0], seg[1]):
+                live.points = np.zeros((0, 3))
+            else:
+                live.set_points_as_corners(self.map([seg[0][0], seg[1][0]], [seg[0][1], seg[1][1]]))
+            head = self.heads[i]
+            inside = self._inside((st.w, st.b), 0.0)
+            if inside:
+                head.move_to(self.map.point(st.w, st.b))
+            head.set_opacity(1 if inside else 0)
+            # where the point has left the view: an arrowhead on the edge, pointing after it
+            ex = None
+            if not inside:
+                if seg is not None and seg[3]:
+                    d = np.array([st.w, st.b]) - seg[0]
+                    ex = (seg[1], d / (np.linalg.norm(d) or 1.0))
+                else:
+                    ex = self._done_exit[i]
+            if ex is None:
+                self.exits[i].points = np.zeros((0, 3))
+            else:
+                p, d = ex
+                tip = self.map.point(*p)
+                dv = self.map.ex[:2] * d[0] + self.map.ey[:2] * d[1]
+                dv = np.append(dv / (np.linalg.norm(dv) or 1.0), 0.0)
+                nv = np.array([-dv[1], dv[0], 0.0])
+                self.exits[i].set_points_as_corners(
+                    [tip, tip - 0.34 * dv + 0.16 * nv, tip - 0.34 * dv - 0.16 * nv, tip]
+                )

@@ -1,0 +1,142 @@
+"""Data space: the noisy points, the true line and the fitted line ŷ = w·x + b."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from manim import (
+    DR,
+    LEFT,
+    ORIGIN,
+    RIGHT,
+    UL,
+    UP,
+    DashedLine,
+    Dot,
+    Line,
+    VGroup,
+)
+
+from descent.trainer import nice_step
+
+from ..helpers import (
+    State,
+    clip_segment,
+    fmt_num,
+)
+from .base import Box, Context, Panel, Run
+from .draw import (
+    MINUS,
+    AffineMap,
+    label,
+    plot_axes,
+    plot_frame,
+    tick_labels,
+    ticks_between,
+)
+
+__all__ = ["DataPanel"]
+
+
+# -- data space ------------------------------------------------------------------
+class DataPanel(Panel):
+    """The noisy points, the true line f (dashed) and the fitted line ŷ = w·x + b."""
+
+    def __init__(self, ctx: Context, box: Box, runs: Sequence[Run] | None = None) -> None:
+        super().__init__(ctx)
+        t, th, c = ctx.trace, ctx.theme, ctx.trace.config
+        x, y = t.x, t.y
+        xs = float(x.min()), float(x.max())
+        pad_x = 0.04 * (xs[1] - xs[0])
+        f_lo, f_hi = c.slope * xs[0] + c.bias, c.slope * xs[1] + c.bias
+        y_lo = min(float(y.min()), f_lo, f_hi)
+        y_hi = max(float(y.max()), f_lo, f_hi)
+        span = y_hi - y_lo or 1.0
+        # grow the view (by at most 3/4 of the data's span each way) so that a fitted
+        # line passing just above or below the points stays in sight
+        for w, b in zip(t.w, t.b, strict=False):
+            ends = (w * xs[0] + b, w * xs[1] + b)
+            if max(ends) < y_lo:
+                y_lo = max(min(y_lo, max(ends) - 0.08 * span), y_lo - 0.75 * span)
+            elif min(ends) > y_hi:
+                y_hi = min(max(y_hi, min(ends) + 0.08 * span), y_hi + 0.75 * span)
+        pad_y = 0.12 * (y_hi - y_lo or 1.0)
+        sx = nice_step(xs[1] - xs[0] + 2 * pad_x, 6)
+        sy = nice_step(y_hi - y_lo + 2 * pad_y, 4)
+        self.x_range = (xs[0] - pad_x, xs[1] + pad_x)
+        self.y_range = (y_lo - pad_y, y_hi + pad_y)
+        aw, ah = box.width - 0.75, box.height - 0.55
+        ax = plot_axes([*self.x_range, sx], [*self.y_range, sy], aw, ah, th, [box.x + 0.3, box.y + 0.2, 0])
+        self.axes = ax
+        self.map = AffineMap(ax)
+        frame = plot_frame(ax, th)
+        grid = VGroup()
+        for v in ticks_between(*self.x_range, sx):
+            grid.add(Line(ax.c2p(v, self.y_range[0]), ax.c2p(v, self.y_range[1]), stroke_width=1, color=th.grid))
+        for v in ticks_between(*self.y_range, sy):
+            grid.add(Line(ax.c2p(self.x_range[0], v), ax.c2p(self.x_range[1], v), stroke_width=1, color=th.grid))
+        ticks = tick_labels(ax, ticks_between(*self.x_range, sx), ticks_between(*self.y_range, sy), th, 19)
+        xl = label("x", th, 22, th.muted).next_to(ax.c2p(self.x_range[1], self.y_range[0]), DR, buff=0.06)
+        yl = label("y", th, 22, th.muted).next_to(ax.c2p(self.x_range[0], self.y_range[1]), UL, buff=0.08)
+        pts = self.map(x, y)
+        dots = VGroup(*[Dot(p, radius=0.042, color=th.points, fill_opacity=0.9) for p in pts])
+        truth = self._clipped_line(c.slope, c.bias)
+        true_line = DashedLine(truth[0], truth[1], dash_length=0.12, color=th.truth, stroke_width=2.5)
+        legend = self._legend(runs)
+        self.static.add(grid, frame, ticks, xl, yl, true_line, dots, legend)
+        self.runs = list(runs) if runs else [ctx.main_run()]
+        self.lines = VGroup(
+            *[
+                Line(ORIGIN, RIGHT, color=col, stroke_width=4.5).set_background_stroke(color=th.run_outline, width=8)
+                for col in (r.colour for r in self.runs)
+            ]
+        )
+        self.dynamic.add(self.lines)
+
+    def _legend(self, runs) -> VGroup:
+        th, c = self.ctx.theme, self.ctx.trace.config
+        ax = self.axes
+        items = VGroup()
+        dot = Dot(radius=0.05, color=th.points)
+        items.add(VGroup(dot, label("data", th, 18, th.muted).next_to(dot, RIGHT, buff=0.1)))
+        dash = DashedLine(ORIGIN, RIGHT * 0.4, dash_length=0.08, color=th.truth, stroke_width=2.5)
+        items.add(
+            VGroup(
+                dash,
+                label(
+                    f"true f(x) = {fmt_num(c.slope)}x {'+' if c.bias >= 0 else MINUS} {fmt_num(abs(c.bias))}",
+                    th,
+                    18,
+                    th.muted,
+                ).next_to(dash, RIGHT, buff=0.1),
+            )
+        )
+        if not runs:
+            fit = Line(ORIGIN, RIGHT * 0.4, color=th.run, stroke_width=4)
+            items.add(VGroup(fit, label("fit ŷ = w·x + b", th, 18, th.muted).next_to(fit, RIGHT, buff=0.1)))
+        items.arrange(RIGHT, buff=0.3)
+        items.next_to(ax.c2p(self.x_range[0], self.y_range[1]), UP, buff=0.1, aligned_edge=LEFT)
+        return items
+
+    def _clipped_line(self, w: float, b: float) -> tuple[np.ndarray, np.ndarray] | None:
+        (x0, x1), (y0, y1) = self.x_range, self.y_range
+        seg = clip_segment((x0, w * x0 + b), (x1, w * x1 + b), (x0, y0), (x1, y1))
+        if seg is None:
+            return None
+        a, z, _, _ = seg
+        return self.map.point(*a), self.map.point(*z)
+
+    def line_endpoints(self, w: float, b: float):
+        """Screen endpoints of ŷ = w·x + b clipped to the panel (None when it misses)."""
+        return self._clipped_line(w, b)
+
+    def show(self, states: Sequence[State]) -> None:
+        for line, st in zip(self.lines, states, strict=False):
+            ends = self._clipped_line(st.w, st.b)
+            if ends is None:
+                line.set_stroke(opacity=0).set_background_stroke(opacity=0)
+            else:
+                if np.linalg.norm(ends[1] - ends[0]) > 1e-9:
+                    line.put_start_and_end_on(ends[0], ends[1])
+                line.set_stroke(opacity=1).set_background_stroke(opacity=1)
