@@ -33,7 +33,7 @@ from descent.scenes.panels import (
     label,
 )
 from descent.scenes.theme import get_theme
-from descent.trainer import Trace, Window
+from descent.trainer import OPTIMIZERS, Trace, Window
 
 __all__ = ["CompareScene", "check_comparable", "union_window"]
 
@@ -91,7 +91,7 @@ class Legend(Panel):
             name = f"lr {c.lr:.4g}"
             if trace.diverged:
                 name += " (diverged)"
-            elif c.optimizer == "sgd" and c.lr >= trace.lr_max * (1 - 1e-6):
+            elif OPTIMIZERS[c.optimizer].plain_gd and c.lr >= trace.lr_max * (1 - 1e-6):
                 name += " (diverges)"
             swatch = Line(LEFT * 0.2, RIGHT * 0.2, color=col, stroke_width=6)
             rows.add(VGroup(swatch, label(name, th, size, th.text).next_to(swatch, RIGHT, buff=0.12)))

@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from descent._version import __version__
+from descent.scenes import SCENES
 from descent.trainer import ConfigError, Trace, TraceError, train
 
 from .options import FiniteFloat, config_from_options, render_options, scene_options_from, training_options
@@ -81,7 +82,7 @@ def summary(trace: Trace) -> str:
     ]
     if trace.diverged:
         lines.append(
-            f"  DIVERGED at step {trace.diverged_at}: {trace.diverged_reason}"
+            f"  DIVERGED at step {trace.diverged_at}: {trace.divergence_text}"
             f" (lr {c.lr:g} vs lr_max {trace.lr_max:.4g}); ran {k} of {c.steps} steps"
         )
     else:
@@ -140,16 +141,17 @@ def _render_traces(
                 f"--trace renders a saved run; drop the training option --{(given or ['config'])[0].replace('_', '-')}"
             )
         return [Trace.load(p) for p in trace_files]
-    if scene != "compare" and len(lrs) > 1:
+    many = SCENES[scene].many_runs
+    if not many and len(lrs) > 1:
         raise UserError(f"the {scene} scene draws one run; use 'descent render compare' for several --lr")
-    if scene == "compare" and not lrs:
+    if many and not lrs:
         lrs = (0.1, 0.2)  # the lab's comparison
     configs = [config_from_options(config_file, {**options, "lr": lr}) for lr in (lrs or (None,))]
     return [train(c) for c in configs]
 
 
 @cli.command("render")
-@click.argument("scene", type=click.Choice(["fit", "surface", "compare"]), default="fit", required=False)
+@click.argument("scene", type=click.Choice(list(SCENES)), default="fit", required=False)
 @training_options(multiple_lr=True)
 @click.option(
     "--trace",
@@ -174,7 +176,7 @@ def render_cmd(
     quiet: bool,
     **options: Any,
 ) -> None:
-    """Render a clip: SCENE is fit (default), surface or compare.
+    """Render a clip: SCENE is one of the registered scenes (default: fit).
 
     Writes NAME.mp4 (H.264, streams before fully loaded), NAME.png (poster:
     the final state) and NAME.json (config, trace, versions) to --out-dir.
@@ -184,7 +186,7 @@ def render_cmd(
     warm.join()
     from descent.outputs.clip import RenderError, render
 
-    if scene != "compare" and len(traces) > 1:
+    if not SCENES[scene].many_runs and len(traces) > 1:
         raise UserError(f"the {scene} scene draws one run (got {len(traces)} traces)")
     try:
         result = render(
@@ -225,7 +227,7 @@ def render_cmd(
 )
 @click.option(
     "--scene",
-    type=click.Choice(["fit", "surface"]),
+    type=click.Choice([name for name, spec in SCENES.items() if not spec.many_runs]),
     default="fit",
     show_default=True,
     help="The scene each variant renders.",

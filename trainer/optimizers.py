@@ -8,8 +8,10 @@ Examples
 --------
 >>> from descent.trainer import Config
 >>> from descent.trainer.optimizers import OPTIMIZERS
->>> [OPTIMIZERS[name].label(Config(optimizer=name)) for name in OPTIMIZERS]
-['gradient descent', 'momentum β = 0.9', 'Nesterov β = 0.9', 'Adam']
+>>> [OPTIMIZERS[name].describe(Config(optimizer=name)) for name in OPTIMIZERS]
+['', 'momentum β = 0.9', 'Nesterov β = 0.9', 'Adam']
+>>> [OPTIMIZERS[name].label(Config(optimizer=name, momentum=0.5)) for name in OPTIMIZERS]
+['sgd', 'momentum 0.5', 'nesterov 0.5', 'adam']
 >>> OPTIMIZERS["sgd"].plain_gd, OPTIMIZERS["adam"].plain_gd
 (True, False)
 """
@@ -39,7 +41,8 @@ class OptimizerSpec:
     make
         ``(config, params) -> torch.optim.Optimizer``; imports torch itself.
     describe
-        ``config -> str``: the label in headers and legends, e.g. ``"momentum β = 0.9"``.
+        ``config -> str``: how a clip's header names it, e.g. ``"momentum β = 0.9"``
+        (empty for plain gradient descent, the default the header need not name).
     plain_gd
         Whether lr_max = 2/λ_max governs divergence (plain full-batch gradient descent).
     uses_momentum
@@ -53,8 +56,8 @@ class OptimizerSpec:
     uses_momentum: bool = False
 
     def label(self, config: Config) -> str:
-        """The on-screen label of this optimizer for ``config``."""
-        return self.describe(config)
+        """A short label for legends and file names: the name, and β where it matters."""
+        return f"{self.name} {config.momentum:g}" if self.uses_momentum else self.name
 
 
 def _sgd(config: Config, params: list[Any]) -> torch.optim.Optimizer:
@@ -85,7 +88,7 @@ def _adam(config: Config, params: list[Any]) -> torch.optim.Optimizer:
 OPTIMIZERS: dict[str, OptimizerSpec] = {
     spec.name: spec
     for spec in (
-        OptimizerSpec("sgd", _sgd, lambda c: "gradient descent", plain_gd=True),
+        OptimizerSpec("sgd", _sgd, lambda c: "", plain_gd=True),
         OptimizerSpec("momentum", _momentum, lambda c: f"momentum β = {c.momentum:g}", uses_momentum=True),
         OptimizerSpec("nesterov", _nesterov, lambda c: f"Nesterov β = {c.momentum:g}", uses_momentum=True),
         OptimizerSpec("adam", _adam, lambda c: "Adam"),

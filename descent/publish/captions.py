@@ -41,7 +41,7 @@ def vtt_cues(scene: str, traces: Sequence[Trace], scene_options: dict | None = N
     for i, k in enumerate(keys):
         begin = 0.0 if i == 0 else start + (i - 0.5) / t_max * descent
         end = total if i == len(keys) - 1 else start + (i + 0.5) / t_max * descent
-        if scene == "compare":
+        if len(traces) > 1:
             parts = [f"lr {t.config.lr:g} loss = {fmt_num(t.loss[min(k, t.last_k)])}" for t in traces]
             text = f"Step {k}: " + "; ".join(parts)
         else:

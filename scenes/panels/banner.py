@@ -11,6 +11,8 @@ from manim import (
     VGroup,
 )
 
+from descent.trainer import DIVERGENCE_LOSS, OPTIMIZERS
+
 from ..helpers import (
     State,
 )
@@ -23,6 +25,10 @@ __all__ = ["Banner"]
 
 
 # -- divergence banner -----------------------------------------------------------
+#: Banner wording where the trainer's sentence is too long for the frame.
+SHORT_REASONS = {"loss_limit": f"loss above {DIVERGENCE_LOSS:g}"}
+
+
 class Banner(Panel):
     """Says that (and why) a run diverges; appears when the run leaves the view."""
 
@@ -32,7 +38,8 @@ class Banner(Panel):
         super().__init__(ctx)
         t, th = ctx.trace, ctx.theme
         c = t.config
-        self.active = t.diverged or (c.optimizer == "sgd" and c.lr >= t.lr_max * (1 - 1e-6))
+        plain_gd = OPTIMIZERS[c.optimizer].plain_gd
+        self.active = t.diverged or (plain_gd and c.lr >= t.lr_max * (1 - 1e-6))
         self.appear_at = float(t.last_k)
         self._on = False
         if not self.active:
@@ -40,14 +47,13 @@ class Banner(Panel):
         at_edge = math.isclose(c.lr, t.lr_max, rel_tol=1e-6)
         relation = "=" if at_edge else (">" if c.lr > t.lr_max else "≥")
         if t.diverged:
-            msg = f"Diverged at step {t.diverged_at}: {t.diverged_reason}"
-            msg = msg.replace("the loss exceeded", "loss above")
+            msg = f"Diverged at step {t.diverged_at}: {SHORT_REASONS.get(t.diverged_reason, t.divergence_text)}"
         elif at_edge:
             msg = "On the edge: the steps neither shrink nor grow"
         else:
             msg = "Diverging: every step overshoots further"
         why = f"lr = {c.lr:g} {relation} lr_max = 2/λ_max = {t.lr_max:.3g}"
-        if c.optimizer != "sgd":
+        if not plain_gd:
             why += f" (plain GD; {c.optimizer} differs)"
         text = VGroup(label(msg, th, 22, th.warn_text, weight="BOLD"), label(why, th, 20, th.warn_text))
         text.arrange(DOWN, buff=0.08)

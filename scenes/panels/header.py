@@ -12,6 +12,8 @@ from manim import (
     VGroup,
 )
 
+from descent.trainer import OPTIMIZERS
+
 from ..glyphs import GlyphSet
 from ..helpers import (
     State,
@@ -69,12 +71,8 @@ class Header(Panel):
     def subtitle(self) -> str:
         t, c = self.ctx.trace, self.ctx.trace.config
         batch = "full batch" if c.batch_size is None else f"mini-batches of {c.batch_size}"
-        opt = {
-            "sgd": "",
-            "momentum": f"momentum β = {c.momentum:g} · ",
-            "nesterov": f"Nesterov β = {c.momentum:g} · ",
-            "adam": "Adam · ",
-        }[c.optimizer]
+        named = OPTIMIZERS[c.optimizer].describe(c)
+        opt = f"{named} · " if named else ""
         return f"{opt}lr = {c.lr:g} · {batch}, {t.x.size} points · lr_max = {t.lr_max:.3g}"
 
     def texts_for(self, k: int) -> list[str]:
