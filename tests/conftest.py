@@ -12,6 +12,18 @@ from descent.trainer import Config, train
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_manim_media(tmp_path_factory):
+    """Scenes built outside ``render`` write Text SVGs to Manim's media dir: one per test process,
+    so parallel test workers never read each other's half-written files."""
+    from manim import config
+
+    old = config.media_dir
+    config.media_dir = str(tmp_path_factory.mktemp("manim-media"))
+    yield
+    config.media_dir = old
+
+
 @pytest.fixture(scope="session")
 def lab_trace():
     return train(Config())
