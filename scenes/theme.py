@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Theme", "THEMES", "get_theme", "SERIES"]
+__all__ = ["Theme", "TextSizes", "Margins", "THEMES", "get_theme", "SERIES"]
 
 # Okabe & Ito (2008), "Color Universal Design".
 OKABE_ITO = {
@@ -35,6 +35,37 @@ SERIES = {
     "dark": ["#E69F00", "#56B4E9", "#CC79A7", "#F0E442", "#009E73", "#D55E00", "#FFFFFF", "#0072B2"],
     "light": ["#D55E00", "#0072B2", "#CC79A7", "#009E73", "#E69F00", "#56B4E9", "#000000", "#F0E442"],
 }
+
+
+@dataclass(frozen=True)
+class TextSizes:
+    """Font sizes (Manim font_size units) of every kind of text in a clip, legible at 480p."""
+
+    title: float = 30  # the header's title
+    step: float = 26  # the header's step counter (bold)
+    values: float = 22  # the header's live w, b, loss
+    subtitle: float = 19  # the header's second line
+    axis: float = 22  # axis names (x, y, w, b)
+    panel_title: float = 20  # a panel's title above its plot
+    loss_title: float = 19  # the loss panel's title
+    tick: float = 19  # tick labels
+    tick_small: float = 17  # tick labels of the smaller loss panel
+    tick_3d: float = 15  # tick labels on the 3-D surface's edges
+    legend: float = 18  # legend rows
+    note: float = 16  # contour values, L* beside its line
+    marker: float = 18  # the minimum's label
+    banner: float = 22  # the divergence banner's headline
+    banner_detail: float = 20  # its second line
+
+
+@dataclass(frozen=True)
+class Margins:
+    """Gaps (scene units) between text and what it labels."""
+
+    tick: float = 0.1  # tick label to plot edge
+    title: float = 0.1  # panel title to plot top
+    axis_label: float = 0.42  # axis name below the w ticks
+    legend: float = 0.1  # legend swatch to its text
 
 
 @dataclass(frozen=True)
@@ -57,6 +88,8 @@ class Theme:
     panel: str  # panel backing
     surface_stops: tuple = ()  # low → high loss on the 3-D surface (default: heat_stops)
     font: str = "DejaVu Sans"
+    sizes: TextSizes = TextSizes()
+    margins: Margins = Margins()
 
     @property
     def series(self) -> list[str]:
