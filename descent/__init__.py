@@ -6,7 +6,7 @@ trace, render it:
 >>> from descent import Config, train
 >>> trace = train(Config(lr=0.2, steps=3))
 >>> trace.n_states, round(float(trace.loss[-1]), 2)
-(4, 159.23)
+(4, 4.19)
 >>> from descent import render
 >>> result = render(trace, "fit", quality="l", out_dir="media", progress=False)  # doctest: +SKIP
 >>> result.mp4.name  # doctest: +SKIP

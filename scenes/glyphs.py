@@ -10,7 +10,7 @@ Examples
 --------
 >>> from descent.scenes.glyphs import GlyphSet
 >>> g = GlyphSet("0123456789.−=wb ", font="DejaVu Sans", size=24)
->>> g.text("w = −1.5").width > g.text("w = 1").width
+>>> bool(g.text("w = −1.5").width > g.text("w = 1").width)
 True
 >>> len(g.text("w = 1").submobjects)  # one mobject, however long the string
 0

@@ -11,8 +11,10 @@ Examples
 >>> len(key_steps(5000, max_keys=40)) <= 41
 True
 >>> clock = StepClock.uniform([0.0, 1.0, 2.0], [0.0, 10.0, 20.0], [4.0, 1.0, 0.0])
->>> clock.at(0.5).k_shown, round(clock.at(1.0).w, 6)
-(1, 10.0)
+>>> clock.at(1.0)
+State(kf=1.0, w=1.0, b=10.0, loss=1.0, k_shown=1)
+>>> clock.at(0.5).w, clock.at(0.5).b  # halfway between states 0 and 1
+(0.5, 5.0)
 """
 
 from __future__ import annotations

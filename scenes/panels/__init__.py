@@ -13,7 +13,7 @@ Examples
 >>> from descent.scenes.panels import Context, DataPanel, Box
 >>> ctx = Context.for_trace(train(Config()))
 >>> panel = DataPanel(ctx, Box(-3.5, 0.5, 6.0, 4.0))
->>> panel.show(ctx.clock.at(0.0))
+>>> panel.show([ctx.clock.at(0.0)])  # one state per run the panel draws
 >>> len(panel.static) > 0
 True
 """
