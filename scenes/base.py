@@ -23,7 +23,7 @@ from __future__ import annotations
 import difflib
 import os
 from collections.abc import Sequence
-from pathlib import Path
+from importlib.resources import files
 from typing import Any, ClassVar
 
 import numpy as np
@@ -36,8 +36,8 @@ from .theme import THEMES
 
 __all__ = ["DescentScene", "DEFAULT_TRACE", "load_scene_trace", "plan_seconds", "play_frames"]
 
-#: The lab-default trace shipped with the scenes, so a scene never trains.
-DEFAULT_TRACE = Path(__file__).with_name("lab_trace.json")
+#: The lab-default trace shipped with the scenes as package data, so a scene never trains.
+DEFAULT_TRACE = files("descent.scenes") / "lab_trace.json"
 
 
 def load_scene_trace(path: str | os.PathLike | None = None) -> Trace:
