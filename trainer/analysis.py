@@ -28,6 +28,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 __all__ = ["Moments", "loss_grid", "loss_at", "view_window", "nice_step", "Window"]
 
@@ -123,7 +124,7 @@ class Moments:
         return 0.0 if r <= 1e-12 * max(self.var_y, 1e-300) else float(r)
 
 
-def loss_at(m: Moments, w, b):
+def loss_at(m: Moments, w: npt.ArrayLike, b: npt.ArrayLike) -> np.ndarray | float:
     """L(w, b) for scalars or broadcastable arrays, in closed form.
 
     Written around the optimum so that large (w, b) lose no precision near
@@ -146,7 +147,7 @@ def loss_grid(m: Moments, w_values: Sequence[float], b_values: Sequence[float]) 
     """
     w = np.asarray(w_values, dtype=np.float64)[None, :]
     b = np.asarray(b_values, dtype=np.float64)[:, None]
-    return loss_at(m, w, b)
+    return np.asarray(loss_at(m, w, b))
 
 
 # -- the view window -----------------------------------------------------------

@@ -21,7 +21,7 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -111,9 +111,10 @@ class Trace:
             "grad_w": float(self.grad_w[k]),
             "grad_b": float(self.grad_b[k]),
         }
-        if self.batch_grad_w is not None and k < self.batch_grad_w.size:
-            s["batch_grad_w"] = float(self.batch_grad_w[k])
-            s["batch_grad_b"] = float(self.batch_grad_b[k])
+        bgw, bgb = self.batch_grad_w, self.batch_grad_b
+        if bgw is not None and bgb is not None and k < bgw.size:
+            s["batch_grad_w"] = float(bgw[k])
+            s["batch_grad_b"] = float(bgb[k])
         return s
 
     # -- serialisation -----------------------------------------------------
@@ -340,7 +341,7 @@ def _window(d: Any) -> Window:
     return window
 
 
-def _reject_constant(name: str):
+def _reject_constant(name: str) -> NoReturn:
     raise ValueError(f"{name} is not allowed in a trace (every number must be finite)")
 
 

@@ -46,7 +46,7 @@ def make_data(config: Config, generator: torch.Generator | None = None) -> tuple
     return x, y
 
 
-def _mse(w, b, x, y):
+def _mse(w: torch.Tensor, b: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return ((w * x + b - y) ** 2).mean()
 
 
@@ -69,7 +69,8 @@ def train(config: Config) -> Trace:
     w = torch.tensor(config.w0, dtype=torch.float64, requires_grad=True)
     b = torch.tensor(config.b0, dtype=torch.float64, requires_grad=True)
     opt = OPTIMIZERS[config.optimizer].make(config, [w, b])
-    minibatch = config.batch_size is not None and config.batch_size < n
+    batch_size = n if config.batch_size is None else config.batch_size
+    minibatch = batch_size < n
 
     rows: list[tuple[float, float, float, float, float]] = []
     batch_rows: list[tuple[float, float]] = []
@@ -96,8 +97,8 @@ def train(config: Config) -> Trace:
                 cursor = 0
             if cursor == 0:
                 order = torch.randperm(n, generator=gen)
-            idx = order[cursor : cursor + config.batch_size]
-            cursor += config.batch_size
+            idx = order[cursor : cursor + batch_size]
+            cursor += batch_size
             bgw, bgb = torch.autograd.grad(_mse(w, b, x[idx], y[idx]), (w, b))
             batch_rows.append((bgw.item(), bgb.item()))
             w.grad, b.grad = bgw, bgb
