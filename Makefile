@@ -1,4 +1,4 @@
-# Two commands on a fresh machine: `make demo` and `make test`.
+# Two commands on a fresh machine: `make demo` and `make test` (`make lint` for CI).
 # Both install what is missing (system packages, .venv, the project) and are
 # idempotent: a second run installs nothing.
 SHELL := bash
@@ -10,13 +10,19 @@ STAMP  := $(VENV)/.descent-installed
 # pip finds the CPU build of torch on the project's machines in /opt/wheels.
 PIP_EXTRA := $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
 
-.PHONY: demo test install system-deps system-deps-test bench clean
+.PHONY: demo test lint install system-deps system-deps-test bench clean
 
 demo: install
 	$(BIN)/descent render
 
+# Two workers; --dist loadgroup keeps each xdist_group (the wheel tests) on one worker.
 test: install system-deps-test
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadgroup
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy trainer
 
 install: system-deps $(STAMP)
 
@@ -26,7 +32,7 @@ system-deps:
 system-deps-test:
 	@bash scripts/install-system-deps.sh --test
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q $(PIP_EXTRA) -e '.[test]' 2>&1 | { grep -v '^WARNING: Location' || true; }
 	@touch $(STAMP)
