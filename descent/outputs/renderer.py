@@ -6,23 +6,135 @@ markers and the path so far change once per step, not per frame. When a
 scene offers such a layer (``scene.step_layer()`` → ``(version, mobjects, container)``),
 this renderer paints it over the static image only when its version changes,
 and then draws just the truly moving mobjects on each frame.
+
+That fast path leans on Manim internals (the renderer's ``render`` /
+``update_frame`` / ``add_frame`` / ``get_frame`` / ``static_image``, the
+camera's ``pixel_array``, its cairo-context cache and ``excluded_mobjects``).
+The renderer checks them once, when it is built; if a Manim upgrade changed
+any of them it draws the stock way instead (still counting frames) and says so
+once per process on stderr.
 """
 
 from __future__ import annotations
 
+import inspect
 import sys
 from collections.abc import Callable
 
+import numpy as np
 from manim.renderer.cairo_renderer import CairoRenderer
 
-__all__ = ["ProgressRenderer"]
+__all__ = ["ProgressRenderer", "fast_path_problems"]
+
+_warned = False  # the fallback warning is printed once per process
+
+
+def _params(cls: type, name: str) -> list[inspect.Parameter] | None:
+    """The parameters (after ``self``) of ``cls.name``, or None if it is missing or cannot be inspected."""
+    func = getattr(cls, name, None)
+    if not callable(func):
+        return None
+    try:
+        return list(inspect.signature(func).parameters.values())[1:]
+    except (TypeError, ValueError):
+        return None
+
+
+def _positional(params: list[inspect.Parameter]) -> list[str]:
+    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return [p.name for p in params if p.kind in kinds]
+
+
+def _required(params: list[inspect.Parameter]) -> list[str]:
+    kinds = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+    return [p.name for p in params if p.default is inspect.Parameter.empty and p.kind not in kinds]
+
+
+def _takes_keyword(cls: type, name: str, keyword: str) -> bool | None:
+    """Whether ``cls.name`` accepts ``keyword``: True, False, or None when every definition only passes **kwargs on."""
+    for klass in cls.__mro__:
+        if name not in klass.__dict__:
+            continue
+        params = _params(klass, name)
+        if params is None:
+            return False
+        if any(p.name == keyword and p.kind != inspect.Parameter.POSITIONAL_ONLY for p in params):
+            return True
+        if not any(p.kind == inspect.Parameter.VAR_KEYWORD for p in params):
+            return False
+    return None
+
+
+def fast_path_problems(renderer: CairoRenderer) -> list[str]:
+    """What the fast path needs from Manim and does not find.
+
+    Parameters
+    ----------
+    renderer
+        A built renderer: Manim's own :class:`CairoRenderer` methods are checked, and its camera.
+
+    Returns
+    -------
+    list of str
+        One short phrase per missing or changed internal; empty when the fast path can run.
+    """
+    problems = []
+    expected = {
+        "render": ["scene", "time", "moving_mobjects"],
+        "add_frame": ["frame", "num_frames"],
+    }
+    for name, names in expected.items():
+        params = _params(CairoRenderer, name)
+        if params is None:
+            problems.append(f"CairoRenderer.{name} is gone")
+        elif _positional(params)[: len(names)] != names or not set(_required(params)) <= set(names):
+            problems.append(f"CairoRenderer.{name} takes ({', '.join(p.name for p in params)})")
+    params = _params(CairoRenderer, "update_frame")
+    if params is None:
+        problems.append("CairoRenderer.update_frame is gone")
+    elif _positional(params)[:2] != ["scene", "mobjects"] or not set(_required(params)) <= {"scene"}:
+        problems.append(f"CairoRenderer.update_frame takes ({', '.join(p.name for p in params)})")
+    params = _params(CairoRenderer, "get_frame")
+    if params is None or _required(params):
+        problems.append("CairoRenderer.get_frame is gone or takes arguments")
+    if not hasattr(renderer, "static_image"):
+        problems.append("the renderer has no static_image")
+    camera = getattr(renderer, "camera", None)
+    if not isinstance(getattr(camera, "pixel_array", None), np.ndarray):
+        problems.append("the camera has no pixel_array")
+    if not callable(getattr(getattr(camera, "pixel_array_to_cairo_context", None), "pop", None)):
+        problems.append("the camera has no pixel_array_to_cairo_context")
+    cam_cls = type(camera)
+    takes = _takes_keyword(cam_cls, "capture_mobjects", "excluded_mobjects")
+    if takes is None:  # it passes **kwargs on: to get_mobjects_to_display
+        takes = _takes_keyword(cam_cls, "get_mobjects_to_display", "excluded_mobjects")
+    if not takes:
+        problems.append(f"{cam_cls.__name__}.capture_mobjects does not take excluded_mobjects")
+    return problems
+
+
+def _warn_once(problems: list[str]) -> None:
+    global _warned
+    if _warned:
+        return
+    _warned = True
+    import manim
+
+    version = getattr(manim, "__version__", "?")
+    print(
+        f"descent: this Manim ({version}) changed what the fast renderer needs ({'; '.join(problems)});"
+        " rendering the stock way",
+        file=sys.stderr,
+    )
 
 
 class ProgressRenderer(CairoRenderer):
     """A Cairo renderer that counts the frames it writes.
 
     ``progress`` is True (a bar on stderr), False (silent) or a callback
-    ``(frames_done, frames_total)``.
+    ``(frames_done, frames_total)``. ``fast`` tells whether the layered fast
+    path is in use (False: Manim changed what it needs; frames are drawn the
+    stock way, see :func:`fast_path_problems`).
     """
 
     def __init__(
@@ -34,6 +146,14 @@ class ProgressRenderer(CairoRenderer):
         **kwargs,
     ) -> None:
         super().__init__(*args, **kwargs)
+        self.fast_problems = fast_path_problems(self)
+        self.fast = not self.fast_problems
+        if not self.fast:
+            # Manim's own render() on this instance: the scene calls it however this Manim does,
+            # and it hands its frames to add_frame below (which still counts them)
+            self.render = super().render
+            _warn_once(self.fast_problems)
+        self._closed = False
         self.total_frames = max(int(total_frames), 1)
         self.frames_done = 0
         self._callback = progress if callable(progress) else None
@@ -120,6 +240,7 @@ class ProgressRenderer(CairoRenderer):
         return frame
 
     def add_frame(self, frame, num_frames: int = 1) -> None:
+        self._last_frame = frame  # the poster (also when drawn the stock way)
         super().add_frame(frame, num_frames)
         if self.skip_animations:
             return
@@ -130,6 +251,19 @@ class ProgressRenderer(CairoRenderer):
             self._callback(self.frames_done, self.total_frames)
 
     def close(self) -> None:
-        if self._bar is not None:
-            self._bar.__exit__(None, None, None)
-            self._bar = None
+        """Close the progress bar, then Manim's renderer if it has a close(); once, however often called.
+
+        Manim (0.22) finishes the movie in ``scene_finished``, at the end of
+        ``Scene.render``; its CairoRenderer has no ``close``, a later one may.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            if self._bar is not None:
+                self._bar.__exit__(None, None, None)
+                self._bar = None
+        finally:
+            parent_close = getattr(super(), "close", None)
+            if callable(parent_close):
+                parent_close()
