@@ -255,11 +255,19 @@ def contour_levels(l_min: float, l_max: float, count: int = 7) -> list[float]:
     return levels
 
 
-def safe_name(text: str) -> str:
-    """A string safe as a file name: letters, digits, ``._-`` only, no leading dot."""
+def safe_name(text: str, max_bytes: int = 120) -> str:
+    """A string safe as a file name: letters, digits, ``._-`` only, no leading dot or dash,
+    at most ``max_bytes`` bytes of UTF-8 (cut between characters, never inside one), so that
+    the name with any suffix descent adds stays under the 255-byte limit of file systems."""
     out = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in text)
-    out = out.lstrip(".") or "clip"
-    return out[:120]
+    out = out.lstrip(".-") or "clip"
+    cut, size = [], 0
+    for ch in out:
+        size += len(ch.encode("utf-8", "surrogatepass"))
+        if size > max_bytes:
+            break
+        cut.append(ch)
+    return "".join(cut) or "clip"
 
 
 def equal_aspect(

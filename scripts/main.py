@@ -150,6 +150,11 @@ def _render_traces(
     return [train(c) for c in configs]
 
 
+def _notify(msg: str) -> None:
+    """One-line notes of render and batch (waiting for a folder, an earlier publication completed)."""
+    click.echo(msg, err=True)
+
+
 @cli.command("render")
 @click.argument("scene", type=click.Choice(list(SCENES)), default="fit", required=False)
 @training_options(multiple_lr=True)
@@ -174,6 +179,7 @@ def render_cmd(
     seconds_per_step: float | None,
     descent_seconds: float | None,
     quiet: bool,
+    no_wait: bool,
     **options: Any,
 ) -> None:
     """Render a clip: SCENE is one of the registered scenes (default: fit).
@@ -184,7 +190,7 @@ def render_cmd(
     warm = _warm_up(scene)  # import manim and the scene while torch trains
     traces = _render_traces(scene, trace_files, config_file, options)
     warm.join()
-    from descent.outputs.clip import RenderError, render
+    from descent.outputs.clip import Interrupted, RenderError, render
 
     if not SCENES[scene].many_runs and len(traces) > 1:
         raise UserError(f"the {scene} scene draws one run (got {len(traces)} traces)")
@@ -202,11 +208,16 @@ def render_cmd(
             scene_options=scene_options_from(
                 {"seconds_per_step": seconds_per_step, "descent_seconds": descent_seconds}
             ),
+            wait=not no_wait,
+            notify=_notify,
         )
     except RenderError as exc:
         raise UserError(str(exc)) from None
     except OSError as exc:
         raise UserError(f"cannot write to {str(out_dir)!r}: {exc.strerror or exc}") from None
+    except Interrupted as exc:
+        click.echo(f"descent: {exc.message}", err=True)
+        raise SystemExit(130) from None
     if len(traces) == 1:
         click.echo(summary(traces[0]))
     click.echo(
@@ -262,6 +273,7 @@ def batch_cmd(
     seconds_per_step: float | None,
     descent_seconds: float | None,
     quiet: bool,
+    no_wait: bool,
     **options: Any,
 ) -> None:
     """Render a learning-rate sweep in parallel, a comparison clip and a gallery.
@@ -275,7 +287,7 @@ def batch_cmd(
     _FAST_EXIT = False  # worker processes: let multiprocessing clean up on the way out
     from descent.batch import BatchOptions, run_batch
     from descent.batch import lr_range as parse_range
-    from descent.outputs.clip import RenderError
+    from descent.outputs.clip import Interrupted, RenderError
     from descent.scenes.helpers import safe_name
 
     lrs = list(options.pop("lr") or ())
@@ -302,15 +314,27 @@ def batch_cmd(
         gif_max_bytes=int(gif_max_mb * 1e6),
         prefix=safe_name(name) if name else None,
     )
+    lrs = list(dict.fromkeys(lrs))  # the same rate twice is one variant
     click.echo(f"batch of {len(lrs)} learning rates ({', '.join(f'{lr:.7g}' for lr in lrs)}) into {out_dir}")
     try:
         result = run_batch(
-            lrs, opts, out_dir=out_dir, jobs=jobs, compare=not no_compare, force=force, progress=not quiet
+            lrs,
+            opts,
+            out_dir=out_dir,
+            jobs=jobs,
+            compare=not no_compare,
+            force=force,
+            progress=not quiet,
+            wait=not no_wait,
+            notify=_notify,
         )
     except RenderError as exc:
         raise UserError(str(exc)) from None
     except OSError as exc:
         raise UserError(f"cannot write to {str(out_dir)!r}: {exc.strerror or exc}") from None
+    except Interrupted as exc:
+        click.echo(f"descent: {exc.message}", err=True)
+        raise SystemExit(130) from None
     click.echo("")
     click.echo(f"{'lr':>8}  {'steps':>6}  {'final loss':>11}  {'diverged':>9}  {'seconds':>8}  files")
     for row in result.rows:
@@ -321,7 +345,8 @@ def batch_cmd(
             + " ".join(sorted(row["files"].values()))
         )
     for f in result.failures:
-        click.echo(f"{'FAILED':>8}  {f['name']}: {f['reason']}")
+        kept = " (its previous version is kept)" if f.get("kept") else ""
+        click.echo(f"{'FAILED':>8}  {f['name']}: {f['reason']}{kept}")
     if result.skipped:
         click.echo(f"{result.skipped} unchanged variant(s) not rendered again (--force renders them)")
     if result.compare:

@@ -169,6 +169,11 @@ def render_options(func: Callable | None = None, *, out_dir: str = "media") -> C
             help="Total seconds of the descent (overrides --seconds-per-step).",
         ),
         click.option("--quiet", is_flag=True, help="No progress bar."),
+        click.option(
+            "--no-wait",
+            is_flag=True,
+            help="If another run is writing to --out-dir, exit (code 2) naming it instead of waiting.",
+        ),
     ]
     for opt in reversed(opts):
         func = opt(func)

@@ -1,10 +1,14 @@
 """Render a scene from a trace into finished files: the Python API behind ``descent render``.
 
-One call renders a clip in its own temporary media directory, with Manim's
-caching off and one progress bar, then moves the finished files into place
-atomically: ``<name>.mp4`` (H.264, yuv420p, moov atom first so it streams),
-``<name>.png`` (poster: the final state) and ``<name>.json`` (config, trace,
-versions). An interrupted or failed render leaves nothing under a final name.
+One call renders a clip with Manim's caching off and one progress bar, then
+publishes the finished files as one set: ``<name>.mp4`` (H.264, yuv420p, moov
+atom first so it streams), ``<name>.png`` (poster: the final state) and
+``<name>.json`` (config, trace, versions). Manim works in a temporary folder of
+its own (never under the output folder's path, whatever its characters, and
+never reading a ``manim.cfg`` from the working directory); the finished files
+are staged in a work folder inside the output folder and published under its
+lock (see :mod:`descent.outputs.files`). An interrupted or failed render leaves
+the previous files as they were and nothing new under a final name.
 
 Examples
 --------
@@ -20,22 +24,36 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from descent._version import versions
+from descent.outputs.files import DiskFull, FolderBusy, Interrupted, RenderError
 from descent.scenes import SCENES, UnknownScene
 from descent.scenes import scene_class as _scene_class
 from descent.scenes.helpers import safe_name
 from descent.trainer import Trace
 
+from . import files
 from .encode import count_frames, faststart_remux
 
-__all__ = ["render", "RenderResult", "RenderError", "QUALITIES", "SCENES", "default_name", "versions", "scene_class"]
+__all__ = [
+    "render",
+    "stage_clip",
+    "RenderResult",
+    "RenderError",
+    "DiskFull",
+    "FolderBusy",
+    "Interrupted",
+    "QUALITIES",
+    "SCENES",
+    "default_name",
+    "versions",
+    "scene_class",
+]
 
 #: Manim's quality presets by their CLI letter.
 QUALITIES = {
@@ -45,10 +63,6 @@ QUALITIES = {
     "p": "production_quality",
     "k": "fourk_quality",
 }
-
-
-class RenderError(RuntimeError):
-    """Rendering could not be done (bad output directory, unknown scene, …)."""
 
 
 @dataclass
@@ -104,6 +118,175 @@ def check_out_dir(out_dir: str | os.PathLike) -> Path:
     return out
 
 
+def _prepare(traces, scene: str, quality: str, theme: str) -> list[Trace]:
+    """Check what can be checked before anything is rendered; the traces as a list."""
+    from descent.scenes.theme import THEMES
+
+    traces = [traces] if isinstance(traces, Trace) else list(traces)
+    if not traces:
+        raise RenderError("no trace to render")
+    if quality not in QUALITIES:
+        raise RenderError(f"unknown quality {quality!r} (choose from {', '.join(QUALITIES)})")
+    if theme not in THEMES:
+        raise RenderError(f"unknown theme {theme!r} (choose from {', '.join(THEMES)})")
+    scene_class(scene)
+    if not SCENES[scene].many_runs and len(traces) != 1:
+        raise RenderError(f"the {scene} scene draws one trace (got {len(traces)})")
+    if SCENES[scene].many_runs:
+        from descent.scenes.compare import check_comparable
+
+        try:
+            check_comparable(traces)
+        except ValueError as exc:
+            raise RenderError(str(exc)) from None
+    return traces
+
+
+_CLEAN_CONFIG = None
+
+
+def _manim_defaults():
+    """Manim's own defaults, from its library-wide default.cfg only: a ``manim.cfg`` in the
+    working directory (or the user's) must not change what descent renders."""
+    global _CLEAN_CONFIG
+    if _CLEAN_CONFIG is None:
+        import configparser
+
+        from manim._config.utils import ManimConfig, config_file_paths
+
+        parser = configparser.ConfigParser()
+        with open(config_file_paths()[0]) as fh:
+            parser.read_file(fh)
+        _CLEAN_CONFIG = ManimConfig().digest_parser(parser)
+    return _CLEAN_CONFIG
+
+
+def stage_clip(
+    traces: Trace | Sequence[Trace],
+    scene: str = "fit",
+    *,
+    work: Path,
+    name: str,
+    quality: str = "l",
+    fps: float | None = None,
+    theme: str = "dark",
+    preset: str = "veryfast",
+    progress: bool | Callable[[int, int], None] = True,
+    scene_options: dict | None = None,
+    encoder_threads: int | None = None,
+) -> RenderResult:
+    """Render a clip into the staging folder of the work folder ``work`` (nothing is published).
+
+    The result's paths are ``<work>/new/<name>.{mp4,png,json}``; :func:`render` publishes
+    them, ``descent batch`` adds its extras first. Manim renders in a scratch folder under
+    a temporary root of its own. Raises :class:`DiskFull` when a folder runs out of space.
+    """
+    from descent.scenes.theme import THEMES
+
+    traces = _prepare(traces, scene, quality, theme)
+    name = safe_name(name)
+    base_cls = scene_class(scene)
+    attrs = {"theme": theme, **(scene_options or {})}
+    if SCENES[scene].many_runs:
+        attrs["traces"] = traces
+    else:
+        attrs["trace"] = traces[0]
+    try:
+        cls = type(base_cls.__name__, (base_cls,), attrs)
+    except TypeError as exc:
+        raise RenderError(str(exc)) from None
+
+    from manim import config, tempconfig
+
+    from .renderer import ProgressRenderer
+
+    new = files.staging(work)
+    out = work.parent
+    t0 = time.perf_counter()
+    with files.scratch_dir() as scratch:
+        needs: dict[Path, int] = {}
+        with files.disk_guard([out, scratch.parent], needs):
+            settings = {
+                "media_dir": str(scratch / "media"),
+                "quality": QUALITIES[quality],
+                "disable_caching": True,
+                "progress_bar": "none",
+                "verbosity": "ERROR",
+                "write_to_movie": True,
+                "format": "mp4",
+                "output_file": name,
+                "video_encoder_options": {
+                    "preset": preset,
+                    "crf": "23",
+                    **({"threads": str(encoder_threads)} if encoder_threads else {}),
+                },
+                "background_color": THEMES[theme].background,
+            }
+            if fps is not None:
+                settings["frame_rate"] = fps
+            with tempconfig(_manim_defaults()), tempconfig(settings):
+                rate = config.frame_rate
+                planned = cls.planned_seconds(traces)
+                total = cls.planned_frames(traces, rate)
+                width, height = config.pixel_width, config.pixel_height
+                needs[out] = files.space_needed(total, width, height, rate, extras=0)
+                needs[scratch.parent] = 2 * files.space_needed(total, width, height, rate, extras=0)
+                renderer = ProgressRenderer(
+                    total_frames=total,
+                    progress=progress,
+                    label=name,
+                    camera_class=getattr(cls, "CAMERA_CLASS", None),
+                )
+                sc = cls(renderer=renderer)
+                try:
+                    sc.render()
+                finally:
+                    renderer.close()
+                frame = sc.renderer.last_frame
+                movie = Path(sc.renderer.file_writer.movie_file_path)
+            staged_mp4 = new / f"{name}.mp4"
+            faststart_remux(movie, staged_mp4)  # straight into the staging folder: the only copy that is kept
+            from PIL import Image
+
+            staged_png = new / f"{name}.png"
+            Image.fromarray(frame[..., :3] if frame.shape[-1] == 4 else frame).save(staged_png, compress_level=6)
+            frames = count_frames(staged_mp4)
+            seconds = time.perf_counter() - t0
+            meta = {
+                "schema": "descent.clip/1",
+                "name": name,
+                "scene": scene,
+                "files": {"mp4": f"{name}.mp4", "poster": f"{name}.png"},
+                "video": {
+                    "width": width,
+                    "height": height,
+                    "fps": float(rate),
+                    "frames": frames,
+                    "duration": frames / float(rate),
+                    "planned_duration": planned,
+                    "codec": "h264",
+                    "pix_fmt": "yuv420p",
+                    "preset": preset,
+                },
+                "render": {
+                    "quality": quality,
+                    "theme": theme,
+                    "seconds": round(seconds, 3),
+                    "scene_options": {k: v for k, v in (scene_options or {}).items()},
+                },
+                "versions": versions(),
+                "traces": [json.loads(t.to_json()) for t in traces],
+            }
+            if len(traces) == 1:
+                meta["config"] = traces[0].config.to_dict()
+                meta["trace"] = meta.pop("traces")[0]
+            else:
+                meta["configs"] = [t.config.to_dict() for t in traces]
+            staged_json = new / f"{name}.json"
+            staged_json.write_text(json.dumps(meta, indent=1, allow_nan=False) + "\n")
+    return RenderResult(name, staged_mp4, staged_png, staged_json, frames, width, height, float(rate), seconds)
+
+
 def render(
     traces: Trace | Sequence[Trace],
     scene: str = "fit",
@@ -117,8 +300,10 @@ def render(
     progress: bool | Callable[[int, int], None] = True,
     scene_options: dict | None = None,
     encoder_threads: int | None = None,
+    wait: bool = True,
+    notify: Callable[[str], None] | None = None,
 ) -> RenderResult:
-    """Render ``scene`` for ``traces`` and move the finished files into ``out_dir``.
+    """Render ``scene`` for ``traces`` and publish the finished files in ``out_dir``.
 
     Parameters
     ----------
@@ -136,129 +321,63 @@ def render(
     encoder_threads
         x264 threads (default: x264 picks, about 1.5 per core); renders that
         run side by side do better with one each.
+    wait
+        When another run holds ``out_dir``, wait for it (True) or raise
+        :class:`FolderBusy` naming it (False).
+    notify
+        Receives one-line messages (waiting for the folder, an earlier interrupted
+        publication completed); default: stderr.
+
+    Raises
+    ------
+    RenderError
+        Bad input or output folder; :class:`FolderBusy` and :class:`DiskFull` are RenderErrors.
+    Interrupted
+        Ctrl-C or SIGTERM (a KeyboardInterrupt): the clip was not published.
     """
-    from descent.scenes.theme import THEMES
-
-    traces = [traces] if isinstance(traces, Trace) else list(traces)
-    if not traces:
-        raise RenderError("no trace to render")
-    if quality not in QUALITIES:
-        raise RenderError(f"unknown quality {quality!r} (choose from {', '.join(QUALITIES)})")
-    if theme not in THEMES:
-        raise RenderError(f"unknown theme {theme!r} (choose from {', '.join(THEMES)})")
-    base_cls = scene_class(scene)
-    if not SCENES[scene].many_runs and len(traces) != 1:
-        raise RenderError(f"the {scene} scene draws one trace (got {len(traces)})")
-    if SCENES[scene].many_runs:
-        from descent.scenes.compare import check_comparable
-
-        try:
-            check_comparable(traces)
-        except ValueError as exc:
-            raise RenderError(str(exc)) from None
+    traces = _prepare(traces, scene, quality, theme)
     name = safe_name(name) if name else default_name(scene, traces)
     out = check_out_dir(out_dir)
     for ext in ("mp4", "png", "json"):  # all three land, or none: refuse before rendering
         if (out / f"{name}.{ext}").is_dir():
             raise RenderError(f"cannot write {str(out / f'{name}.{ext}')!r}: a directory has that name")
-
-    attrs = {"theme": theme, **(scene_options or {})}
-    if SCENES[scene].many_runs:
-        attrs["traces"] = traces
-    else:
-        attrs["trace"] = traces[0]
+    say = notify or (lambda msg: print(msg, file=sys.stderr, flush=True))
+    published: list[str] = []
     try:
-        cls = type(base_cls.__name__, (base_cls,), attrs)
-    except TypeError as exc:
-        raise RenderError(str(exc)) from None
-
-    from manim import config, tempconfig
-
-    from .renderer import ProgressRenderer
-
-    work = Path(tempfile.mkdtemp(prefix=".render-", dir=out))
-    t0 = time.perf_counter()
-    try:
-        settings = {
-            "media_dir": str(work),
-            "quality": QUALITIES[quality],
-            "disable_caching": True,
-            "progress_bar": "none",
-            "verbosity": "ERROR",
-            "write_to_movie": True,
-            "format": "mp4",
-            "output_file": name,
-            "video_encoder_options": {
-                "preset": preset,
-                "crf": "23",
-                **({"threads": str(encoder_threads)} if encoder_threads else {}),
-            },
-            "background_color": THEMES[theme].background,
-        }
-        if fps is not None:
-            settings["frame_rate"] = fps
-        with tempconfig(settings):
-            rate = config.frame_rate
-            planned = cls.planned_seconds(traces)
-            renderer = ProgressRenderer(
-                total_frames=cls.planned_frames(traces, rate),
-                progress=progress,
-                label=name,
-                camera_class=getattr(cls, "CAMERA_CLASS", None),
-            )
-            sc = cls(renderer=renderer)
-            try:
-                sc.render()
-            finally:
-                renderer.close()
-            frame = sc.renderer.last_frame
-            movie = Path(sc.renderer.file_writer.movie_file_path)
-            width, height = config.pixel_width, config.pixel_height
-        staged_mp4 = work / f"{name}.faststart.mp4"
-        faststart_remux(movie, staged_mp4)
-        from PIL import Image
-
-        staged_png = work / f"{name}.png"
-        Image.fromarray(frame[..., :3] if frame.shape[-1] == 4 else frame).save(staged_png, compress_level=6)
-        frames = count_frames(staged_mp4)
-        seconds = time.perf_counter() - t0
-        meta = {
-            "schema": "descent.clip/1",
-            "name": name,
-            "scene": scene,
-            "files": {"mp4": f"{name}.mp4", "poster": f"{name}.png"},
-            "video": {
-                "width": width,
-                "height": height,
-                "fps": float(rate),
-                "frames": frames,
-                "duration": frames / float(rate),
-                "planned_duration": planned,
-                "codec": "h264",
-                "pix_fmt": "yuv420p",
-                "preset": preset,
-            },
-            "render": {
-                "quality": quality,
-                "theme": theme,
-                "seconds": round(seconds, 3),
-                "scene_options": {k: v for k, v in (scene_options or {}).items()},
-            },
-            "versions": versions(),
-            "traces": [json.loads(t.to_json()) for t in traces],
-        }
-        if len(traces) == 1:
-            meta["config"] = traces[0].config.to_dict()
-            meta["trace"] = meta.pop("traces")[0]
-        else:
-            meta["configs"] = [t.config.to_dict() for t in traces]
-        staged_json = work / f"{name}.json"
-        staged_json.write_text(json.dumps(meta, indent=1, allow_nan=False) + "\n")
-        # everything is finished: move into place, poster and sidecar last
-        final_mp4, final_png, final_json = out / f"{name}.mp4", out / f"{name}.png", out / f"{name}.json"
-        os.replace(staged_mp4, final_mp4)
-        os.replace(staged_png, final_png)
-        os.replace(staged_json, final_json)
-        return RenderResult(name, final_mp4, final_png, final_json, frames, width, height, float(rate), seconds)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+        with files.output_lock(out, wait=wait, notify=say):
+            for line in files.sweep_stale(out):
+                say(line)
+            with files.work_dir(out) as work:
+                staged = stage_clip(
+                    traces,
+                    scene,
+                    work=work,
+                    name=name,
+                    quality=quality,
+                    fps=fps,
+                    theme=theme,
+                    preset=preset,
+                    progress=progress,
+                    scene_options=scene_options,
+                    encoder_threads=encoder_threads,
+                )
+                names = [staged.mp4.name, staged.poster.name, staged.sidecar.name]
+                with files.signals_deferred():
+                    with files.disk_guard([out]):
+                        files.publish(out, work, names)
+                    published = names
+        return RenderResult(
+            name,
+            out / names[0],
+            out / names[1],
+            out / names[2],
+            staged.frames,
+            staged.width,
+            staged.height,
+            staged.fps,
+            staged.seconds,
+        )
+    except Interrupted:
+        raise
+    except KeyboardInterrupt:
+        raise Interrupted(published) from None

@@ -1,4 +1,9 @@
-"""The course-page gallery: one self-contained ``index.html`` with relative paths, no external resources."""
+"""The course-page gallery: one self-contained ``index.html`` with relative paths, no external resources.
+
+Only plain file names inside the folder are ever linked (letters, digits and ``._-``:
+no ``../``, no absolute path, no ``javascript:``); a card whose video or poster has no
+such name is left out, and a width or height that is not a positive integer is omitted.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,7 @@ import html
 from collections.abc import Sequence
 from pathlib import Path
 
-from descent.trainer import atomic_write
+from descent.outputs.files import atomic_write, is_plain_name
 
 __all__ = ["write_gallery"]
 
@@ -26,8 +31,11 @@ details{font-size:.9rem}summary{cursor:pointer;color:var(--accent)}pre{white-spa
 """
 
 
-def _video_html(entry: dict) -> str:
-    files = entry["files"]
+def _dimension(value: object) -> int | None:
+    return value if type(value) is int and value > 0 else None
+
+
+def _video_html(entry: dict, files: dict) -> str:
     sources = []
     if files.get("webm"):
         sources.append(f'<source src="{html.escape(files["webm"])}" type="video/webm">')
@@ -37,9 +45,10 @@ def _video_html(entry: dict) -> str:
         if files.get("vtt")
         else ""
     )
-    w, h = entry.get("width", 1280), entry.get("height", 720)
+    w, h = _dimension(entry.get("width")), _dimension(entry.get("height"))
+    size = f' width="{w}" height="{h}"' if w and h else ""
     return (
-        f'<video controls muted loop playsinline preload="metadata" width="{w}" height="{h}" '
+        f'<video controls muted loop playsinline preload="metadata"{size} '
         f'poster="{html.escape(files["poster"])}">{"".join(sources)}{track}</video>'
     )
 
@@ -54,26 +63,29 @@ def write_gallery(
     """
     cards = []
     for e in entries:
+        files = {k: v for k, v in (e.get("files") or {}).items() if is_plain_name(v)}
+        if not files.get("mp4") or not files.get("poster"):
+            continue  # nothing that can be linked safely
         rows = "".join(
             f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"
             for k, v in e.get("params", {}).items()
         )
-        video = _video_html(e)
+        video = _video_html(e, files)
         links = " ".join(
             f'<a href="{html.escape(p)}" download>{html.escape(kind)}</a>'
-            for kind, p in e["files"].items()
+            for kind, p in files.items()
             if kind in ("mp4", "webm", "gif", "vtt", "json")
         )
-        note = f'<p class="bad">{html.escape(e["note"])}</p>' if e.get("note") else ""
+        note = f'<p class="bad">{html.escape(str(e["note"]))}</p>' if e.get("note") else ""
         cards.append(
-            f'<article class="card{" wide" if e.get("wide") else ""}" id="{html.escape(e["name"])}">{video}'
-            f'<div class="body"><h2>{html.escape(e["title"])}</h2>{note}<table>{rows}</table>'
+            f'<article class="card{" wide" if e.get("wide") else ""}" id="{html.escape(str(e["name"]))}">{video}'
+            f'<div class="body"><h2>{html.escape(str(e["title"]))}</h2>{note}<table>{rows}</table>'
             f'<p class="links">{links}</p><details><summary>Embed this clip</summary>'
             f"<pre>{html.escape(video)}</pre></details></div></article>"
         )
-    if loss_plot:
+    if loss_plot and is_plain_name(loss_plot):
         cards.insert(
-            1 if entries and entries[0].get("wide") else 0,
+            1 if cards and entries and entries[0].get("wide") else 0,
             f'<article class="card wide" id="loss-plot"><img src="{html.escape(loss_plot)}" '
             f'alt="Loss against step for every learning rate"><div class="body"><h2>Loss curves</h2>'
             f"<p>Loss against step for every run, on one axis.</p></div></article>",
@@ -85,4 +97,10 @@ def write_gallery(
         f"<header><h1>{html.escape(title)}</h1><p>{html.escape(subtitle)}</p></header>"
         f"<main>{''.join(cards)}</main></body></html>\n"
     )
-    return atomic_write(out_dir / "index.html", page)
+    index = Path(out_dir) / "index.html"
+    try:
+        if index.is_file() and not index.is_symlink() and index.read_text(encoding="utf-8") == page:
+            return index  # unchanged: not rewritten
+    except (OSError, UnicodeDecodeError):
+        pass
+    return atomic_write(index, page)

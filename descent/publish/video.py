@@ -1,10 +1,19 @@
-"""WebM and GIF versions of a finished clip, each written atomically (PyAV, no ffmpeg binary)."""
+"""WebM and GIF versions of a finished clip, each written atomically (PyAV, no ffmpeg binary).
+
+Each is written in a work folder of its own beside ``dst`` (see
+:mod:`descent.outputs.files`: a kill leaves only that folder, which the next run
+removes) and moved into place once complete.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
+
+from descent.outputs.files import staging, work_dir
 
 __all__ = ["transcode_webm", "make_gif", "GifTooLarge", "staged_path"]
 
@@ -18,38 +27,43 @@ def staged_path(dst: Path) -> Path:
     return dst.with_name(f".{dst.name}.part{dst.suffix}")
 
 
+@contextlib.contextmanager
+def _staged(dst: Path) -> Iterator[Path]:
+    """A path to write ``dst`` to, in a work folder beside it; moved to ``dst`` if the block succeeds."""
+    dst = Path(os.path.abspath(dst))  # an absolute path: FFmpeg never reads "name:" as a protocol
+    with work_dir(dst.parent) as work:
+        tmp = staging(work) / dst.name
+        yield tmp
+        os.replace(tmp, dst)
+
+
 def transcode_webm(mp4: Path, dst: Path, crf: int = 38) -> Path:
     """VP9 WebM of a clip (same size and frame rate), written atomically."""
     import av
 
-    tmp = staged_path(dst)
-    try:
-        with av.open(str(mp4)) as src, av.open(str(tmp), mode="w", format="webm") as out:
-            s = src.streams.video[0]
-            rate = Fraction(s.base_rate or s.average_rate)
-            o = out.add_stream(
-                "libvpx-vp9",
-                rate=rate,
-                options={"crf": str(crf), "b": "0", "deadline": "realtime", "cpu-used": "8", "row-mt": "1"},
-            )
-            o.width, o.height, o.pix_fmt = s.width, s.height, "yuv420p"
-            for i, frame in enumerate(src.decode(s)):
-                frame.pts = i  # one tick per frame at the clip's rate
-                frame.time_base = 1 / rate
-                for p in o.encode(frame):
-                    out.mux(p)
-            for p in o.encode():
+    with _staged(dst) as tmp, av.open(os.path.abspath(mp4)) as src, av.open(str(tmp), mode="w", format="webm") as out:
+        s = src.streams.video[0]
+        rate = Fraction(s.base_rate or s.average_rate)
+        o = out.add_stream(
+            "libvpx-vp9",
+            rate=rate,
+            options={"crf": str(crf), "b": "0", "deadline": "realtime", "cpu-used": "8", "row-mt": "1"},
+        )
+        o.width, o.height, o.pix_fmt = s.width, s.height, "yuv420p"
+        for i, frame in enumerate(src.decode(s)):
+            frame.pts = i  # one tick per frame at the clip's rate
+            frame.time_base = 1 / rate
+            for p in o.encode(frame):
                 out.mux(p)
-        os.replace(tmp, dst)
-    finally:
-        tmp.unlink(missing_ok=True)
+        for p in o.encode():
+            out.mux(p)
     return dst
 
 
 def _gif_once(mp4: Path, dst: Path, width: int, fps: float) -> int:
     import av
 
-    with av.open(str(mp4)) as src, av.open(str(dst), mode="w", format="gif") as out:
+    with av.open(os.path.abspath(mp4)) as src, av.open(str(dst), mode="w", format="gif") as out:
         s = src.streams.video[0]
         src_fps = float(s.average_rate or s.base_rate)
         step = max(1, round(src_fps / fps))
@@ -91,12 +105,10 @@ def _gif_once(mp4: Path, dst: Path, width: int, fps: float) -> int:
 
 def make_gif(mp4: Path, dst: Path, max_bytes: int = 8_000_000) -> Path:
     """A palette-optimised GIF no larger than ``max_bytes``: smaller and slower until it fits."""
-    tmp = staged_path(dst)
-    try:
+    with _staged(dst) as tmp:
         for width, fps in ((640, 12), (480, 10), (400, 8), (320, 8), (240, 6)):
             if _gif_once(mp4, tmp, width, fps) <= max_bytes:
-                os.replace(tmp, dst)
-                return dst
-        raise GifTooLarge(f"no GIF of {mp4.name} fits in {max_bytes / 1e6:.1f} MB, even at 240 px and 6 fps")
-    finally:
-        tmp.unlink(missing_ok=True)
+                break
+        else:
+            raise GifTooLarge(f"no GIF of {mp4.name} fits in {max_bytes / 1e6:.1f} MB, even at 240 px and 6 fps")
+    return dst
