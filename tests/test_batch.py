@@ -158,6 +158,10 @@ def test_a_failing_variant_does_not_stop_the_others(tmp_path, monkeypatch, fault
     assert set(m["variants"]) == {"fit_lr0.1", "fit_lr0.3"}
     # the comparison is made of the variants that succeeded
     assert m["compare"]["lrs"] == [0.1, 0.3]
+    # the gallery names only what it shows: the failed lr is neither a card nor in the title
+    page = (out / "index.html").read_text()
+    header = page[page.index("<header>") : page.index("</header>")]
+    assert "lr = 0.1, 0.3" in header and "0.2" not in header and "fit_lr0.2" not in page
 
 
 def test_names_cannot_escape_the_out_dir(tmp_path):

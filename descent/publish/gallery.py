@@ -71,10 +71,10 @@ def write_gallery(
             for k, v in e.get("params", {}).items()
         )
         video = _video_html(e, files)
-        links = " ".join(
-            f'<a href="{html.escape(p)}" download>{html.escape(kind)}</a>'
-            for kind, p in files.items()
-            if kind in ("mp4", "webm", "gif", "vtt", "json")
+        links = " ".join(  # in one fixed order, however the entry was stored
+            f'<a href="{html.escape(files[kind])}" download>{html.escape(kind)}</a>'
+            for kind in ("mp4", "webm", "gif", "vtt", "json")
+            if kind in files
         )
         note = f'<p class="bad">{html.escape(str(e["note"]))}</p>' if e.get("note") else ""
         cards.append(
