@@ -215,8 +215,9 @@ def view_window(
     """
     cw, cb = float(optimum[0]), float(optimum[1])
     sw, sb = float(start[0]), float(start[1])
-    # a start on (or next to) the optimum still gets a readable window
-    size = max(abs(sw - cw), abs(sb - cb), 1.0)
+    # a start on (or next to) the optimum still gets a readable window, one that float64
+    # can tell apart from a point however far from 0 the optimum lies
+    size = max(abs(sw - cw), abs(sb - cb), 1.0, 1e-5 * max(abs(cw), abs(cb)))
     lim_w = reach * max(abs(sw - cw), 0.25 * size)
     lim_b = reach * max(abs(sb - cb), 0.25 * size)
     ws, bs = [sw, cw], [sb, cb]
@@ -227,6 +228,9 @@ def view_window(
 
     def axis(lo: float, hi: float, c: float) -> tuple[float, float, float]:
         span = max(hi - lo, 0.25 * size)
+        if hi - lo < span:  # a path that hardly moves (a start at the optimum): a readable span around it
+            mid = (lo + hi) / 2
+            lo, hi = mid - span / 2, mid + span / 2
         lo, hi = lo - margin * span, hi + margin * span
         span = hi - lo
         lo, hi = min(lo, c - room * span), max(hi, c + room * span)

@@ -214,7 +214,7 @@ class ContourPanel(Panel):
         c = anchor.get_center()[:2]
         # the paths' ends crowd the anchor itself; only the rest of them is in the way
         path = [p[:2] for p in self.path_points() if np.linalg.norm(p[:2] - c) > 0.45]
-        obstacles = np.array(path + [o[:2] for o in others])
+        obstacles = np.array(path + [o[:2] for o in others]).reshape(-1, 2)  # none at all for a path of length 0
         best, best_d = None, -1.0
         for d in (UP, UR, RIGHT, DR, DOWN, DL, LEFT, UL):
             mob.next_to(anchor, d, buff=0.1)

@@ -62,6 +62,8 @@ class LossPanel(Panel):
             fy = lambda v: fmt_pow10(10**v)  # noqa: E731
         else:
             hi = float(all_loss.max()) * 1.05
+            if not hi > 1e-100:  # a run that starts at a perfect fit: loss 0 throughout, still an axis
+                hi = 1.0 if hi <= 0 else 1e-100
             step = nice_step(hi, 3)
             self.y_range = (0.0, math.ceil(hi / step) * step)
             y_ticks = ticks_between(*self.y_range, step)
