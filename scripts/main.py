@@ -15,6 +15,7 @@ import click
 from descent._version import __version__
 from descent.scenes import SCENES
 from descent.trainer import ConfigError, Trace, TraceError, train
+from descent.trainer.inputs import printable
 
 from .options import FiniteFloat, config_from_options, render_options, scene_options_from, training_options
 
@@ -51,7 +52,8 @@ class DescentGroup(click.Group):
 
 
 def _one_line(msg: str) -> str:
-    return " ".join(msg.split())
+    """One printable line: runs of whitespace become one space, control characters escapes (never sent raw)."""
+    return " ".join(printable(msg).split())
 
 
 @click.group(cls=DescentGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -87,7 +89,7 @@ def summary(trace: Trace) -> str:
         )
     else:
         lines.append(f"  ran {k} steps, no divergence")
-    return "\n".join(lines)
+    return "\n".join(printable(line) for line in lines)  # a trace file's text never reaches the terminal raw
 
 
 @cli.command("train")
@@ -109,7 +111,7 @@ def train_cmd(config_file: Path | None, out: Path | None, **options: Any) -> Non
             raise UserError(f"cannot write {str(out)!r}: {exc.strerror or exc}") from None
     click.echo(summary(trace))
     if out is not None:
-        click.echo(f"wrote {out}")
+        click.echo(f"wrote {printable(str(out))}")
 
 
 def _warm_up(scene: str):

@@ -27,6 +27,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from .inputs import InputFileError, brief, brief_path, printable, read_limited
 from .optimizers import OPTIMIZERS
 
 __all__ = ["Config", "ConfigError", "OPTIMIZERS", "MAX_STEPS", "MAX_SEED", "load_toml"]
@@ -37,6 +38,9 @@ MAX_STEPS = 100_000
 MAX_POINTS = 100_000
 #: torch seeds are 64-bit.
 MAX_SEED = 2**63 - 1
+#: The most a TOML config file may hold. A config is at most 14 short keys (a few hundred
+#: bytes); 1 MB leaves room for any amount of comments while /dev/zero or a huge file is refused.
+MAX_TOML_BYTES = 1 << 20
 
 
 class ConfigError(ValueError):
@@ -102,7 +106,7 @@ class Config:
         """
         unknown = sorted(set(values) - set(cls.keys()))
         if unknown:
-            raise ConfigError(f"unknown key {unknown[0]!r} in {where} (known keys: {', '.join(cls.keys())})")
+            raise ConfigError(f"unknown key {brief(unknown[0])} in {where} (known keys: {', '.join(cls.keys())})")
         coerced = {k: _coerce(k, v) for k, v in values.items()}
         return cls(**coerced).validate()
 
@@ -146,7 +150,7 @@ class Config:
         if n > MAX_POINTS:
             raise ConfigError(f"the x grid holds more than {MAX_POINTS} points (x_step is too small for the range)")
         if self.optimizer not in OPTIMIZERS:
-            raise ConfigError(f"unknown optimizer {self.optimizer!r} (choose from {', '.join(OPTIMIZERS)})")
+            raise ConfigError(f"unknown optimizer {brief(self.optimizer)} (choose from {', '.join(OPTIMIZERS)})")
         if not 0 <= self.momentum < 1:
             raise ConfigError(f"momentum must be in [0, 1) (got {self.momentum})")
         if not 0 <= self.seed <= MAX_SEED:
@@ -166,10 +170,10 @@ def _coerce(key: str, value: Any) -> Any:
         return None  # 0 or null: full batch
     if key in _STR_KEYS:
         if not isinstance(value, str):
-            raise ConfigError(f"{key} must be a string (got {value!r})")
+            raise ConfigError(f"{key} must be a string (got {brief(value)})")
         return value
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigError(f"{key} must be a number (got {value!r})")
+        raise ConfigError(f"{key} must be a number (got {brief(value)})")
     if key in _INT_KEYS:
         if isinstance(value, float) and not value.is_integer():
             raise ConfigError(f"{key} must be a whole number (got {value:.6g})")
@@ -184,20 +188,22 @@ def load_toml(path: str | Path) -> dict[str, Any]:
     unknown keys; values are coerced and checked when the config is built.
     """
     path = Path(path)
+    shown = brief_path(path)
     try:
-        with path.open("rb") as fh:
-            data = tomllib.load(fh)
-    except FileNotFoundError:
-        raise ConfigError(f"config file {str(path)!r} does not exist") from None
-    except OSError as exc:
-        raise ConfigError(f"cannot read config file {str(path)!r}: {exc.strerror}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"malformed TOML in {str(path)!r}: {exc}") from None
+        raw = read_limited(path, MAX_TOML_BYTES, "config file")
+    except InputFileError as exc:
+        raise ConfigError(str(exc)) from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
-        raise ConfigError(f"config file {str(path)!r} is not UTF-8 text") from None
+        raise ConfigError(f"config file {shown} is not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"malformed TOML in {shown}: {printable(str(exc))}") from None
+    except RecursionError:  # arrays or inline tables nested thousands deep
+        raise ConfigError(f"malformed TOML in {shown}: nested too deeply") from None
     if set(data) == {"config"} and isinstance(data["config"], dict):
         data = data["config"]
     unknown = sorted(set(data) - set(Config.keys()))
     if unknown:
-        raise ConfigError(f"unknown key {unknown[0]!r} in {str(path)!r}")
+        raise ConfigError(f"unknown key {brief(unknown[0])} in {shown}")
     return {k: _coerce(k, v) for k, v in data.items()}

@@ -15,9 +15,11 @@ True
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
+import stat
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +28,8 @@ from typing import Any, NoReturn
 import numpy as np
 
 from .analysis import Moments, Window, view_window
-from .config import Config, ConfigError
+from .config import MAX_POINTS, MAX_STEPS, Config, ConfigError
+from .inputs import InputFileError, brief, brief_path, file_kind, read_limited
 
 __all__ = ["Trace", "TraceError", "SCHEMA", "atomic_write", "STATE_KEYS", "DIVERGENCE_LOSS", "DIVERGENCE_REASONS"]
 
@@ -43,6 +46,32 @@ DIVERGENCE_REASONS = {
 }
 # traces written before the reasons were codes held the sentences themselves
 _OLD_REASONS = {"a value became non-finite": "non_finite", "the loss exceeded 1e12": "loss_limit"}
+
+
+def _largest_trace_bytes() -> int:
+    """Bytes of the largest trace descent can write, from the limits the config enforces.
+
+    ``MAX_STEPS + 1`` states, each with mini-batch gradients, and ``MAX_POINTS`` data
+    points, with every number at its longest JSON form (24 characters, e.g.
+    ``-2.2250738585072014e-308``), laid out as :meth:`Trace.to_json` lays them out.
+    """
+    longest = -2.2250738585072014e-308
+    keys = (*STATE_KEYS[1:], "batch_grad_w", "batch_grad_b")
+    state = len(json.dumps({"k": MAX_STEPS, **dict.fromkeys(keys, longest)})) + len("    ,\n")
+    number = len(json.dumps(longest)) + len(", ")
+    return (MAX_STEPS + 1) * state + 2 * MAX_POINTS * number + 64 * 1024  # + config, analysis: under 2 KB
+
+
+#: The most a trace file may hold: twice the largest trace descent writes (about 32 MB, so
+#: about 65 MB), which leaves room for a re-indented copy of any run the trainer accepts, while
+#: /dev/zero, /dev/urandom or a multi-gigabyte file is refused before it is read.
+MAX_TRACE_BYTES = 2 * _largest_trace_bytes()
+
+
+#: A window axis must span at least this fraction of its distance from 0 (and of 1).
+MIN_WINDOW_SPAN = 1e-6
+#: The most tick intervals a window's step may give along one axis.
+MAX_WINDOW_TICKS = 1000
 
 
 class TraceError(ValueError):
@@ -166,21 +195,20 @@ class Trace:
     def load(cls, path: str | os.PathLike) -> Trace:
         """Read and validate a trace file; :class:`TraceError` says what is wrong."""
         p = Path(path)
+        shown = brief_path(p)
         try:
-            text = p.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise TraceError(f"trace file {str(p)!r} does not exist") from None
-        except IsADirectoryError:
-            raise TraceError(f"trace file {str(p)!r} is a directory") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise TraceError(f"cannot read trace file {str(p)!r}: {exc}") from None
+            text = read_limited(p, MAX_TRACE_BYTES, "trace file").decode("utf-8")
+        except InputFileError as exc:
+            raise TraceError(str(exc)) from None
+        except UnicodeDecodeError:
+            raise TraceError(f"trace file {shown} is not UTF-8 text") from None
         try:
             return cls.from_json(text)
         except TraceError as exc:
-            raise TraceError(f"{p}: {exc}") from None
+            raise TraceError(f"{shown}: {exc}") from None
         except (ValueError, TypeError, ArithmeticError, RecursionError, KeyError) as exc:
             # a hand-made file can be wrong in more ways than the checks name: still one line
-            raise TraceError(f"{p}: malformed trace ({type(exc).__name__}: {exc})") from None
+            raise TraceError(f"{shown}: malformed trace ({type(exc).__name__}: {brief(str(exc), 120)})") from None
 
     @classmethod
     def from_json(cls, text: str) -> Trace:
@@ -202,8 +230,8 @@ class Trace:
         schema = d.get("schema")
         if schema != SCHEMA:
             if isinstance(schema, str) and schema.startswith("descent.trace/"):
-                raise TraceError(f"unsupported schema version {schema!r} (this descent reads {SCHEMA!r})")
-            raise TraceError(f"not a descent trace: schema is {schema!r}, expected {SCHEMA!r}")
+                raise TraceError(f"unsupported schema version {brief(schema)} (this descent reads {SCHEMA!r})")
+            raise TraceError(f"not a descent trace: schema is {brief(schema)}, expected {SCHEMA!r}")
         for key in ("config", "data", "states", "analysis"):
             if key not in d:
                 raise TraceError(f"missing key {key!r}")
@@ -225,6 +253,10 @@ class Trace:
             raise TraceError("data must hold at least 2 points")
         if float(np.ptp(x)) == 0.0:
             raise TraceError("data.x must not be constant")
+        if x.size != config.n_points():  # the config says how many points the run had
+            raise TraceError(
+                f"data holds {x.size} points but the config's x grid (x_min, x_max, x_step) gives {config.n_points()}"
+            )
 
         states = d["states"]
         if not isinstance(states, list) or not states:
@@ -240,12 +272,12 @@ class Trace:
                     raise TraceError(f"states[{i}] lacks {key!r}")
                 v = s[key]
                 if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-                    raise TraceError(f"states[{i}].{key} must be a finite number (got {v!r})")
+                    raise TraceError(f"states[{i}].{key} must be a finite number (got {brief(v)})")
                 cols[key].append(float(v))
             if s["k"] != i:
-                raise TraceError(f"states[{i}].k is {s['k']!r}, expected {i}")
+                raise TraceError(f"states[{i}].k is {brief(s['k'])}, expected {i}")
             if s["loss"] < 0:
-                raise TraceError(f"states[{i}].loss is negative ({s['loss']!r}); a squared error never is")
+                raise TraceError(f"states[{i}].loss is negative ({brief(s['loss'])}); a squared error never is")
             if "batch_grad_w" in s:
                 batch_w.append(_finite(s["batch_grad_w"], f"states[{i}].batch_grad_w"))
                 batch_b.append(_finite(s.get("batch_grad_b"), f"states[{i}].batch_grad_b"))
@@ -256,7 +288,7 @@ class Trace:
         reason = None
         if diverged_at is not None:
             if isinstance(diverged_at, bool) or not isinstance(diverged_at, int):
-                raise TraceError(f"diverged_at must be null or a step number (got {diverged_at!r})")
+                raise TraceError(f"diverged_at must be null or a step number (got {brief(diverged_at)})")
             if diverged_at != len(states) or diverged_at > config.steps:
                 raise TraceError(
                     f"diverged_at is {diverged_at} but states end at k={len(states) - 1}"
@@ -266,7 +298,7 @@ class Trace:
             reason = _OLD_REASONS.get(reason, reason) if isinstance(reason, str) else reason
             if reason is not None and (not isinstance(reason, str) or reason not in DIVERGENCE_REASONS):
                 raise TraceError(
-                    f"diverged_reason must be null or one of {', '.join(DIVERGENCE_REASONS)} (got {str(reason)[:40]!r})"
+                    f"diverged_reason must be null or one of {', '.join(DIVERGENCE_REASONS)} (got {brief(reason)})"
                 )
         elif len(states) != config.steps + 1:
             raise TraceError(
@@ -281,6 +313,8 @@ class Trace:
                 raise TraceError(f"analysis lacks {key!r}")
         if np.max(np.abs(x)) > 1e100 or np.max(np.abs(y)) > 1e100:
             raise TraceError("data values are out of range (|x|, |y| must be at most 1e100)")
+        if not _on_grid(x, config):
+            raise TraceError("data.x is not the x grid the config gives (x_min, x_max, x_step)")
         moments = Moments.from_data(x, y)
         if moments.problem():
             raise TraceError(f"data: {moments.problem()}")
@@ -338,7 +372,21 @@ def _window(d: Any) -> Window:
     spans_ok = window.w[0] < window.w[1] and window.b[0] < window.b[1]
     if not spans_ok or window.w_step <= 0 or window.b_step <= 0 or max(abs(v) for v in vals) > 1e12:
         raise bad
+    for (lo, hi), step, axis in ((window.w, window.w_step, "w"), (window.b, window.b_step, "b")):
+        # a span float64 can draw (the trainer's windows span at least 1e-5 of their distance from 0)
+        if hi - lo < MIN_WINDOW_SPAN * max(1.0, abs(lo), abs(hi)):
+            raise TraceError(f"analysis.window.{axis} is too narrow to draw ({lo:.17g} to {hi:.17g})")
+        if (hi - lo) / step > MAX_WINDOW_TICKS:  # the trainer's windows have about 5 ticks an axis
+            raise TraceError(f"analysis.window.{axis}_step gives more than {MAX_WINDOW_TICKS} ticks")
     return window
+
+
+def _on_grid(x: np.ndarray, config: Config) -> bool:
+    """Whether ``x`` is ``arange(x_min, x_max, x_step)``, as the trainer makes it (to rounding)."""
+    expected = config.x_min + np.arange(x.size, dtype=np.float64) * config.x_step
+    scale = max(abs(config.x_min), abs(config.x_max))
+    tolerance = 1e-6 * config.x_step + 8 * np.finfo(np.float64).eps * scale
+    return bool(np.max(np.abs(x - expected)) <= tolerance)
 
 
 def _reject_constant(name: str) -> NoReturn:
@@ -347,7 +395,7 @@ def _reject_constant(name: str) -> NoReturn:
 
 def _finite(v: Any, where: str) -> float:
     if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-        raise TraceError(f"{where} must be a finite number (got {v!r})")
+        raise TraceError(f"{where} must be a finite number (got {brief(v)})")
     return float(v)
 
 
@@ -361,13 +409,16 @@ def atomic_write(path: str | os.PathLike, data: str | bytes) -> Path:
     """Write ``data`` to ``path`` through a temporary file in the same directory.
 
     A reader never sees a half-written file, and on any error nothing is left
-    behind under either name. Raises :class:`OSError` if the directory does not
-    exist or is not writable.
+    behind under either name. Only a new path or a regular file is written: a
+    device node, FIFO, socket or directory is refused (renaming over it would
+    replace ``/dev/null`` itself with a regular file). A symbolic link to a
+    regular file is written through: the file it points to is replaced, and the
+    link stays; a link to anything else, or to nothing, is refused. Raises
+    :class:`OSError` (its ``strerror`` says why) if ``path`` cannot be written.
     """
-    path = Path(path)
+    given = Path(path)
+    path = _write_target(given)
     directory = path.parent if str(path.parent) else Path(".")
-    if path.is_dir():
-        raise IsADirectoryError(21, "is a directory", str(path))
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -380,4 +431,26 @@ def atomic_write(path: str | os.PathLike, data: str | bytes) -> Path:
         except FileNotFoundError:
             pass
         raise
+    return given
+
+
+def _write_target(path: Path) -> Path:
+    """The file :func:`atomic_write` replaces for ``path``: itself, or the regular file its link names."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return path  # a new file
+    only = "descent writes only to a new path or a regular file"
+    if stat.S_ISLNK(st.st_mode):
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            raise OSError(errno.ENOENT, f"it is a symbolic link to nothing; {only}", str(path)) from None
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError(errno.EINVAL, f"it is a symbolic link to {file_kind(st.st_mode)}; {only}", str(path))
+        return Path(os.path.realpath(path))
+    if stat.S_ISDIR(st.st_mode):
+        raise IsADirectoryError(errno.EISDIR, "is a directory", str(path))
+    if not stat.S_ISREG(st.st_mode):
+        raise OSError(errno.EINVAL, f"it is {file_kind(st.st_mode)}; {only}", str(path))
     return path

@@ -1,0 +1,324 @@
+"""Odd but valid input (issue 8): a run that starts at the optimum, files that are not files,
+deep nesting, unbounded drawing costs, control characters, and outputs that are not regular files.
+
+Every test here failed on the code as it was at a86f2f2 (see each test's docstring for how).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import stat
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from descent.cli.main import cli, summary
+from descent.scenes.compare import CompareScene
+from descent.scenes.fit import FitScene
+from descent.scenes.surface import SurfaceScene
+from descent.trainer import Config, ConfigError, Trace, TraceError, load_toml, train, view_window
+
+from .conftest import build_scene
+
+FAST = ["-q", "l", "--fps", "10", "--duration", "1", "--quiet"]
+
+
+@pytest.fixture
+def runner(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    return CliRunner()
+
+
+def one_error_line(result) -> str:
+    """The single line a failed command printed on stderr (exit code 2, no traceback)."""
+    assert result.exit_code == 2, (result.exit_code, result.output, result.exception)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("descent: error: "), result.stderr
+    return lines[0]
+
+
+def run_cli(args: list[str], cwd: Path, timeout: float = 60) -> subprocess.CompletedProcess:
+    """``python -m descent ARGS`` in its own process, its address space capped at 3 GB, so
+    that a command reading a device whole fails with MemoryError instead of filling the machine."""
+
+    def cap_memory() -> None:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))
+
+    return subprocess.run(
+        [sys.executable, "-m", "descent", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        preexec_fn=cap_memory,
+    )
+
+
+# -- 1. a path of length zero ---------------------------------------------------------------------
+def _at_optimum(noise: float, steps: int = 15) -> Trace:
+    if noise == 0:
+        return train(Config(noise=0.0, w0=1.0, b0=-1.0, steps=steps))
+    w, b, _ = train(Config(noise=noise, steps=1)).optimum  # the exact least-squares optimum
+    return train(Config(noise=noise, w0=w, b0=b, steps=steps))
+
+
+@pytest.mark.parametrize("noise", [0.0, 0.1])
+@pytest.mark.parametrize("scene_cls", [FitScene, SurfaceScene, CompareScene])
+def test_a_run_that_starts_at_the_optimum_is_drawn(scene_cls, noise):
+    """At a86f2f2: ZeroDivisionError (loss axis of zero height) or a broadcast ValueError
+    (placing the optimum's label with no path to keep clear of)."""
+    trace = _at_optimum(noise)
+    assert np.ptp(trace.w) < 1e-12 and np.ptp(trace.b) < 1e-12  # the path has length zero
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # no division by zero anywhere
+        if scene_cls is CompareScene:
+            scene, group = build_scene(scene_cls, None, traces=[trace, dataclasses.replace(trace)])
+        else:
+            scene, group = build_scene(scene_cls, trace)
+        for t in np.linspace(0.0, scene.ctx.clock.t_max, 7):
+            scene.tracker.set_value(float(t))
+            group.update(0)
+    lo, hi = scene.loss.y_range
+    assert hi > lo  # a real loss axis
+    w_opt, b_opt, _ = trace.optimum
+    if scene_cls is not SurfaceScene:
+        contour = scene.contour
+        assert contour.contains(w_opt, b_opt)
+        win = contour.window
+        # the window is a readable neighbourhood of the optimum, not a point
+        assert win.w[1] - win.w[0] >= 0.25 and win.b[1] - win.b[0] >= 0.25
+        opt_label = contour.static[-1]
+        assert contour._inside(contour.axes.p2c(opt_label.get_center())[:2], 0.0)  # the label is placed, in view
+        assert len(contour.static[2]) > 0  # contour labels placed
+
+
+def test_a_start_on_the_optimum_gets_a_window_around_it():
+    """At a86f2f2 the window was 0.08 wide: the minimum span was used for the margins only."""
+    win = view_window((1.0, -1.0), (1.0, -1.0))
+    assert win.contains(1.0, -1.0)
+    assert win.w[1] - win.w[0] >= 0.25 and win.b[1] - win.b[0] >= 0.25
+    # far from 0 it is still a window float64 can draw
+    far = view_window((1e9, 3e9), (1e9, 3e9))
+    assert far.w[1] - far.w[0] >= 1e-6 * 3e9 and far.b[1] - far.b[0] >= 1e-6 * 3e9
+    assert Trace.from_json(train(Config(noise=0.0, w0=1.0, b0=-1.0, steps=1)).to_json()).window.w[0] < 1.0
+
+
+def test_rendering_a_run_that_starts_at_the_optimum(runner):
+    """At a86f2f2: a ZeroDivisionError traceback."""
+    r = runner.invoke(cli, ["render", *FAST, "--noise", "0", "--w0", "1", "--b0", "-1", "--out-dir", "out"])
+    assert r.exit_code == 0, (r.output, r.exception)
+    assert {p.suffix for p in Path("out").iterdir()} == {".mp4", ".png", ".json"}
+
+
+@pytest.mark.parametrize(
+    "window",
+    [
+        {"w": [1.0, 1.0000000000000002], "b": [-1.0, -0.9999999999999999], "w_step": 0.02, "b_step": 0.02},
+        {"w": [-20.0, 10.0], "b": [-15.0, 5.0], "w_step": 1e-9, "b_step": 5.0},
+    ],
+)
+def test_a_window_that_cannot_be_drawn_is_refused_on_load(runner, window):
+    """At a86f2f2 both passed validation, then rendering asked numpy for 149 GiB of ticks
+    (MemoryError), or generated ticks for minutes."""
+    d = json.loads(train(Config(steps=3)).to_json())
+    d["analysis"]["window"] = window
+    with pytest.raises(TraceError, match="analysis.window"):
+        Trace.from_dict(d)
+    Path("t.json").write_text(json.dumps(d))
+    line = one_error_line(runner.invoke(cli, ["render", *FAST, "--trace", "t.json", "--out-dir", "out"]))
+    assert "analysis.window" in line
+    assert not Path("out").exists() or not any(Path("out").iterdir())
+
+
+# -- 2. files that are not files, and files that are too large -----------------------------------
+@pytest.mark.parametrize("option", ["--trace", "--config"])
+def test_dev_zero_is_refused_at_once(tmp_path, option):
+    """At a86f2f2 /dev/zero was read whole (here: until the 3 GB cap, a MemoryError traceback)."""
+    command = ["render", *FAST, "--out-dir", "out"] if option == "--trace" else ["train", "--steps", "1"]
+    r = run_cli([*command, option, "/dev/zero"], tmp_path)
+    assert r.returncode == 2, r.stderr[-500:]
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "/dev/zero" in lines[0] and "character device" in lines[0], r.stderr[-500:]
+    assert r.stdout == "" and list(tmp_path.iterdir()) == []
+
+
+def test_a_fifo_is_refused_without_waiting_for_a_writer(tmp_path):
+    """At a86f2f2 opening a FIFO blocked until a writer came (here: the 30 s timeout)."""
+    os.mkfifo(tmp_path / "pipe.json")
+    os.mkfifo(tmp_path / "pipe.toml")
+    for args in (["render", *FAST, "--trace", "pipe.json"], ["train", "--config", "pipe.toml"]):
+        r = run_cli(args, tmp_path, timeout=30)
+        assert r.returncode == 2 and "FIFO" in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+def test_a_huge_file_is_refused_before_it_is_read(tmp_path):
+    """At a86f2f2 a 4 GB (sparse) file was read whole: MemoryError under the 3 GB cap."""
+    for name in ("huge.json", "huge.toml"):
+        with open(tmp_path / name, "wb") as fh:
+            fh.truncate(4 << 30)
+    for args in (["render", *FAST, "--trace", "huge.json"], ["train", "--config", "huge.toml"]):
+        r = run_cli(args, tmp_path)
+        assert r.returncode == 2 and "too large" in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr[
+            -300:
+        ]
+
+
+def test_the_read_caps_hold_for_files_that_lie_about_their_size(tmp_path, monkeypatch):
+    """Small caps (monkeypatched) on real files: over the cap is one error, at the cap loads.
+    At a86f2f2 there was no cap to patch, so the over-cap files loaded."""
+    import descent.trainer.config as config_module
+    import descent.trainer.trace as trace_module
+
+    trace = train(Config(steps=3))
+    p = trace.save(tmp_path / "t.json")
+    size = p.stat().st_size
+    monkeypatch.setattr(trace_module, "MAX_TRACE_BYTES", size, raising=False)
+    assert Trace.load(p).n_states == 4
+    monkeypatch.setattr(trace_module, "MAX_TRACE_BYTES", size - 1, raising=False)
+    with pytest.raises(TraceError, match="too large"):
+        Trace.load(p)
+    toml = tmp_path / "c.toml"
+    toml.write_text("lr = 0.2\n" + "# a comment\n" * 100)
+    monkeypatch.setattr(config_module, "MAX_TOML_BYTES", 1000, raising=False)
+    with pytest.raises(ConfigError, match="too large"):
+        load_toml(toml)
+    toml.write_text("lr = 0.2\n")
+    assert load_toml(toml) == {"lr": 0.2}
+
+
+def test_the_largest_run_fits_well_under_the_trace_cap():
+    """The cap is computed from the limits; the largest trace the trainer can write (100 000 steps
+    with mini-batch gradients, 100 000 points, every number at its longest) is well under it.
+    At a86f2f2 there was no cap."""
+    from descent.trainer import config as config_module
+    from descent.trainer import trace as trace_module
+
+    cap = trace_module.MAX_TRACE_BYTES
+    n, steps = config_module.MAX_POINTS, config_module.MAX_STEPS
+    longest = -1.2345678901234567e-100
+    cfg = Config(x_min=-3.0, x_max=3.0, x_step=6.0 / n, steps=steps, batch_size=1)
+    assert cfg.n_points() == n
+    column = np.full(steps + 1, longest)
+    big = dataclasses.replace(
+        train(Config(steps=1)),
+        config=cfg,
+        x=np.full(n, longest),
+        y=np.full(n, longest),
+        w=column,
+        b=column,
+        loss=column,
+        grad_w=column,
+        grad_b=column,
+        batch_grad_w=column,
+        batch_grad_b=column,
+    )
+    size = len(big.to_json().encode())
+    assert size < cap / 1.5, (size, cap)
+    assert cap < 200e6  # and the cap is not so large that it stops protecting anything
+
+
+# -- 3. deep nesting -------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "text",
+    [
+        "lr = " + "[" * 100_000 + "]" * 100_000 + "\n",
+        "a = " + "{b = " * 3000 + "1" + "}" * 3000 + "\n",
+        "lr = " + "[" * 150 + "1" + "]" * 150 + "\n",  # parses, then is quoted in the error
+    ],
+)
+def test_deeply_nested_toml_is_one_line(runner, text):
+    """At a86f2f2: a RecursionError traceback (the first two), a 300-character quote (the third)."""
+    Path("deep.toml").write_text(text)
+    line = one_error_line(runner.invoke(cli, ["train", "--config", "deep.toml"]))
+    assert "deep.toml" in line or "lr must be" in line
+    assert len(line) < 300
+
+
+def test_deeply_nested_json_in_a_trace_is_one_short_line(runner):
+    """Nested deeper than the parser allows, and nested within what it allows (then quoted in the
+    error). At a86f2f2 the second printed the whole 1 800-character nest."""
+    base = train(Config(steps=3)).to_json()
+    Path("a.json").write_text("[" * 100_000 + "]" * 100_000)
+    Path("b.json").write_text(base.replace('"lr": 0.1', '"lr": ' + "[" * 900 + "]" * 900, 1))
+    for name in ("a.json", "b.json"):
+        line = one_error_line(runner.invoke(cli, ["render", *FAST, "--trace", name, "--out-dir", "out"]))
+        assert name in line and len(line) < 300, line[:400]
+
+
+# -- 5. control characters from input never reach the terminal -----------------------------------
+ESCAPES = "\x1b]0;owned\x07\x1b[2J\x9b31m\u202e"
+
+
+def _clean(text: str) -> bool:
+    return not any(c in text for c in "\x1b\x07\x9b\u202e")
+
+
+def test_summary_never_prints_control_characters():
+    """A trace object carries text the trainer did not write. At a86f2f2 summary() printed it raw."""
+    diverged = train(Config(lr=5.0, steps=50))
+    assert diverged.diverged
+    odd = dataclasses.replace(diverged, diverged_reason=ESCAPES)
+    text = summary(odd)
+    assert _clean(text) and "owned" in text
+    assert text.count("\n") == summary(diverged).count("\n")  # no line break smuggled in either
+
+
+def test_error_messages_never_print_control_characters(runner):
+    """A file name with escape sequences in a trace error. At a86f2f2 the name was printed raw."""
+    name = f"run{ESCAPES}\n.json"
+    Path(name).write_text("{ not json")
+    line = one_error_line(runner.invoke(cli, ["render", *FAST, "--trace", name, "--out-dir", "out"]))
+    assert _clean(line) and "not valid JSON" in line
+    Path("c.toml").write_text(f'optimizer = "{ESCAPES}"\n'.replace("\x1b", "\\u001b").replace("\x07", "\\u0007"))
+    line = one_error_line(runner.invoke(cli, ["train", "--config", "c.toml"]))
+    assert _clean(line) and "optimizer" in line
+
+
+# -- 6. outputs that are not regular files -------------------------------------------------------
+def test_train_out_refuses_a_fifo_and_links_to_devices(runner):
+    """At a86f2f2 the FIFO and the links were replaced by regular files (on /dev/null itself, the
+    device node would have been replaced: not tried here, for the machine's sake)."""
+    os.mkfifo("pipe")
+    os.symlink("/dev/null", "null-link")
+    os.symlink("pipe", "pipe-link")
+    os.symlink("nowhere", "dangling")
+    for target in ("pipe", "null-link", "pipe-link", "dangling"):
+        line = one_error_line(runner.invoke(cli, ["train", "--steps", "2", "--out", target]))
+        assert target in line and "regular file" in line
+    assert stat.S_ISFIFO(os.lstat("pipe").st_mode)
+    assert all(os.path.islink(p) for p in ("null-link", "pipe-link", "dangling"))
+    assert os.readlink("null-link") == "/dev/null" and stat.S_ISCHR(os.stat("/dev/null").st_mode)
+    assert sorted(os.listdir(".")) == ["dangling", "null-link", "pipe", "pipe-link"]  # no temporary left
+
+
+def test_train_out_refuses_a_device_node(runner):
+    """A character device of our own (root only). At a86f2f2 it was replaced by a regular file."""
+    try:
+        os.mknod("null", 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    except PermissionError:
+        pytest.skip("creating a device node needs root")
+    line = one_error_line(runner.invoke(cli, ["train", "--steps", "2", "--out", "null"]))
+    assert "character device" in line
+    assert stat.S_ISCHR(os.lstat("null").st_mode)
+
+
+def test_train_out_writes_through_a_link_to_a_regular_file(runner):
+    """The policy: a symlink to a regular file is written through (the link stays a link).
+    At a86f2f2 the link was replaced by a regular file and the file it named kept its old content."""
+    Path("runs").mkdir()
+    Path("runs/old.json").write_text("old")
+    os.symlink("runs/old.json", "latest.json")
+    r = runner.invoke(cli, ["train", "--steps", "2", "--out", "latest.json"])
+    assert r.exit_code == 0, r.output
+    assert os.path.islink("latest.json")
+    assert Trace.load("runs/old.json").n_states == 3
+    assert sorted(os.listdir("runs")) == ["old.json"]
