@@ -728,7 +728,8 @@ def _run_locked(
     if compare_entry is None and _entry_ok(out, manifest.get("compare")):
         compare_entry = manifest["compare"]  # the comparison as it stands (kept, or from an earlier run)
     shown = [(v, manifest["variants"][v.name]) for v in variants if v.name in verified]
-    gallery = _gallery(out, shown, compare_entry) if shown or compare_entry else None
+    with fs.disk_guard([out]):
+        gallery = _gallery(out, shown, compare_entry) if shown or compare_entry else None
     ordered = [rows[v.name] for v in variants if v.name in rows]
     return BatchResult(out, ordered, failures, compare_entry, gallery, skipped, published)
 

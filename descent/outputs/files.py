@@ -275,6 +275,8 @@ def output_lock(
             say(f"descent: waiting for {holder} to finish with {where!r} (one run per folder at a time)")
             lock.acquire()
     except OSError as exc:
+        if exc.errno in _FULL_ERRNOS:
+            raise DiskFull(folder, None, _free_bytes(folder)) from None
         raise RenderError(f"cannot lock output directory {printable(str(folder))!r}: {exc.strerror or exc}") from None
     token = secrets.token_hex(8)
     _write_holder(folder, token)
