@@ -40,7 +40,15 @@ __all__ = [
     "safe_name",
     "equal_aspect",
     "contour_ellipse",
+    "thin_polyline",
+    "thin_series",
+    "sample_indices",
+    "up_to",
+    "MAX_DRAWN",
 ]
+
+#: Above this many vertices (or points) a drawing is thinned: the cost of a frame stays bounded.
+MAX_DRAWN = 2000
 
 
 def key_steps(last_k: int, max_keys: int = 45) -> list[int]:
@@ -299,3 +307,100 @@ def contour_ellipse(moments, optimum: tuple[float, float, float], level: float, 
     r = math.sqrt(max(level - l_opt, 0.0))
     d = evecs @ (unit * (r / np.sqrt(evals))[:, None])
     return np.stack([w_opt + d[0], b_opt + d[1]], axis=1)
+
+
+# -- bounded drawing costs ----------------------------------------------------------------------
+def thin_polyline(points: np.ndarray, tol: float, most: int = MAX_DRAWN) -> np.ndarray:
+    """Indices of the vertices of a polyline worth drawing when it has more than ``most``.
+
+    First, a vertex that falls in the same ``tol``-sized cell as the vertex before
+    it is dropped (the first and last are always kept), so the drawn line never
+    strays more than a cell's diagonal from the true one: with ``tol`` a fraction of
+    a pixel, the eye cannot tell. If more than ``most`` vertices remain, the path
+    scribbles over an area (mini-batch noise around the optimum): the vertices of its
+    longest moves are kept (the shape of the approach), and an even sample of the
+    rest scribbles over the same area. A polyline of at most ``most`` vertices is
+    kept whole.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> pts = np.stack([np.linspace(0, 1, 10_001), np.zeros(10_001)], axis=1)
+    >>> idx = thin_polyline(pts, 0.01)
+    >>> int(idx[0]), int(idx[-1]), len(idx) <= 101
+    (0, 10000, True)
+    >>> jitter = np.random.default_rng(0).normal(size=(100_000, 2))
+    >>> len(thin_polyline(jitter, 0.01)) <= 2000
+    True
+    """
+    pts = np.asarray(points, dtype=float)
+    n = len(pts)
+    if n <= most:
+        return np.arange(n)
+    pts = pts.reshape(n, -1)
+    q = np.floor((pts - pts[0]) / max(float(tol), 1e-300))
+    keep = np.empty(n, dtype=bool)
+    keep[0] = keep[-1] = True
+    keep[1:-1] = np.any(q[1:-1] != q[:-2], axis=1)
+    idx = np.flatnonzero(keep)
+    if len(idx) <= most:
+        return idx
+    seg = np.linalg.norm(np.diff(pts[idx], axis=0), axis=1)
+    reach = np.maximum(np.r_[np.inf, seg], np.r_[seg, np.inf])  # the longer of a vertex's two moves
+    longest = np.argsort(-reach, kind="stable")[: most // 2]
+    even = np.linspace(0, len(idx) - 1, most - len(longest)).astype(np.int64)
+    return idx[np.unique(np.concatenate([longest, even]))]
+
+
+def thin_series(xs: np.ndarray, ys: np.ndarray, width: float, most: int = MAX_DRAWN) -> np.ndarray:
+    """Indices that draw ``ys`` against increasing ``xs`` as it looks, when there are more than ``most``.
+
+    In every column ``width`` wide the first, lowest, highest and last points are
+    kept: the line through them covers exactly the columns and heights the full
+    line covers (the classic min/max decimation of plotting programs). At most
+    about four points per column are kept, however many the series holds; wider
+    columns are used if that is still more than ``2 * most``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.arange(100_000.0)
+    >>> idx = thin_series(x, np.sin(x), width=1000.0)
+    >>> len(idx) <= 400, float(np.sin(x)[idx].max()) == float(np.sin(x).max())
+    (True, True)
+    """
+    xs = np.asarray(xs, dtype=float)
+    ys = np.asarray(ys, dtype=float)
+    n = xs.size
+    if n <= most:
+        return np.arange(n)
+    width = max(float(width), float(xs[-1] - xs[0]) / (most / 2), 1e-300)
+    col = np.floor((xs - xs[0]) / width).astype(np.int64)
+    starts = np.flatnonzero(np.r_[True, col[1:] != col[:-1]])
+    ends = np.r_[starts[1:], n] - 1
+    order = np.lexsort((ys, col))  # columns stay in place; within each, lowest first
+    return np.unique(np.concatenate([starts, ends, order[starts], order[ends]]))
+
+
+def up_to(kept: np.ndarray, k: int) -> np.ndarray:
+    """The kept indices up to state ``k``, ending exactly at ``k`` (the path so far)."""
+    head = kept[: int(np.searchsorted(kept, k, side="right"))]
+    return head if len(head) and head[-1] == k else np.append(head, k)
+
+
+def sample_indices(n: int, most: int = MAX_DRAWN, seed: int = 0) -> np.ndarray:
+    """All of ``range(n)``, or a seeded, sorted random sample of ``most`` of them.
+
+    The same ``n``, ``most`` and ``seed`` always give the same sample (a local
+    generator: Manim reseeds numpy's global one).
+
+    Examples
+    --------
+    >>> len(sample_indices(50)), len(sample_indices(200_000))
+    (50, 2000)
+    >>> bool((sample_indices(200_000) == sample_indices(200_000)).all())
+    True
+    """
+    if n <= most:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, size=most, replace=False))

@@ -40,12 +40,13 @@ from manim import (
     VGroup,
     VMobject,
     Wait,
+    config,
 )
 from manim.camera.three_d_camera import ThreeDCamera
 
 from descent.scenes.base import DescentScene, play_frames
 from descent.scenes.fit import fit_layout
-from descent.scenes.helpers import State, clip_segment, contour_ellipse, contour_levels, fmt_num
+from descent.scenes.helpers import State, clip_segment, contour_ellipse, contour_levels, fmt_num, thin_polyline, up_to
 from descent.scenes.panels import Banner, Context, DataPanel, Header, LossPanel, Panel, StepDriver, label, number_label
 from descent.scenes.theme import THEMES
 from descent.trainer import Trace, loss_at, loss_grid, nice_step
@@ -193,6 +194,9 @@ class SurfacePanel(Panel):
         self.stepwise.add(self.path, self.markers)
         self.dynamic.add(self.live, self.exit, self.head)
         self._exit_point: np.ndarray | None = None
+        # a long run's path is drawn through the states a fraction of a pixel apart (bounded cost per frame)
+        pixel = config.frame_width / config.pixel_width
+        self._kept = thin_polyline(np.asarray(ax.c2p(t.w, t.b, t.loss)).T.reshape(-1, 3), pixel / 3)
 
     def bake_shading(self, camera: ThreeDCamera) -> None:
         """Light each face once, as Manim would on every frame, and switch per-frame shading off.
@@ -230,8 +234,9 @@ class SurfacePanel(Panel):
     def _clipped(self, k_to: int):
         """3-D path corners for states 0..k_to, clipped to the window, and the last exit point."""
         t = self.ctx.trace
-        w, b, loss = t.w[: k_to + 1], t.b[: k_to + 1], t.loss[: k_to + 1]
-        if k_to >= 1 and np.all(
+        ks = up_to(self._kept, k_to)
+        w, b, loss = t.w[ks], t.b[ks], t.loss[ks]
+        if len(ks) >= 2 and np.all(
             (w >= self.w_range[0])
             & (w <= self.w_range[1])
             & (b >= self.b_range[0])
@@ -240,8 +245,8 @@ class SurfacePanel(Panel):
         ):
             return [np.asarray(self.axes.c2p(w, b, loss)).T.reshape(-1, 3)], None  # all inside: no clipping
         pieces, current, exit_point = [], [], None
-        for k in range(k_to):
-            seg = _clip3(t, k, k + 1, self.w_range, self.b_range, self.z_max)
+        for k, k1 in zip(ks[:-1], ks[1:], strict=True):
+            seg = _clip3(t, k, k1, self.w_range, self.b_range, self.z_max)
             if seg is None:
                 if current:
                     pieces.append(current)
@@ -312,6 +317,9 @@ def _hex(rgb) -> str:
 
 def _ticks(lo: float, hi: float, step: float) -> list[float]:
     first, last = math.ceil(lo / step - 1e-9), math.floor(hi / step + 1e-9)
+    if last - first > 12:  # a trace's window may ask for more ticks than a 3-D plot can label
+        step = nice_step(hi - lo, 5)
+        first, last = math.ceil(lo / step - 1e-9), math.floor(hi / step + 1e-9)
     return [round(i * step, 10) for i in range(first, last + 1)]
 
 

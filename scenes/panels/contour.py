@@ -23,6 +23,7 @@ from manim import (
     RoundedRectangle,
     VGroup,
     VMobject,
+    config,
 )
 from PIL import Image
 
@@ -37,6 +38,8 @@ from ..helpers import (
     contour_levels,
     equal_aspect,
     fmt_num,
+    thin_polyline,
+    up_to,
 )
 from .base import Box, Context, Panel, Run
 from .draw import (
@@ -71,6 +74,9 @@ class ContourPanel(Panel):
         ax = plot_axes([*win.w, win.w_step], [*win.b, win.b_step], aw, ah, th, [box.x + 0.35, box.y + 0.2, 0])
         self.axes = ax
         self.map = AffineMap(ax)
+        # a long run's path is drawn through the states a fraction of a pixel apart (bounded cost per frame)
+        pixel = config.frame_width / config.pixel_width
+        self._kept = [thin_polyline(self.map(r.trace.w, r.trace.b)[:, :2], pixel / 3) for r in self.runs]
         heat = self._heat_map()
         contours, contour_labels = self._contours()
         frame = plot_frame(ax, th)
@@ -230,8 +236,9 @@ class ContourPanel(Panel):
         self._keep_inside(mob)
 
     def path_points(self) -> np.ndarray:
-        """Screen points of every run's states (for placing labels clear of the paths)."""
-        return np.concatenate([self.map(tr.w, tr.b) for tr in (r.trace for r in self.runs)])
+        """Screen points of every run's states as drawn (for placing labels clear of the paths)."""
+        drawn = zip(self.runs, self._kept, strict=True)
+        return np.concatenate([self.map(r.trace.w[ks], r.trace.b[ks]) for r, ks in drawn])
 
     def clearest_corner(self, width: float, height: float, margin: float = 0.12) -> np.ndarray:
         """The top-left point for a box of this size in the window corner farthest from every path."""
@@ -281,7 +288,8 @@ class ContourPanel(Panel):
         for i, (run, st) in enumerate(zip(self.runs, states, strict=False)):
             trace, clock = run.trace, run.clock
             k0 = int(math.floor(st.kf))
-            runs, exits = clip_polyline(np.stack([trace.w[: k0 + 1], trace.b[: k0 + 1]], axis=1), self.lo, self.hi)
+            ks = up_to(self._kept[i], k0)
+            runs, exits = clip_polyline(np.stack([trace.w[ks], trace.b[ks]], axis=1), self.lo, self.hi)
             self.paths[i].points = polyline_points([self.map(r[:, 0], r[:, 1]) for r in runs])
             self._done_exit[i] = exits[-1] if exits else None
             # a marker at every recorded state passed (all of them for a short run)

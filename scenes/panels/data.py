@@ -21,9 +21,11 @@ from manim import (
 from descent.trainer import nice_step
 
 from ..helpers import (
+    MAX_DRAWN,
     State,
     clip_segment,
     fmt_num,
+    sample_indices,
 )
 from .base import Box, Context, Panel, Run
 from .draw import (
@@ -37,6 +39,11 @@ from .draw import (
 )
 
 __all__ = ["DataPanel"]
+
+
+def _count(n: int) -> str:
+    """A count with thin groups of three digits: 200 000."""
+    return f"{n:,}".replace(",", "\u2009")
 
 
 # -- data space ------------------------------------------------------------------
@@ -79,7 +86,9 @@ class DataPanel(Panel):
         ticks = tick_labels(ax, ticks_between(*self.x_range, sx), ticks_between(*self.y_range, sy), th, 19)
         xl = label("x", th, 22, th.muted).next_to(ax.c2p(self.x_range[1], self.y_range[0]), DR, buff=0.06)
         yl = label("y", th, 22, th.muted).next_to(ax.c2p(self.x_range[0], self.y_range[1]), UL, buff=0.08)
-        pts = self.map(x, y)
+        # a huge data set is drawn as a seeded sample (the legend says so): a bounded cost
+        self.shown = sample_indices(x.size, MAX_DRAWN, seed=c.seed)
+        pts = self.map(x[self.shown], y[self.shown])
         dots = VGroup(*[Dot(p, radius=0.042, color=th.points, fill_opacity=0.9) for p in pts])
         truth = self._clipped_line(c.slope, c.bias)
         true_line = DashedLine(truth[0], truth[1], dash_length=0.12, color=th.truth, stroke_width=2.5)
@@ -99,7 +108,11 @@ class DataPanel(Panel):
         ax = self.axes
         items = VGroup()
         dot = Dot(radius=0.05, color=th.points)
-        items.add(VGroup(dot, label("data", th, 18, th.muted).next_to(dot, RIGHT, buff=0.1)))
+        n = self.ctx.trace.x.size
+        data = "data" if len(self.shown) == n else f"data ({_count(len(self.shown))} of {_count(n)} shown)"
+        data_label = label(data, th, 18, th.muted)
+        extra = data_label.width - label("data", th, 18, th.muted).width if data != "data" else 0.0
+        items.add(VGroup(dot, data_label.next_to(dot, RIGHT, buff=0.1)))
         dash = DashedLine(ORIGIN, RIGHT * 0.4, dash_length=0.08, color=th.truth, stroke_width=2.5)
         items.add(
             VGroup(
@@ -116,6 +129,8 @@ class DataPanel(Panel):
             fit = Line(ORIGIN, RIGHT * 0.4, color=th.run, stroke_width=4)
             items.add(VGroup(fit, label("fit ŷ = w·x + b", th, 18, th.muted).next_to(fit, RIGHT, buff=0.1)))
         items.arrange(RIGHT, buff=0.3)
+        if extra > 0:  # the longer data label: the legend keeps the width it has with "data" alone
+            items.scale_to_fit_width(items.width - extra)
         items.next_to(ax.c2p(self.x_range[0], self.y_range[1]), UP, buff=0.1, aligned_edge=LEFT)
         return items
 

@@ -20,6 +20,8 @@ from manim import (
     VMobject,
 )
 
+from descent.trainer import nice_step
+
 from ..glyphs import GlyphSet
 from ..helpers import (
     fmt_num,
@@ -110,6 +112,8 @@ def polyline_points(runs: Sequence[np.ndarray]) -> np.ndarray:
 def plot_axes(x_range, y_range, box_w: float, box_h: float, theme: Theme, centre) -> Axes:
     """A plot area: axes for the coordinates, placed at ``centre``, with their own lines
     hidden (each panel draws a light frame and grid instead of crossing axes)."""
+    x_range, x_ticks = _hidden_ticks(x_range, box_w)
+    y_range, y_ticks = _hidden_ticks(y_range, box_h)
     ax = Axes(
         x_range=x_range,
         y_range=y_range,
@@ -117,11 +121,29 @@ def plot_axes(x_range, y_range, box_w: float, box_h: float, theme: Theme, centre
         y_length=box_h,
         tips=False,
         axis_config={"color": theme.axis, "stroke_width": 2, "include_ticks": True, "tick_size": 0.05},
+        x_axis_config={"include_ticks": x_ticks},
+        y_axis_config={"include_ticks": y_ticks},
     )
     ax.move_to(centre)
     ax.x_axis.set_opacity(0)
     ax.y_axis.set_opacity(0)
     return ax
+
+
+def _hidden_ticks(axis_range, length: float, most: int = 100) -> tuple[list[float], bool]:
+    """An axis's ``[lo, hi, step]`` and whether Manim should make its (hidden) tick marks.
+
+    Manim pads an axis's tick range by 1e-6 in absolute terms: over a tiny range (x
+    from 0 to 1e-10) it would build millions of tick marks, far outside the range
+    (where they would move the whole panel, since a panel is placed by its bounding
+    box). Such an axis gets none; any other gets a step that makes at most ``most``.
+    The marks are never visible, so nothing on screen changes.
+    """
+    lo, hi, step = (float(v) for v in axis_range)
+    if 1e-6 * length / (hi - lo) > 1e-3:  # the pad would show: 1/1000 of a unit or more
+        return [lo, hi, step], False
+    reach = hi - lo + 2e-6
+    return [lo, hi, step if reach / step <= most else reach / most], True
 
 
 def tick_labels(
@@ -169,7 +191,17 @@ def plot_frame(axes: Axes, theme: Theme) -> VGroup:
     return VGroup(rect)
 
 
+#: The most ticks one axis gets, whatever step it is asked for.
+MAX_TICKS = 50
+
+
 def ticks_between(lo: float, hi: float, step: float) -> list[float]:
+    """Multiples of ``step`` in [lo, hi], free of float noise; a step too fine for the range is coarsened."""
     first = math.ceil(lo / step - 1e-9)
     last = math.floor(hi / step + 1e-9)
-    return [round(i * step, 10) for i in range(first, last + 1)]
+    if last - first > MAX_TICKS:
+        step = nice_step(hi - lo, 6)
+        first, last = math.ceil(lo / step - 1e-9), math.floor(hi / step + 1e-9)
+    # round to 10 decimals (or more, for a step finer than 1e-4), so a tick is 0.3, not 0.30000000000000004
+    digits = max(10, 6 - math.floor(math.log10(step)))
+    return [round(i * step, digits) for i in range(first, last + 1)]

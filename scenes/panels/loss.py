@@ -14,6 +14,7 @@ from manim import (
     Line,
     VGroup,
     VMobject,
+    config,
 )
 
 from descent.trainer import nice_step
@@ -23,6 +24,8 @@ from ..helpers import (
     fmt_num,
     fmt_pow10,
     log_ticks,
+    thin_series,
+    up_to,
 )
 from .base import Box, Context, Panel, Run, loss_spans_decades
 from .draw import (
@@ -75,6 +78,12 @@ class LossPanel(Panel):
         ax = plot_axes([*self.x_range, sx], [*self.y_range, 1], aw, ah, th, [box.x + 0.4, box.y + 0.2, 0])
         self.axes = ax
         self.map = AffineMap(ax)
+        # a long run's curve is drawn through the lowest and highest loss of each sliver of a pixel
+        pixel = config.frame_width / config.pixel_width
+        self._kept = [
+            thin_series(*self.map(np.arange(r.trace.n_states, dtype=float), self._y(r.trace.loss))[:, :2].T, pixel / 3)
+            for r in self.runs
+        ]
         frame = plot_frame(ax, th)
         grid = VGroup(*[Line(ax.c2p(0, v), ax.c2p(k_max, v), stroke_width=1, color=th.grid) for v in y_ticks])
         ticks = tick_labels(ax, ticks_between(0, k_max, sx), y_ticks, th, 17, fx=lambda v: f"{v:.0f}", fy=fy)
@@ -113,7 +122,8 @@ class LossPanel(Panel):
         for i, (run, st) in enumerate(zip(self.runs, states, strict=False)):
             trace = run.trace
             k0 = int(math.floor(st.kf))
-            pts = self.map(np.arange(k0 + 1, dtype=float), self._y(trace.loss[: k0 + 1]))
+            ks = up_to(self._kept[i], k0)
+            pts = self.map(ks.astype(float), self._y(trace.loss[ks]))
             if len(pts) >= 2:
                 self.curves[i].set_points_as_corners(pts)
             else:
