@@ -438,15 +438,16 @@ def test_the_gallery_links_only_plain_names_and_real_sizes(tmp_path):
 
 # -- odd but valid input ----------------------------------------------------------------------------
 def test_a_working_directory_and_out_dir_with_quotes_and_newlines(tmp_path):
-    """Manim never sees those paths, and a manim.cfg in the working directory changes nothing."""
+    """Manim never sees those paths, FFmpeg never reads "c:" as a protocol, and a manim.cfg in the
+    working directory changes nothing."""
     from descent.outputs.clip import render
 
     cwd = tmp_path / "Bob's\ncourse"
     cwd.mkdir()
     (cwd / "manim.cfg").write_text("[CLI]\nframe_height = 4.0\nframe_width = 7.0\n")
-    r = descent(["render", "--steps", "3", "--out-dir", "clip's\nout", *QUICK], cwd=cwd, env=env_with_tmp(tmp_path))
+    r = descent(["render", "--steps", "3", "--out-dir", "c:lip's\nout", *QUICK], cwd=cwd, env=env_with_tmp(tmp_path))
     assert r.returncode == 0, r.stderr
-    out = cwd / "clip's\nout"
+    out = cwd / "c:lip's\nout"
     meta = json.loads((out / "fit_sgd_lr0.1_steps3.json").read_text())
     assert probe(out / "fit_sgd_lr0.1_steps3.mp4")["frames"] == meta["video"]["frames"] > 0
     ref = render(train(Config(steps=3)), out_dir=tmp_path / "ref", fps=10, progress=False,
