@@ -317,10 +317,11 @@ def thin_polyline(points: np.ndarray, tol: float, most: int = MAX_DRAWN) -> np.n
     it is dropped (the first and last are always kept), so the drawn line never
     strays more than a cell's diagonal from the true one: with ``tol`` a fraction of
     a pixel, the eye cannot tell. If more than ``most`` vertices remain, the path
-    scribbles over an area (mini-batch noise around the optimum): the vertices of its
-    longest moves are kept (the shape of the approach), and an even sample of the
-    rest scribbles over the same area. A polyline of at most ``most`` vertices is
-    kept whole.
+    scribbles over an area (mini-batch noise around the optimum): then the vertex
+    that first enters each cell is kept, with cells growing from ``tol`` until at most
+    ``most`` remain. Every vertex still lies within a cell's diagonal of a drawn one,
+    and a path's approach (always new ground) is drawn exactly. A polyline of at
+    most ``most`` vertices is kept whole.
 
     Examples
     --------
@@ -338,18 +339,18 @@ def thin_polyline(points: np.ndarray, tol: float, most: int = MAX_DRAWN) -> np.n
     if n <= most:
         return np.arange(n)
     pts = pts.reshape(n, -1)
-    q = np.floor((pts - pts[0]) / max(float(tol), 1e-300))
+    offset = pts - pts[0]
+    cell = max(float(tol), 1e-300)
+    q = np.floor(offset / cell)
     keep = np.empty(n, dtype=bool)
     keep[0] = keep[-1] = True
     keep[1:-1] = np.any(q[1:-1] != q[:-2], axis=1)
     idx = np.flatnonzero(keep)
-    if len(idx) <= most:
-        return idx
-    seg = np.linalg.norm(np.diff(pts[idx], axis=0), axis=1)
-    reach = np.maximum(np.r_[np.inf, seg], np.r_[seg, np.inf])  # the longer of a vertex's two moves
-    longest = np.argsort(-reach, kind="stable")[: most // 2]
-    even = np.linspace(0, len(idx) - 1, most - len(longest)).astype(np.int64)
-    return idx[np.unique(np.concatenate([longest, even]))]
+    while len(idx) > most:
+        _, first = np.unique(np.floor(offset / cell), axis=0, return_index=True)
+        idx = np.union1d(first, [0, n - 1])
+        cell *= 2.0
+    return idx
 
 
 def thin_series(xs: np.ndarray, ys: np.ndarray, width: float, most: int = MAX_DRAWN) -> np.ndarray:

@@ -71,8 +71,10 @@ def _at_optimum(noise: float, steps: int = 15) -> Trace:
     return train(Config(noise=noise, w0=w, b0=b, steps=steps))
 
 
-@pytest.mark.parametrize("noise", [0.0, 0.1])
-@pytest.mark.parametrize("scene_cls", [FitScene, SurfaceScene, CompareScene])
+@pytest.mark.parametrize(
+    "scene_cls, noise",
+    [(FitScene, 0.0), (FitScene, 0.1), (SurfaceScene, 0.0), (SurfaceScene, 0.1), (CompareScene, 0.1)],
+)
 def test_a_run_that_starts_at_the_optimum_is_drawn(scene_cls, noise):
     """At a86f2f2: ZeroDivisionError (loss axis of zero height) or a broadcast ValueError
     (placing the optimum's label with no path to keep clear of)."""
@@ -322,3 +324,131 @@ def test_train_out_writes_through_a_link_to_a_regular_file(runner):
     assert os.path.islink("latest.json")
     assert Trace.load("runs/old.json").n_states == 3
     assert sorted(os.listdir("runs")) == ["old.json"]
+
+
+# -- 4. a clip's cost is bounded by its frame count ------------------------------------------------
+def _hidden_tick_marks(axes) -> int:
+    return sum(len(getattr(a, "ticks", ())) for a in (axes.x_axis, axes.y_axis))
+
+
+@pytest.mark.parametrize("x_max, x_step", [(1e-6, 1e-8), (1e-10, 1e-12)])
+def test_a_tiny_x_range_keeps_the_data_panel_in_its_box(x_max, x_step):
+    """At a86f2f2 Manim built its hidden tick marks 1e-6 past each end of the range: for x up to
+    1e-6 they moved the whole panel off screen; for x up to 1e-10, 50 000 of them took minutes."""
+    trace = train(Config(x_min=0.0, x_max=x_max, x_step=x_step, steps=2))
+    scene, group = build_scene(FitScene, trace)
+    box = scene.data.axes
+    assert _hidden_tick_marks(box) <= 200
+    assert box.width == pytest.approx(6.5 - 0.75, abs=0.2) and box.height == pytest.approx(3.9 - 0.55, abs=0.2)
+    assert abs(box.get_center()[0] - (-3.55 + 0.3)) < 0.2  # where fit_layout puts it
+    labels = scene.data.static[2]  # the tick labels: distinct numbers, not the same rounded value
+    texts = {tuple(np.round(m.points[:, :2] - m.get_center()[:2], 3).ravel()) for m in labels}
+    assert len(texts) >= 4
+
+
+def test_a_huge_data_set_is_drawn_as_a_sample_the_legend_names():
+    """100 000 points (the most a config allows) are drawn as a seeded sample of 2 000.
+    At a86f2f2 every point was its own Dot: 100 000 of them, and nothing said so."""
+    from descent.scenes.helpers import MAX_DRAWN, sample_indices
+
+    trace = train(Config(x_step=6e-5, steps=2))
+    assert trace.x.size == 100_000
+    scene, _ = build_scene(FitScene, trace)
+    dots = scene.data.static[6]
+    assert len(dots) == MAX_DRAWN
+    legend = scene.data.static[-1]
+    text = legend[0][1].original_text.replace("\u2009", " ")
+    assert text == "data (2 000 of 100 000 shown)"
+    assert legend.get_right()[0] < 0.3  # shrunk to the lab's legend width: clear of the contour panel
+    # representative: the sample spans the data; deterministic: the same sample every time
+    xs = np.sort([scene.data.axes.p2c(d.get_center())[0] for d in dots])
+    assert xs[0] < -2.9 and xs[-1] > 2.9
+    sample = sample_indices(trace.x.size, MAX_DRAWN, seed=trace.config.seed)  # seeded: the same every time
+    expected = scene.data.map(trace.x[sample], trace.y[sample])
+    assert np.allclose([d.get_center() for d in dots], expected)
+
+
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda d: d["data"].update(x=d["data"]["x"] * 2, y=d["data"]["y"] * 2), "data holds 120 points"),
+        (lambda d: d["data"].update(x=d["data"]["x"][:50], y=d["data"]["y"][:50]), "data holds 50 points"),
+        (lambda d: d["data"].update(x=[v + 0.05 for v in d["data"]["x"]]), "not the x grid"),
+    ],
+)
+def test_a_trace_whose_data_disagree_with_its_config_is_refused(runner, mutate, message):
+    """At a86f2f2 all three were accepted (and drawn: 200 000 points took minutes)."""
+    d = json.loads(train(Config(steps=2)).to_json())
+    mutate(d)
+    with pytest.raises(TraceError, match=message):
+        Trace.from_dict(d)
+    Path("t.json").write_text(json.dumps(d))
+    assert message in one_error_line(runner.invoke(cli, ["render", *FAST, "--trace", "t.json", "--out-dir", "out"]))
+
+
+def _long_minibatch_trace(steps: int = 10_000) -> Trace:
+    """A mini-batch run of ``steps`` updates (batch size 1), simulated in numpy: training it with
+    torch would take half a minute, and the scenes only read the arrays."""
+    from descent.trainer import loss_at
+
+    base = train(Config(steps=1, batch_size=1))
+    x, y = base.x, base.y
+    rng = np.random.default_rng(0)
+    w, b = np.empty(steps + 1), np.empty(steps + 1)
+    w[0], b[0] = -15.0, -10.0
+    for k, i in enumerate(rng.integers(0, x.size, steps)):
+        r = w[k] * x[i] + b[k] - y[i]
+        w[k + 1], b[k + 1] = w[k] - 0.1 * 2 * r * x[i], b[k] - 0.1 * 2 * r
+    m = base.moments
+    residual = w[:, None] * x[None, :] + b[:, None] - y[None, :]
+    return dataclasses.replace(
+        base,
+        config=base.config.replace(steps=steps),
+        w=w,
+        b=b,
+        loss=np.asarray(loss_at(m, w, b)),
+        grad_w=2 * (residual * x).mean(axis=1),
+        grad_b=2 * residual.mean(axis=1),
+        batch_grad_w=None,
+        batch_grad_b=None,
+        window=view_window((w[0], b[0]), m.optimum()[:2], zip(w, b, strict=True)),
+    )
+
+
+def test_a_long_run_draws_a_bounded_path_that_shows_every_state():
+    """10 000 noisy states: the path, loss curve and 3-D path have a bounded number of corners at every
+    frame, every state lies within a pixel of a drawn corner, and every long move is drawn as it is.
+    At a86f2f2 every frame drew every state passed (10 000 corners, a Python loop per segment to clip)."""
+    from manim import config
+
+    from descent.scenes.helpers import MAX_DRAWN
+
+    trace = _long_minibatch_trace()
+    pixel = config.frame_width / config.pixel_width
+    scene, group = build_scene(FitScene, trace)
+    for t in np.linspace(0.0, scene.ctx.clock.t_max, 6):
+        scene.tracker.set_value(float(t))
+        group.update(0)
+        assert len(scene.contour.paths[0].points) // 4 <= MAX_DRAWN
+        assert len(scene.loss.curves[0].points) // 4 <= 2 * MAX_DRAWN
+    corners = np.vstack([scene.contour.paths[0].points[::4], scene.contour.paths[0].points[-1:]])[:, :2]
+    states = scene.contour.map(trace.w, trace.b)[:, :2]
+    inside = np.array([scene.contour.contains(w, b) for w, b in zip(trace.w, trace.b, strict=True)])
+    nearest = np.concatenate(
+        [
+            np.min(np.linalg.norm(chunk[:, None, :] - corners[None, :, :], axis=2), axis=1)
+            for chunk in np.array_split(states[inside], 20)
+        ]
+    )
+    assert float(nearest.max()) < 1.5 * pixel
+    moves = np.linalg.norm(np.diff(states, axis=0), axis=1)
+    checked = 0
+    for k in np.flatnonzero(moves > 3 * pixel)[:500]:  # a long move onto new ground (the approach): drawn as it is
+        if np.min(np.linalg.norm(states[: k + 1] - states[k + 1], axis=1)) > 2 * pixel:
+            assert np.min(np.linalg.norm(corners - states[k + 1], axis=1)) < 1e-9
+            checked += 1
+    assert checked >= 5 and np.allclose(corners[0], states[0])
+    surface, group = build_scene(SurfaceScene, trace)
+    surface.tracker.set_value(surface.ctx.clock.t_max)
+    group.update(0)
+    assert 2 <= len(surface.surface.path.points) // 4 <= MAX_DRAWN
