@@ -277,9 +277,8 @@ def test_workers_die_with_the_main_process(tmp_path):
     main = spawn(["batch", "--lr", "0.1", "--lr", "0.2", "--jobs", "2", "--out-dir", str(out), *QUICK], env=env)
     workers: list[int] = []
     try:
-        wait_for(lambda: len(children(main.pid)) == 2, 120, "two workers")
+        wait_for(lambda: len(children(main.pid)) >= 2, 120, "two workers")
         workers = children(main.pid)
-        time.sleep(1.0)  # let both take their job (not asserted on)
         main.kill()
         main.wait(timeout=30)
         wait_for(lambda: not any(alive(p) for p in workers), 30, "the workers to die with their parent")
