@@ -32,6 +32,7 @@ from descent.scenes.panels import (
     StepDriver,
     label,
 )
+from descent.scenes.panels.base import drawable_window
 from descent.scenes.theme import get_theme
 from descent.trainer import OPTIMIZERS, Trace, Window
 
@@ -49,7 +50,7 @@ def check_comparable(traces: Sequence[Trace]) -> None:
 
 
 def union_window(traces: Sequence[Trace]) -> Window:
-    ws = [t.window for t in traces]
+    ws = [drawable_window(t) for t in traces]
     return Window(
         (min(w.w[0] for w in ws), max(w.w[1] for w in ws)),
         (min(w.b[0] for w in ws), max(w.b[1] for w in ws)),

@@ -48,6 +48,7 @@ from descent.scenes.base import DescentScene, play_frames
 from descent.scenes.fit import fit_layout
 from descent.scenes.helpers import State, clip_segment, contour_ellipse, contour_levels, fmt_num, thin_polyline, up_to
 from descent.scenes.panels import Banner, Context, DataPanel, Header, LossPanel, Panel, StepDriver, label, number_label
+from descent.scenes.panels.base import drawable_window
 from descent.scenes.theme import THEMES
 from descent.trainer import Trace, loss_at, loss_grid, nice_step
 
@@ -92,7 +93,7 @@ class SurfacePanel(Panel):
         super().__init__(ctx)
         t, th = ctx.trace, ctx.theme
         self.rotation = rotation  # callable: the camera's rotation matrix
-        win = t.window
+        win = drawable_window(t)
         span = max(win.w[1] - win.w[0], win.b[1] - win.b[0])
         self.w_range, self.b_range = win.w, win.b
         corners = loss_grid(t.moments, list(win.w), list(win.b))

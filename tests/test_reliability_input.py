@@ -92,7 +92,10 @@ def test_a_run_that_starts_at_the_optimum_is_drawn(scene_cls, noise):
     lo, hi = scene.loss.y_range
     assert hi > lo  # a real loss axis
     w_opt, b_opt, _ = trace.optimum
-    if scene_cls is not SurfaceScene:
+    if scene_cls is SurfaceScene:  # the surface spans a readable neighbourhood of the optimum, not a point
+        (w0, w1), (b0, b1) = scene.surface.w_range, scene.surface.b_range
+        assert w0 < w_opt < w1 and b0 < b_opt < b1 and w1 - w0 >= 0.25 and b1 - b0 >= 0.25
+    else:
         contour = scene.contour
         assert contour.contains(w_opt, b_opt)
         win = contour.window
@@ -139,6 +142,23 @@ def test_a_window_that_cannot_be_drawn_is_refused_on_load(runner, window):
     line = one_error_line(runner.invoke(cli, ["render", *FAST, "--trace", "t.json", "--out-dir", "out"]))
     assert "analysis.window" in line
     assert not Path("out").exists() or not any(Path("out").iterdir())
+
+
+@pytest.mark.parametrize("scene_cls", [FitScene, SurfaceScene, CompareScene])
+def test_a_trace_object_with_a_window_of_zero_size_is_still_drawn(scene_cls):
+    """A Trace built through the Python API is not validated like a file: its window may have zero
+    size. The scenes then use the window the trainer would give. At a86f2f2: ZeroDivisionError."""
+    from descent.trainer import Window
+
+    trace = dataclasses.replace(train(Config(steps=3)), window=Window((1.0, 1.0), (-1.0, -1.0), 0.0, 0.0))
+    if scene_cls is CompareScene:
+        scene, group = build_scene(scene_cls, None, traces=[trace])
+    else:
+        scene, group = build_scene(scene_cls, trace)
+    scene.tracker.set_value(scene.ctx.clock.t_max)
+    group.update(0)
+    panel = scene.surface if scene_cls is SurfaceScene else scene.contour
+    assert panel.inside(trace.w[0], trace.b[0]) if scene_cls is SurfaceScene else panel.contains(-15.0, -10.0)
 
 
 # -- 2. files that are not files, and files that are too large -----------------------------------

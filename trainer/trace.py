@@ -372,13 +372,28 @@ def _window(d: Any) -> Window:
     spans_ok = window.w[0] < window.w[1] and window.b[0] < window.b[1]
     if not spans_ok or window.w_step <= 0 or window.b_step <= 0 or max(abs(v) for v in vals) > 1e12:
         raise bad
-    for (lo, hi), step, axis in ((window.w, window.w_step, "w"), (window.b, window.b_step, "b")):
-        # a span float64 can draw (the trainer's windows span at least 1e-5 of their distance from 0)
-        if hi - lo < MIN_WINDOW_SPAN * max(1.0, abs(lo), abs(hi)):
-            raise TraceError(f"analysis.window.{axis} is too narrow to draw ({lo:.17g} to {hi:.17g})")
-        if (hi - lo) / step > MAX_WINDOW_TICKS:  # the trainer's windows have about 5 ticks an axis
-            raise TraceError(f"analysis.window.{axis}_step gives more than {MAX_WINDOW_TICKS} ticks")
+    problem = window_problem(window)
+    if problem:
+        raise TraceError(problem)
     return window
+
+
+def window_problem(window: Window) -> str | None:
+    """Why a (w, b) window cannot be drawn, or None when it can.
+
+    Each axis must be a finite, increasing range that float64 can draw (at least
+    :data:`MIN_WINDOW_SPAN` of its distance from 0; the trainer's windows span at
+    least 1e-5 of it), with a positive tick step giving at most
+    :data:`MAX_WINDOW_TICKS` ticks (the trainer's give about 5).
+    """
+    for (lo, hi), step, axis in ((window.w, window.w_step, "w"), (window.b, window.b_step, "b")):
+        if not all(math.isfinite(v) for v in (lo, hi, step)) or not lo < hi or not step > 0:
+            return f"analysis.window.{axis} must be a finite increasing range with a positive step"
+        if hi - lo < MIN_WINDOW_SPAN * max(1.0, abs(lo), abs(hi)):
+            return f"analysis.window.{axis} is too narrow to draw ({lo:.17g} to {hi:.17g})"
+        if (hi - lo) / step > MAX_WINDOW_TICKS:
+            return f"analysis.window.{axis}_step gives more than {MAX_WINDOW_TICKS} ticks"
+    return None
 
 
 def _on_grid(x: np.ndarray, config: Config) -> bool:

@@ -12,7 +12,8 @@ from manim import (
     VGroup,
 )
 
-from descent.trainer import Trace
+from descent.trainer import Trace, Window, view_window
+from descent.trainer.trace import window_problem
 
 from ..helpers import (
     State,
@@ -21,7 +22,7 @@ from ..helpers import (
 )
 from ..theme import Theme, get_theme
 
-__all__ = ["Box", "Context", "Panel", "loss_spans_decades"]
+__all__ = ["Box", "Context", "Panel", "drawable_window", "loss_spans_decades"]
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,15 @@ class Context:
     def main_run(self) -> Run:
         """The scene's own run in the theme's run colour (panels that draw one run)."""
         return Run(self.trace, self.theme.run, self.clock)
+
+
+def drawable_window(trace: Trace) -> Window:
+    """The trace's (w, b) window, or (for a trace built by hand with one that cannot be
+    drawn, e.g. of zero size) the window the trainer would give its path."""
+    if window_problem(trace.window) is None:
+        return trace.window
+    w_opt, b_opt, _ = trace.optimum
+    return view_window((trace.w[0], trace.b[0]), (w_opt, b_opt), zip(trace.w, trace.b, strict=True))
 
 
 def loss_spans_decades(loss: np.ndarray, l_opt: float = math.inf, decades: float = 2.0) -> bool:

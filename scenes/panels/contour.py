@@ -41,7 +41,7 @@ from ..helpers import (
     thin_polyline,
     up_to,
 )
-from .base import Box, Context, Panel, Run
+from .base import Box, Context, Panel, Run, drawable_window
 from .draw import (
     AffineMap,
     dots_mobject,
@@ -68,7 +68,8 @@ class ContourPanel(Panel):
         t, th = ctx.trace, ctx.theme
         self.runs = list(runs) if runs else [ctx.main_run()]
         aw, ah = box.width - 0.85, box.height - 0.75
-        w_range, b_range, step = equal_aspect(t.window.w, t.window.b, aw, ah)
+        window = drawable_window(t)
+        w_range, b_range, step = equal_aspect(window.w, window.b, aw, ah)
         win = Window(w_range, b_range, step, step)
         self.window = win
         ax = plot_axes([*win.w, win.w_step], [*win.b, win.b_step], aw, ah, th, [box.x + 0.35, box.y + 0.2, 0])
