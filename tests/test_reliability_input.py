@@ -144,6 +144,18 @@ def test_a_window_that_cannot_be_drawn_is_refused_on_load(runner, window):
     assert not Path("out").exists() or not any(Path("out").iterdir())
 
 
+def test_every_trace_the_trainer_writes_loads_again():
+    """Data squeezed near x = 0 put the optimum (and the trainer's window) far beyond 1e12; the clip
+    renders, so its trace must load. At a86f2f2 the saved trace was refused ("|values| at most 1e12")."""
+    trace = train(Config(x_min=-1e-150, x_max=1e-150, x_step=1e-152, steps=2))
+    assert max(abs(v) for v in trace.window.w) > 1e100
+    assert Trace.from_json(trace.to_json()).to_json() == trace.to_json()
+    d = json.loads(trace.to_json())  # a window far from such a run is still refused
+    d["analysis"]["window"]["w"] = [1e290, 1e291]
+    with pytest.raises(TraceError, match="analysis.window"):
+        Trace.from_dict(d)
+
+
 @pytest.mark.parametrize("scene_cls", [FitScene, SurfaceScene, CompareScene])
 def test_a_trace_object_with_a_window_of_zero_size_is_still_drawn(scene_cls):
     """A Trace built through the Python API is not validated like a file: its window may have zero

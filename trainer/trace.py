@@ -327,7 +327,10 @@ class Trace:
         b_arr = np.array(cols["b"])
         w_opt, b_opt, _ = moments.optimum()
         if "window" in analysis:
-            window = _window(analysis["window"])
+            # the window lies near the run: within 1e12 of 0, or within 100 times the run's own scale
+            # (data squeezed near x = 0 put the optimum far out, and the trainer's window with it)
+            scale = 100 * max(abs(w_opt), abs(b_opt), abs(float(w_arr[0])), abs(float(b_arr[0])))
+            window = _window(analysis["window"], max(1e12, scale))
         else:
             window = view_window((w_arr[0], b_arr[0]), (w_opt, b_opt), zip(w_arr, b_arr, strict=False))
         known = {"optimum", "hessian_eigenvalues", "lr_max", "condition_number", "moments", "window"}
@@ -353,11 +356,11 @@ class Trace:
         )
 
 
-def _window(d: Any) -> Window:
-    """Validate analysis.window: two increasing finite ranges and positive tick steps."""
+def _window(d: Any, limit: float = 1e12) -> Window:
+    """Validate analysis.window: two increasing finite ranges (|values| at most ``limit``) and positive tick steps."""
     bad = TraceError(
         "analysis.window must be {w: [lo, hi], b: [lo, hi], w_step, b_step} with finite "
-        "increasing ranges (|values| at most 1e12) and positive steps"
+        f"increasing ranges (|values| at most {limit:.3g}) and positive steps"
     )
     try:
         w, b = d["w"], d["b"]
@@ -370,7 +373,7 @@ def _window(d: Any) -> Window:
         raise bad from None
     window = Window.from_dict(d)
     spans_ok = window.w[0] < window.w[1] and window.b[0] < window.b[1]
-    if not spans_ok or window.w_step <= 0 or window.b_step <= 0 or max(abs(v) for v in vals) > 1e12:
+    if not spans_ok or window.w_step <= 0 or window.b_step <= 0 or max(abs(v) for v in vals) > limit:
         raise bad
     problem = window_problem(window)
     if problem:
