@@ -643,3 +643,48 @@ def test_plain_names(name, ok):
     from descent.outputs.files import is_plain_name
 
     assert is_plain_name(name) is ok
+
+
+class _Killed(BaseException):
+    """Stands for a kill -9 in the middle of removing a folder."""
+
+
+def test_a_removal_cut_short_leaves_a_folder_still_provably_descents(tmp_path, monkeypatch):
+    """Killed at any point while removing a work folder, it is gone, or still holds its marker
+    (so a later sweep can finish it), or is empty (killed between the marker and the folder
+    itself); never files in a folder nothing may delete."""
+    from descent.outputs import files
+
+    real_unlink, real_rmdir = os.unlink, os.rmdir
+    for n in range(1, 40):
+        work = files.make_work_dir(tmp_path)
+        for sub in ("new", "old", "media/videos"):
+            (work / sub).mkdir(parents=True, exist_ok=True)
+            (work / sub / "clip.mp4").write_text("x")
+        calls = [0]
+
+        def dying(real, calls=calls, n=n):
+            def call(*args, **kwargs):
+                calls[0] += 1
+                if calls[0] == n:
+                    raise _Killed
+                return real(*args, **kwargs)
+
+            return call
+
+        monkeypatch.setattr(os, "unlink", dying(real_unlink))
+        monkeypatch.setattr(os, "rmdir", dying(real_rmdir))
+        try:
+            files.remove_work_dir(work)
+        except _Killed:
+            pass
+        monkeypatch.setattr(os, "unlink", real_unlink)
+        monkeypatch.setattr(os, "rmdir", real_rmdir)
+        if calls[0] < n:  # the removal needed fewer calls: it ran to the end
+            assert not work.exists()
+            break
+        if files.read_marker(work) is None:
+            assert os.listdir(work) == [], f"cut short at call {n}: files left in an unmarked folder"
+            work.rmdir()
+        files.remove_work_dir(work)  # what a later sweep does
+        assert not work.exists()

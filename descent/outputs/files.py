@@ -348,7 +348,26 @@ def read_marker(path: Path) -> dict | None:
 def remove_work_dir(path: Path) -> None:
     """Remove a work folder, only if it is provably descent's."""
     if read_marker(path) is not None:
-        shutil.rmtree(path, ignore_errors=True)
+        _remove_marked(path)
+
+
+def _remove_marked(path: Path) -> None:
+    """Remove a marked work folder, its marker last: a removal cut short (kill -9) leaves a
+    folder that is still provably descent's, so a later sweep can finish it."""
+    try:
+        entries = [e for e in os.scandir(path) if e.name != MARKER]
+    except OSError:
+        return
+    for entry in entries:
+        with contextlib.suppress(OSError):
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path)
+            else:
+                os.unlink(entry.path)
+    with contextlib.suppress(OSError):
+        if os.listdir(path) == [MARKER]:  # the marker goes only once nothing else is left
+            os.unlink(path / MARKER)
+            os.rmdir(path)
 
 
 @contextlib.contextmanager
@@ -616,7 +635,7 @@ def sweep_stale(folder: str | os.PathLike, recover: bool = True) -> list[str]:
             continue  # cannot finish it now (e.g. still no space): leave it for the next run
         if line:
             lines.append(line)
-        shutil.rmtree(path, ignore_errors=True)
+        _remove_marked(path)
     return lines
 
 
