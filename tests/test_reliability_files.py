@@ -688,3 +688,37 @@ def test_a_removal_cut_short_leaves_a_folder_still_provably_descents(tmp_path, m
             work.rmdir()
         files.remove_work_dir(work)  # what a later sweep does
         assert not work.exists()
+
+
+SCRIPT_LOCK_ONCE = """
+import sys
+from descent.outputs import files
+
+with files.output_lock(sys.argv[1], wait=False):
+    pass
+print("held and released")
+"""
+
+
+@pytest.mark.skipif(not LINUX, reason="FIFOs and hard links as on Linux")
+def test_a_lock_holder_file_that_is_a_link_or_a_fifo_is_never_written_through(tmp_path):
+    """``.descent.lock.holder`` as a hard link to the user's file must not overwrite that file;
+    as a FIFO it must not hang the run (nor a waiter reading who holds the lock)."""
+    from descent.outputs import files
+
+    linked_out, fifo_out = tmp_path / "linked", tmp_path / "fifo"
+    linked_out.mkdir()
+    fifo_out.mkdir()
+    thesis = linked_out / "thesis.txt"
+    thesis.write_text("my thesis")
+    os.link(thesis, linked_out / files.HOLDER_NAME)
+    with files.output_lock(linked_out, wait=False):
+        pass
+    assert thesis.read_text() == "my thesis"
+    os.mkfifo(fifo_out / files.HOLDER_NAME)
+    for _ in range(2):  # taking the lock, and reading who holds it (as a waiter does)
+        proc = subprocess.run(
+            [sys.executable, "-c", SCRIPT_LOCK_ONCE, str(fifo_out)], capture_output=True, text=True, timeout=60
+        )
+        assert proc.returncode == 0 and "held and released" in proc.stdout, proc.stderr
+    assert files._read_holder(fifo_out) == "another process"

@@ -204,10 +204,15 @@ def _command_line() -> str:
     return printable(" ".join(argv), 160)
 
 
+_NOFOLLOW_NONBLOCK = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)  # never wait on a FIFO
+
+
 def _read_holder(folder: Path) -> str:
     try:
-        fd = os.open(folder / HOLDER_NAME, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        fd = os.open(folder / HOLDER_NAME, os.O_RDONLY | _NOFOLLOW_NONBLOCK)
         with os.fdopen(fd, "rb") as fh:
+            if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+                return "another process"
             data = json.loads(fh.read(4096))
         pid, command = int(data["pid"]), printable(str(data.get("command", "")), 160)
         host = printable(str(data.get("host", "")), 60)
@@ -220,10 +225,14 @@ def _read_holder(folder: Path) -> str:
 def _write_holder(folder: Path, token: str) -> None:
     data = {**_own_marker(), "token": token, "command": _command_line(), "since": round(time.time(), 1)}
     try:
-        fd = os.open(folder / HOLDER_NAME, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), 0o644)
+        fd = os.open(folder / HOLDER_NAME, os.O_WRONLY | os.O_CREAT | _NOFOLLOW_NONBLOCK, 0o644)
     except OSError:
         return  # who holds the lock is a courtesy to the waiters; a full disk or a symlink does not stop the run
     try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1:
+            return  # a FIFO, or a hard link to someone's file: written to, it would hang or destroy that file
+        os.ftruncate(fd, 0)
         os.write(fd, json.dumps(data).encode())
     except OSError:
         pass
