@@ -154,7 +154,7 @@ def _render_traces(
 
 def _notify(msg: str) -> None:
     """One-line notes of render and batch (waiting for a folder, an earlier publication completed)."""
-    click.echo(msg, err=True)
+    click.echo(printable(msg), err=True)
 
 
 @cli.command("render")
@@ -218,7 +218,7 @@ def render_cmd(
     except OSError as exc:
         raise UserError(f"cannot write to {str(out_dir)!r}: {exc.strerror or exc}") from None
     except Interrupted as exc:
-        click.echo(f"descent: {exc.message}", err=True)
+        click.echo(f"descent: {printable(exc.message)}", err=True)
         raise SystemExit(130) from None
     if len(traces) == 1:
         click.echo(summary(traces[0]))
@@ -227,7 +227,7 @@ def render_cmd(
         f"in {result.seconds:.1f} s"
     )
     for p in result.paths:
-        click.echo(f"wrote {p}")
+        click.echo(f"wrote {printable(str(p))}")
 
 
 @cli.command("batch")
@@ -335,7 +335,7 @@ def batch_cmd(
     except OSError as exc:
         raise UserError(f"cannot write to {str(out_dir)!r}: {exc.strerror or exc}") from None
     except Interrupted as exc:
-        click.echo(f"descent: {exc.message}", err=True)
+        click.echo(f"descent: {printable(exc.message)}", err=True)
         raise SystemExit(130) from None
     click.echo("")
     click.echo(f"{'lr':>8}  {'steps':>6}  {'final loss':>11}  {'diverged':>9}  {'seconds':>8}  files")
@@ -348,7 +348,7 @@ def batch_cmd(
         )
     for f in result.failures:
         kept = " (its previous version is kept)" if f.get("kept") else ""
-        click.echo(f"{'FAILED':>8}  {f['name']}: {f['reason']}{kept}")
+        click.echo(printable(f"{'FAILED':>8}  {f['name']}: {f['reason']}{kept}"))
     if result.skipped:
         click.echo(f"{result.skipped} unchanged variant(s) not rendered again (--force renders them)")
     if result.compare:
