@@ -317,6 +317,16 @@ def test_error_messages_never_print_control_characters(runner):
     assert _clean(line) and "optimizer" in line
 
 
+def test_written_paths_are_printed_without_control_characters(runner):
+    """``train --out`` named with escape sequences (say, a name a script read from a directory).
+    At a86f2f2 "wrote NAME" sent them to the terminal raw."""
+    name = f"t{ESCAPES}.json"
+    r = runner.invoke(cli, ["train", "--steps", "2", "--out", name])
+    assert r.exit_code == 0, r.output
+    assert Trace.load(name).n_states == 3
+    assert _clean(r.output) and "wrote t" in r.output
+
+
 # -- 6. outputs that are not regular files -------------------------------------------------------
 def test_train_out_refuses_a_fifo_and_links_to_devices(runner):
     """At a86f2f2 the FIFO and the links were replaced by regular files (on /dev/null itself, the
