@@ -722,3 +722,26 @@ def test_a_lock_holder_file_that_is_a_link_or_a_fifo_is_never_written_through(tm
         )
         assert proc.returncode == 0 and "held and released" in proc.stdout, proc.stderr
     assert files._read_holder(fifo_out) == "another process"
+
+
+def test_a_huge_gallery_page_in_the_folder_is_replaced_without_being_read(tmp_path):
+    """The gallery is rewritten only when it changed; a huge (sparse) ``index.html`` left in
+    the folder must not be read into memory to find out."""
+    import tracemalloc
+
+    from descent.publish.gallery import write_gallery
+
+    index = tmp_path / "index.html"
+    with open(index, "wb") as fh:
+        fh.truncate(300 << 20)
+    tracemalloc.start()
+    try:
+        write_gallery(tmp_path, [], "title", "subtitle")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 20 << 20
+    page = index.read_text()
+    assert page.startswith("<!doctype html>") and "<title>title</title>" in page
+    write_gallery(tmp_path, [], "title", "subtitle")  # unchanged: still the same page
+    assert index.read_text() == page

@@ -8,6 +8,7 @@ such name is left out, and a width or height that is not a positive integer is o
 from __future__ import annotations
 
 import html
+import stat
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -98,9 +99,11 @@ def write_gallery(
         f"<main>{''.join(cards)}</main></body></html>\n"
     )
     index = Path(out_dir) / "index.html"
+    data = page.encode("utf-8")
     try:
-        if index.is_file() and not index.is_symlink() and index.read_text(encoding="utf-8") == page:
-            return index  # unchanged: not rewritten
-    except (OSError, UnicodeDecodeError):
+        st = index.lstat()
+        if stat.S_ISREG(st.st_mode) and st.st_size == len(data) and index.read_bytes() == data:
+            return index  # unchanged: not rewritten (and a page of another size is never read)
+    except OSError:
         pass
-    return atomic_write(index, page)
+    return atomic_write(index, data)
