@@ -398,6 +398,16 @@ class WorkerPool:
 # -- the manifest ------------------------------------------------------------------------
 #: The files a clip entry may list, by kind.
 KINDS = ("mp4", "poster", "json", "vtt", "webm", "gif")
+#: How descent names each kind of file of an entry: ``<name><suffix>``.
+_SUFFIXES = {
+    "mp4": ".mp4",
+    "poster": ".png",
+    "json": ".json",
+    "vtt": ".vtt",
+    "webm": ".webm",
+    "gif": ".gif",
+    "loss_plot": "_loss.png",
+}
 _MANIFEST_MAX_BYTES = 32 << 20
 
 
@@ -420,6 +430,12 @@ def _files_problem(e: dict, extra: tuple[str, ...] = ()) -> str | None:
     named = [*names.values(), *(e.get(k) for k in extra)]
     if not all(is_plain_name(n) for n in named) or len(set(named)) != len(named):
         return "files must be distinct plain file names inside the folder"
+    stem = e.get("name")
+    kinds = {**names, **{k: e.get(k) for k in extra}}
+    if any(name != f"{stem}{_SUFFIXES[kind]}" for kind, name in kinds.items()):
+        # only the names descent gives this entry's files: an edited entry cannot claim (and later
+        # remove as obsolete) another variant's file or one of the user's own
+        return f"files must be named after the entry ({stem}.mp4, {stem}.png, …)"
     checks = e.get("checks")
     if not isinstance(checks, dict) or set(checks) != set(names) | set(extra):
         return "checks must give the size and SHA-256 of every file"

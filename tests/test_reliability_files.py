@@ -745,3 +745,24 @@ def test_a_huge_gallery_page_in_the_folder_is_replaced_without_being_read(tmp_pa
     assert page.startswith("<!doctype html>") and "<title>title</title>" in page
     write_gallery(tmp_path, [], "title", "subtitle")  # unchanged: still the same page
     assert index.read_text() == page
+
+
+def test_an_edited_manifest_cannot_claim_the_users_file(folder):
+    """An entry that lists a file descent would not have named so (here the user's own notes,
+    with their true SHA-256) is not trusted: re-rendering that variant must not remove it as
+    an obsolete file of the previous version."""
+    from descent.batch import load_manifest
+    from descent.outputs import files
+
+    notes = folder / "notes.txt"
+    notes.write_text("the user's own notes")
+    m = json.loads((folder / "manifest.json").read_text())
+    m["variants"]["fit_lr0.1"]["files"]["vtt"] = "notes.txt"
+    m["variants"]["fit_lr0.1"]["checks"]["vtt"] = files.file_check(notes)
+    (folder / "manifest.json").write_text(json.dumps(m))
+    assert "named after the entry" in load_manifest(folder)[1]
+    r = CliRunner().invoke(
+        cli, ["batch", "--lr", "0.1", "--webm", "--force", "--no-compare", *QUICK, "--out-dir", str(folder)]
+    )
+    assert r.exit_code == 0, r.output
+    assert notes.read_text() == "the user's own notes"
