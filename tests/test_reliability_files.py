@@ -766,3 +766,22 @@ def test_an_edited_manifest_cannot_claim_the_users_file(folder):
     )
     assert r.exit_code == 0, r.output
     assert notes.read_text() == "the user's own notes"
+
+
+@pytest.mark.skipif(not LINUX, reason="tmpfs")
+def test_a_disk_with_no_space_at_all_is_named_and_keeps_no_lock_note(tmp_path):
+    """Not even the work folder's marker fits: the run says "no space left in <folder>" like any
+    full disk, and leaves nothing (not even an empty ``.descent.lock.holder``)."""
+    disk = tmp_path / "disk"
+    if not _small_disk(disk, free=0):
+        pytest.skip("cannot mount a small tmpfs here (needs root)")
+    try:
+        out = disk / "out"
+        out.mkdir()
+        r = descent(["render", "--steps", "2", "--out-dir", str(out), *QUICK], env=env_with_tmp(tmp_path))
+        assert r.returncode == 2, r.stderr
+        lines = r.stderr.strip().splitlines()
+        assert len(lines) == 1 and "no space left in" in lines[0] and str(out) in lines[0], r.stderr
+        assert os.listdir(out) == []
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], capture_output=True, timeout=30)

@@ -234,8 +234,10 @@ def _write_holder(folder: Path, token: str) -> None:
             return  # a FIFO, or a hard link to someone's file: written to, it would hang or destroy that file
         os.ftruncate(fd, 0)
         os.write(fd, json.dumps(data).encode())
-    except OSError:
-        pass
+    except OSError:  # a full disk: an empty note would outlive the run (it names nobody, so nobody removes it)
+        with contextlib.suppress(OSError):
+            if os.path.samestat(os.fstat(fd), (folder / HOLDER_NAME).lstat()):
+                (folder / HOLDER_NAME).unlink()
     finally:
         os.close(fd)
 
@@ -308,15 +310,20 @@ def make_work_dir(parent: str | os.PathLike) -> Path:
     parent = Path(os.path.abspath(parent))
     token = secrets.token_hex(8)
     path = parent / f"{WORK_PREFIX}{token}"
-    os.mkdir(path, 0o700)
     try:
-        marker = {"schema": _WORK_SCHEMA, "token": token, **_own_marker(), "created": round(time.time(), 1)}
-        fd = os.open(path / MARKER, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(json.dumps(marker))
-        os.mkdir(path / "new")
-    except BaseException:
-        shutil.rmtree(path, ignore_errors=True)  # created a moment ago, by us
+        os.mkdir(path, 0o700)
+        try:
+            marker = {"schema": _WORK_SCHEMA, "token": token, **_own_marker(), "created": round(time.time(), 1)}
+            fd = os.open(path / MARKER, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(json.dumps(marker))
+            os.mkdir(path / "new")
+        except BaseException:
+            shutil.rmtree(path, ignore_errors=True)  # created a moment ago, by us
+            raise
+    except OSError as exc:
+        if exc.errno in _FULL_ERRNOS:
+            raise DiskFull(parent, None, _free_bytes(parent)) from None
         raise
     return path
 
