@@ -785,3 +785,14 @@ def test_a_disk_with_no_space_at_all_is_named_and_keeps_no_lock_note(tmp_path):
         assert os.listdir(out) == []
     finally:
         subprocess.run(["umount", "-l", str(disk)], capture_output=True, timeout=30)
+
+
+def test_a_forged_marker_with_an_impossible_pid_is_left_alone_without_a_crash(tmp_path):
+    """A work folder whose marker names a pid no process can have (here 2**40) is not provably
+    descent's: it is kept, and the sweep (run by every render, also in the shared TMPDIR) goes on."""
+    from descent.outputs import files
+
+    forged = work_folder(tmp_path, 2**40, "f" * 16)
+    dead = work_folder(tmp_path, _reaped_pid(), "e" * 16)
+    assert files.sweep_stale(tmp_path) == []
+    assert forged.is_dir() and not dead.exists()

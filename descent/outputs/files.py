@@ -354,7 +354,7 @@ def read_marker(path: Path) -> dict | None:
     if not isinstance(data, dict) or data.get("schema") != _WORK_SCHEMA or data.get("token") != token:
         return None
     pid, start, host = data.get("pid"), data.get("start"), data.get("host")
-    if type(pid) is not int or pid <= 0 or not isinstance(host, str):
+    if type(pid) is not int or not 0 < pid < 2**31 or not isinstance(host, str):  # a pid os.kill can take
         return None
     if start is not None and type(start) is not int:
         return None
