@@ -85,7 +85,8 @@ class Legend(Panel):
         self.runs = list(runs)
         rows = VGroup()
         n = len(self.runs)
-        size = 18 if n <= 4 else 15 if n <= 6 else 13  # many runs: a smaller legend, not a bigger one
+        # many runs: a smaller legend, not a bigger one
+        size = th.sizes.legend - (0 if n <= 4 else 3 if n <= 6 else 5)
         self.size = size
         for trace, col in ((r.trace, r.colour) for r in self.runs):
             c = trace.config

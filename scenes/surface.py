@@ -438,10 +438,10 @@ class SurfaceScene(DescentScene, ThreeDScene):
         self._rotation()
         proj = self.camera.project_point
         for text, p, off in self.surface.tick_specs:
-            out.add(number_label(text, th, 15).move_to(proj(p) + off))
+            out.add(number_label(text, th, th.sizes.tick_3d).move_to(proj(p) + off))
         for text, p, off in self.surface.label_specs:
-            out.add(label(text, th, 20, th.muted).move_to(proj(p) + off))
-        title = label("loss surface L(w, b)", th, 20, th.muted)
+            out.add(label(text, th, th.sizes.panel_title, th.muted).move_to(proj(p) + off))
+        title = label("loss surface L(w, b)", th, th.sizes.panel_title, th.muted)
         box = fit_layout()["contour"]
         title.move_to([box.left + 0.2, box.top - 0.05, 0], aligned_edge=LEFT + UP)
         out.add(title)

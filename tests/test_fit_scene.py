@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from manim import DL, UR
 
 from descent.scenes.base import DEFAULT_TRACE, DescentScene
 from descent.scenes.fit import FitScene
@@ -156,3 +157,20 @@ def test_scene_parameter_typo_is_refused():
 def test_shipped_lab_trace_is_what_the_trainer_records():
     assert DEFAULT_TRACE.read_text() == train(Config()).to_json()
     assert json.loads(Path(DEFAULT_TRACE).read_text())["schema"] == "descent.trace/1"
+
+
+@pytest.mark.parametrize(
+    "config",
+    [Config(), Config(noise=0.0, w0=1.0, b0=-1.0), Config(lr=0.5, steps=30)],
+    ids=["lab", "at-optimum", "diverging"],
+)
+def test_contour_labels_never_touch_each_other_or_the_optimum(config):
+    scene, _ = build(train(config))
+    boxes = [(m.get_corner(DL)[:2], m.get_corner(UR)[:2]) for m in scene.contour.contour_labels]
+    assert boxes, "at least one contour is labelled"
+    star = scene.contour.star
+    s_lo, s_hi = star.get_corner(DL)[:2], star.get_corner(UR)[:2]
+    for i, (lo, hi) in enumerate(boxes):
+        for lo2, hi2 in boxes[i + 1 :]:
+            assert np.any(hi < lo2) or np.any(hi2 < lo), "two contour labels overlap"
+        assert np.any(hi < s_lo) or np.any(s_hi < lo), "a contour label covers the optimum"

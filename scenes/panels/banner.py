@@ -55,7 +55,10 @@ class Banner(Panel):
         why = f"lr = {c.lr:g} {relation} lr_max = 2/λ_max = {t.lr_max:.3g}"
         if not plain_gd:
             why += f" (plain GD; {c.optimizer} differs)"
-        text = VGroup(label(msg, th, 22, th.warn_text, weight="BOLD"), label(why, th, 20, th.warn_text))
+        text = VGroup(
+            label(msg, th, th.sizes.banner, th.warn_text, weight="BOLD"),
+            label(why, th, th.sizes.banner_detail, th.warn_text),
+        )
         text.arrange(DOWN, buff=0.08)
         if text.width > width - 0.3:
             text.scale_to_fit_width(width - 0.3)

@@ -81,9 +81,11 @@ class ContourPanel(Panel):
         heat = self._heat_map()
         contours, contour_labels = self._contours()
         frame = plot_frame(ax, th)
-        ticks = tick_labels(ax, ticks_between(*win.w, win.w_step), ticks_between(*win.b, win.b_step), th, 19)
-        wl = label("w  (slope)", th, 22, th.muted).next_to(ax.c2p(sum(win.w) / 2, win.b[0]), DOWN, buff=0.42)
-        bl = label("b  (bias)", th, 22, th.muted).rotate(math.pi / 2)
+        ticks = tick_labels(ax, ticks_between(*win.w, win.w_step), ticks_between(*win.b, win.b_step), th, th.sizes.tick)
+        wl = label("w  (slope)", th, th.sizes.axis, th.muted).next_to(
+            ax.c2p(sum(win.w) / 2, win.b[0]), DOWN, buff=th.margins.axis_label
+        )
+        bl = label("b  (bias)", th, th.sizes.axis, th.muted).rotate(math.pi / 2)
         left_of_ticks = min(m.get_left()[0] for m in ticks) if len(ticks) else ax.get_left()[0]
         bl.move_to([left_of_ticks - 0.12 - bl.width / 2, ax.c2p(0, sum(win.b) / 2)[1], 0])
         w_opt, b_opt, l_opt = t.optimum
@@ -98,7 +100,7 @@ class ContourPanel(Panel):
             Line(centre + DOWN * 0.16, centre + DOWN * 0.26, color=th.optimum, stroke_width=3),
         )
         star[0].move_to(centre)
-        opt_text = label(f"minimum  L* = {fmt_num(l_opt, 3)}", th, 18, th.optimum)
+        opt_text = label(f"minimum  L* = {fmt_num(l_opt, 3)}", th, th.sizes.marker, th.optimum)
         opt_bg = RoundedRectangle(
             corner_radius=0.06,
             width=opt_text.width + 0.18,
@@ -109,8 +111,9 @@ class ContourPanel(Panel):
         )
         opt_label = VGroup(opt_bg, opt_text.move_to(opt_bg))
         self._place_clear(opt_label, star, [m.get_center() for m in contour_labels])
-        title = label("loss L(w, b) over the parameters", th, 20, th.muted)
-        title.next_to(ax.c2p(win.w[0], win.b[1]), UP, buff=0.1, aligned_edge=LEFT)
+        title = label("loss L(w, b) over the parameters", th, th.sizes.panel_title, th.muted)
+        title.next_to(ax.c2p(win.w[0], win.b[1]), UP, buff=th.margins.title, aligned_edge=LEFT)
+        self.contour_labels, self.star = contour_labels, star
         self.static.add(heat, contours, contour_labels, frame, ticks, wl, bl, title, star, opt_label)
 
         self.lo = np.array([win.w[0], win.b[0]])
@@ -171,8 +174,9 @@ class ContourPanel(Panel):
                 else:
                     vm.set_points_as_corners(screen)
                 lines.add(vm)
-        for lv, pos in self._label_spots(levels, A):
-            txt = label(fmt_num(lv, 3), th, 16, th.contour)
+        tags = {}
+        for lv in levels:
+            txt = label(fmt_num(lv, 3), th, th.sizes.note, th.contour)
             bg = RoundedRectangle(
                 corner_radius=0.05,
                 width=txt.width + 0.12,
@@ -181,13 +185,21 @@ class ContourPanel(Panel):
                 fill_opacity=0.6,
                 stroke_width=0,
             )
-            labels.add(VGroup(bg, txt).move_to(pos))
+            tags[lv] = VGroup(bg, txt.move_to(bg))
+        half = {lv: np.array([tag.width / 2, tag.height / 2]) for lv, tag in tags.items()}
+        for lv, pos in self._label_spots(levels, A, half):
+            labels.add(tags[lv].move_to(pos))
         return lines, labels
 
-    def _label_spots(self, levels: Sequence[float], A: np.ndarray) -> list[tuple[float, np.ndarray]]:
+    def _label_spots(
+        self, levels: Sequence[float], A: np.ndarray, half: dict[float, np.ndarray] | None = None
+    ) -> list[tuple[float, np.ndarray]]:
         """Where the contour labels go: along the ray from the optimum that fits the
         most labels clear of the path and of each other (the ellipses are nested,
-        so labels along a ray spread out by themselves)."""
+        so labels along a ray spread out by themselves). ``half`` gives each label's
+        half width and height: no two labels' boxes may touch, nor cover the optimum."""
+        gap = np.array([0.06, 0.04])
+        star = np.array([0.3, 0.3])  # the optimum's marker, as a box
         t = self.ctx.trace
         w_opt, b_opt, l_opt = t.optimum
         centre = self.map.point(w_opt, b_opt)
@@ -199,6 +211,7 @@ class ContourPanel(Panel):
             ray = np.array([math.cos(angle), math.sin(angle)])
             spots: list[tuple[float, np.ndarray]] = []
             placed = [centre]
+            boxes = [(centre[:2], star)]
             for lv in levels:
                 t_ray = math.sqrt((lv - l_opt) / float(ray @ A @ ray))
                 p = (w_opt + t_ray * ray[0], b_opt + t_ray * ray[1])
@@ -207,9 +220,13 @@ class ContourPanel(Panel):
                 pos = self.map.point(*p)
                 if any(np.linalg.norm(pos - q) < 0.5 for q in placed):
                     continue
+                size = half[lv] if half is not None else np.zeros(2)
+                if any(np.all(np.abs(pos[:2] - c) < size + h + gap) for c, h in boxes):
+                    continue
                 if len(path) and np.min(np.linalg.norm(path[:, :2] - pos[:2], axis=1)) < 0.4:
                     continue
                 placed.append(pos)
+                boxes.append((pos[:2], size))
                 spots.append((lv, pos))
             score = len(spots) + 0.1 * float(ray @ away) / (np.linalg.norm(away) or 1.0)
             if score > best_score:

@@ -83,9 +83,9 @@ class DataPanel(Panel):
             grid.add(Line(ax.c2p(v, self.y_range[0]), ax.c2p(v, self.y_range[1]), stroke_width=1, color=th.grid))
         for v in ticks_between(*self.y_range, sy):
             grid.add(Line(ax.c2p(self.x_range[0], v), ax.c2p(self.x_range[1], v), stroke_width=1, color=th.grid))
-        ticks = tick_labels(ax, ticks_between(*self.x_range, sx), ticks_between(*self.y_range, sy), th, 19)
-        xl = label("x", th, 22, th.muted).next_to(ax.c2p(self.x_range[1], self.y_range[0]), DR, buff=0.06)
-        yl = label("y", th, 22, th.muted).next_to(ax.c2p(self.x_range[0], self.y_range[1]), UL, buff=0.08)
+        ticks = tick_labels(ax, ticks_between(*self.x_range, sx), ticks_between(*self.y_range, sy), th, th.sizes.tick)
+        xl = label("x", th, th.sizes.axis, th.muted).next_to(ax.c2p(self.x_range[1], self.y_range[0]), DR, buff=0.06)
+        yl = label("y", th, th.sizes.axis, th.muted).next_to(ax.c2p(self.x_range[0], self.y_range[1]), UL, buff=0.08)
         # a huge data set is drawn as a seeded sample (the legend says so): a bounded cost
         self.shown = sample_indices(x.size, MAX_DRAWN, seed=c.seed)
         pts = self.map(x[self.shown], y[self.shown])
@@ -110,8 +110,8 @@ class DataPanel(Panel):
         dot = Dot(radius=0.05, color=th.points)
         n = self.ctx.trace.x.size
         data = "data" if len(self.shown) == n else f"data ({_count(len(self.shown))} of {_count(n)} shown)"
-        data_label = label(data, th, 18, th.muted)
-        extra = data_label.width - label("data", th, 18, th.muted).width if data != "data" else 0.0
+        data_label = label(data, th, th.sizes.legend, th.muted)
+        extra = data_label.width - label("data", th, th.sizes.legend, th.muted).width if data != "data" else 0.0
         items.add(VGroup(dot, data_label.next_to(dot, RIGHT, buff=0.1)))
         dash = DashedLine(ORIGIN, RIGHT * 0.4, dash_length=0.08, color=th.truth, stroke_width=2.5)
         items.add(
@@ -127,7 +127,9 @@ class DataPanel(Panel):
         )
         if not runs:
             fit = Line(ORIGIN, RIGHT * 0.4, color=th.run, stroke_width=4)
-            items.add(VGroup(fit, label("fit ŷ = w·x + b", th, 18, th.muted).next_to(fit, RIGHT, buff=0.1)))
+            items.add(
+                VGroup(fit, label("fit ŷ = w·x + b", th, th.sizes.legend, th.muted).next_to(fit, RIGHT, buff=0.1))
+            )
         items.arrange(RIGHT, buff=0.3)
         if extra > 0:  # the longer data label: the legend keeps the width it has with "data" alone
             items.scale_to_fit_width(items.width - extra)

@@ -162,9 +162,9 @@ def tick_labels(
     y0 = axes.y_range[0] if x_at is None else x_at
     out = VGroup()
     for v in xs:
-        out.add(number_label(fx(v), theme, size).next_to(axes.c2p(v, y0), DOWN, buff=0.1))
+        out.add(number_label(fx(v), theme, size).next_to(axes.c2p(v, y0), DOWN, buff=theme.margins.tick))
     for v in ys:
-        out.add(number_label(fy(v), theme, size).next_to(axes.c2p(x0, v), LEFT, buff=0.1))
+        out.add(number_label(fy(v), theme, size).next_to(axes.c2p(x0, v), LEFT, buff=theme.margins.tick))
     return out
 
 

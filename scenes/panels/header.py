@@ -35,9 +35,9 @@ class Header(Panel):
         super().__init__(ctx)
         th = ctx.theme
         self.box = box
-        head = label(title or "Gradient descent fits ŷ = w·x + b", th, 30, th.text, weight="BOLD")
+        head = label(title or "Gradient descent fits ŷ = w·x + b", th, th.sizes.title, th.text, weight="BOLD")
         head.move_to([box.left, box.top, 0], aligned_edge=UP + LEFT)
-        sub = label(self.subtitle(), th, 19, th.muted).next_to(head, DOWN, aligned_edge=LEFT, buff=0.15)
+        sub = label(self.subtitle(), th, th.sizes.subtitle, th.muted).next_to(head, DOWN, aligned_edge=LEFT, buff=0.15)
         self.static.add(head, sub)
         self._shown: int | None = None
         self.shown_texts: list[str] = []
@@ -46,7 +46,7 @@ class Header(Panel):
         shown = ctx.clock.keys  # the only states whose numbers appear
         cols = list(zip(*[self.texts_for(k) for k in shown], strict=False))
         widest = [max(col, key=len) for col in cols[1:]]
-        self._size = 22.0
+        self._size = float(th.sizes.values)
         widths = [label(w_, th, self._size).width for w_ in widest]
         room = box.right - sub.get_right()[0] - 0.4
         need = sum(widths) + 0.34 * (len(widths) - 1)
@@ -63,7 +63,7 @@ class Header(Panel):
         self._step_base = box.top - 0.36
         self._row_base = box.top - 0.74
         all_text = "".join("".join(self.texts_for(k)) for k in shown)
-        self._bold = GlyphSet(all_text, font=th.font, size=26, weight="BOLD", color=th.text)
+        self._bold = GlyphSet(all_text, font=th.font, size=th.sizes.step, weight="BOLD", color=th.text)
         self._glyphs = GlyphSet(all_text, font=th.font, size=self._size, color=th.run)
         self._values.add(self._bold.text(""), self._glyphs.text(""))
         self.stepwise.add(self._values)

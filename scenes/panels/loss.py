@@ -86,9 +86,16 @@ class LossPanel(Panel):
         ]
         frame = plot_frame(ax, th)
         grid = VGroup(*[Line(ax.c2p(0, v), ax.c2p(k_max, v), stroke_width=1, color=th.grid) for v in y_ticks])
-        ticks = tick_labels(ax, ticks_between(0, k_max, sx), y_ticks, th, 17, fx=lambda v: f"{v:.0f}", fy=fy)
+        ticks = tick_labels(
+            ax, ticks_between(0, k_max, sx), y_ticks, th, th.sizes.tick_small, fx=lambda v: f"{v:.0f}", fy=fy
+        )
         # the x axis is the step: said in the title, so no label crowds the last tick
-        title = label("loss (mean squared error) by step" + ("  ·  log scale" if self.log else ""), th, 19, th.muted)
+        title = label(
+            "loss (mean squared error) by step" + ("  ·  log scale" if self.log else ""),
+            th,
+            th.sizes.loss_title,
+            th.muted,
+        )
         title.next_to(ax.c2p(0, self.y_range[1]), UP, buff=0.08, aligned_edge=LEFT)
         self.static.add(grid, frame, ticks, title)
         if len(self.runs) == 1:
@@ -97,7 +104,7 @@ class LossPanel(Panel):
                 opt = DashedLine(
                     ax.c2p(0, opt_y), ax.c2p(k_max, opt_y), dash_length=0.08, color=th.optimum, stroke_width=2
                 )
-                opt_l = label(f"L* = {fmt_num(l_opt, 3)}", th, 16, th.optimum)
+                opt_l = label(f"L* = {fmt_num(l_opt, 3)}", th, th.sizes.note, th.optimum)
                 opt_l.next_to(ax.c2p(k_max, opt_y), UP + LEFT, buff=0.06)
                 self.static.add(opt, opt_l)
         self.curves = VGroup()  # the curve up to the last state passed (stepwise)
