@@ -155,5 +155,5 @@ class DataPanel(Panel):
                 line.set_stroke(opacity=0).set_background_stroke(opacity=0)
             else:
                 if np.linalg.norm(ends[1] - ends[0]) > 1e-9:
-                    line.put_start_and_end_on(ends[0], ends[1])
+                    line.set_points_as_corners([ends[0], ends[1]])  # exact: the same state, the same pixels
                 line.set_stroke(opacity=1).set_background_stroke(opacity=1)
