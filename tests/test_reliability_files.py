@@ -796,3 +796,23 @@ def test_a_forged_marker_with_an_impossible_pid_is_left_alone_without_a_crash(tm
     dead = work_folder(tmp_path, _reaped_pid(), "e" * 16)
     assert files.sweep_stale(tmp_path) == []
     assert forged.is_dir() and not dead.exists()
+
+
+SCRIPT_SWEEP = """
+import sys
+from descent.outputs import files
+
+print(files.sweep_stale(sys.argv[1]))
+"""
+
+
+@pytest.mark.skipif(not LINUX, reason="FIFOs")
+def test_a_marker_that_is_a_fifo_does_not_hang_the_sweep(tmp_path):
+    """Anyone can put a ``.descent-work-<token>/descent-work.json`` FIFO in a shared TMPDIR: the
+    sweep every render runs there must not wait on it forever (and must keep the folder)."""
+    forged = tmp_path / (".descent-work-" + "a" * 16)
+    forged.mkdir()
+    os.mkfifo(forged / "descent-work.json")
+    proc = subprocess.run([sys.executable, "-c", SCRIPT_SWEEP, str(tmp_path)], capture_output=True, timeout=60)
+    assert proc.returncode == 0 and proc.stdout.strip() == b"[]", proc.stderr
+    assert forged.is_dir()

@@ -344,7 +344,7 @@ def read_marker(path: Path) -> dict | None:
     try:
         if not stat.S_ISDIR(path.lstat().st_mode):
             return None
-        fd = os.open(path / MARKER, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        fd = os.open(path / MARKER, os.O_RDONLY | _NOFOLLOW_NONBLOCK)  # a FIFO would hang every sweep
         with os.fdopen(fd, "rb") as fh:
             if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
                 return None
@@ -579,8 +579,12 @@ def _undo(out: Path, work: Path, done: Sequence[Mapping]) -> None:
 
 def _read_journal(work: Path) -> dict | None:
     try:
-        data = json.loads((work / JOURNAL).read_bytes()[: 1 << 22])
-    except (OSError, ValueError):
+        fd = os.open(work / JOURNAL, os.O_RDONLY | _NOFOLLOW_NONBLOCK)
+        with os.fdopen(fd, "rb") as fh:
+            if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+                return None
+            data = json.loads(fh.read(1 << 22))
+    except (OSError, ValueError, RecursionError):
         return None
     if not isinstance(data, dict) or data.get("schema") != _JOURNAL_SCHEMA:
         return None
