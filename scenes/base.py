@@ -24,7 +24,7 @@ import difflib
 import os
 from collections.abc import Sequence
 from importlib.resources import files
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 from manim import Scene
@@ -33,6 +33,11 @@ from descent.trainer import Trace
 
 from .helpers import key_steps
 from .theme import THEMES
+
+if TYPE_CHECKING:
+    from manim import Mobject, ValueTracker
+
+    from .panels import StepDriver
 
 __all__ = ["DescentScene", "DEFAULT_TRACE", "load_scene_trace", "plan_seconds", "play_frames"]
 
@@ -121,7 +126,7 @@ class DescentScene(Scene):
         self.run_trace = self.trace if self.trace is not None else load_scene_trace(self.trace_file)
         self.camera.background_color = THEMES[self.theme].background
 
-    def play_lesson(self, statics, driver, tracker) -> None:
+    def play_lesson(self, statics: Sequence[Mobject], driver: StepDriver, tracker: ValueTracker) -> None:
         """The whole clip as one play(): intro, descent, hold.
 
         Beat 1, the stage: everything is added at once and covered by
@@ -160,7 +165,7 @@ class DescentScene(Scene):
         self.remove(*self.veils)
         driver.group.clear_updaters()
 
-    def frame_key(self):
+    def frame_key(self) -> tuple:
         """What a frame shows; the renderer reuses the last frame when it repeats."""
         veils = tuple(round(v.get_fill_opacity(), 4) for v in getattr(self, "veils", ()))
         tracker = getattr(self, "tracker", None)

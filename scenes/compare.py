@@ -14,7 +14,7 @@ import dataclasses
 from collections.abc import Sequence
 
 import numpy as np
-from manim import DOWN, LEFT, RIGHT, UP, Line, RoundedRectangle, ValueTracker, VGroup
+from manim import DOWN, LEFT, RIGHT, UP, Line, Mobject, RoundedRectangle, ValueTracker, VGroup
 
 from descent.scenes.base import DescentScene
 from descent.scenes.fit import fit_layout
@@ -79,7 +79,7 @@ class CompareHeader(Header):
 class Legend(Panel):
     """One row per run: its colour, its lr, and its loss at the current step."""
 
-    def __init__(self, ctx: Context, runs: Sequence[Run], top_left) -> None:
+    def __init__(self, ctx: Context, runs: Sequence[Run], top_left: Sequence[float]) -> None:
         super().__init__(ctx)
         th = ctx.theme
         self.runs = list(runs)
@@ -180,7 +180,7 @@ class CompareScene(DescentScene):
         self.driver = StepDriver(self.ctx.clock, self.panels, run_clocks=clocks)
         self.driver.push(0.0)
 
-    def step_layer(self):
+    def step_layer(self) -> tuple[int, list[Mobject], Mobject]:
         return self.driver.layer()
 
     def construct(self) -> None:

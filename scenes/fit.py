@@ -10,7 +10,7 @@ through ``descent render fit``.
 
 from __future__ import annotations
 
-from manim import ValueTracker
+from manim import Mobject, ValueTracker
 
 from descent.scenes.base import DescentScene
 from descent.scenes.panels import Banner, Box, Context, ContourPanel, DataPanel, Header, LossPanel, StepDriver
@@ -48,7 +48,7 @@ class FitScene(DescentScene):
         self.driver = StepDriver(self.ctx.clock, self.panels)
         self.driver.push(0.0)
 
-    def step_layer(self):
+    def step_layer(self) -> tuple[int, list[Mobject], Mobject]:
         """What changes once per step, for the renderer to paint once per step."""
         return self.driver.layer()
 

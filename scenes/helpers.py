@@ -22,8 +22,12 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from descent.trainer import Moments
 
 __all__ = [
     "key_steps",
@@ -111,7 +115,7 @@ class StepClock:
         self._log = np.log10(np.maximum(self.loss, 1e-300))
 
     @classmethod
-    def uniform(cls, w, b, loss, **kw) -> StepClock:
+    def uniform(cls, w: Sequence[float], b: Sequence[float], loss: Sequence[float], **kw: Any) -> StepClock:
         return cls(w, b, loss, range(len(w)), **kw)
 
     @property
@@ -146,7 +150,9 @@ class StepClock:
         return State(kf, float(w), float(b), float(loss), int(round(kf)) if k_shown is None else k_shown)
 
 
-def clip_segment(p, q, lo, hi):
+def clip_segment(
+    p: Sequence[float], q: Sequence[float], lo: Sequence[float], hi: Sequence[float]
+) -> tuple[np.ndarray, np.ndarray, bool, bool] | None:
     """Liang–Barsky: the part of segment p→q inside the box [lo, hi] (2-D), or None.
 
     Returns ``(p', q', entered, left)`` where ``left`` says q lies outside.
@@ -171,7 +177,9 @@ def clip_segment(p, q, lo, hi):
     return p + t0 * d, p + t1 * d, t0 > 0, t1 < 1
 
 
-def clip_polyline(points: np.ndarray, lo, hi) -> tuple[list[np.ndarray], list[tuple[np.ndarray, np.ndarray]]]:
+def clip_polyline(
+    points: np.ndarray, lo: Sequence[float], hi: Sequence[float]
+) -> tuple[list[np.ndarray], list[tuple[np.ndarray, np.ndarray]]]:
     """Clip a polyline to a box.
 
     Returns the visible runs (each an (n, 2) array) and the exits: for every
@@ -294,7 +302,7 @@ def equal_aspect(
     return (cw - hw, cw + hw), (cb - hb, cb + hb), step
 
 
-def contour_ellipse(moments, optimum: tuple[float, float, float], level: float, n: int = 241) -> np.ndarray:
+def contour_ellipse(moments: Moments, optimum: tuple[float, float, float], level: float, n: int = 241) -> np.ndarray:
     """The exact level set L(w, b) = level of the quadratic loss: an ellipse, as (n, 2) points.
 
     L = L* + dᵀ A d with d = (w − w*, b − b*) and A = [[m_xx, m_x], [m_x, 1]].

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from manim import (
@@ -31,6 +32,7 @@ from manim import (
     AnimationGroup,
     FadeOut,
     LaggedStart,
+    Mobject,
     Rectangle,
     Succession,
     Surface,
@@ -67,7 +69,7 @@ class ShiftedThreeDCamera(ThreeDCamera):
 
     screen_shift = SCREEN_SHIFT
 
-    def project_points(self, points):
+    def project_points(self, points: np.ndarray) -> np.ndarray:
         out = super().project_points(points)
         out[:, :2] += self.screen_shift[:2]
         return out
@@ -89,7 +91,7 @@ class SurfacePanel(Panel):
 
     resolution = 20  # faces per side: smooth enough at 1080p, cheap to sort and paint
 
-    def __init__(self, ctx: Context, rotation, size: float = 4.7, z_length: float = 3.0) -> None:
+    def __init__(self, ctx: Context, rotation: np.ndarray, size: float = 4.7, z_length: float = 3.0) -> None:
         super().__init__(ctx)
         t, th = ctx.trace, ctx.theme
         self.rotation = rotation  # callable: the camera's rotation matrix
@@ -399,7 +401,7 @@ class SurfaceScene(DescentScene, ThreeDScene):
 
     CAMERA_CLASS = ShiftedThreeDCamera
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("camera_class", ShiftedThreeDCamera)
         super().__init__(*args, **kwargs)
 
@@ -428,7 +430,7 @@ class SurfaceScene(DescentScene, ThreeDScene):
         self.camera.reset_rotation_matrix()
         return self.camera.get_rotation_matrix()
 
-    def step_layer(self):
+    def step_layer(self) -> tuple[int, list[Mobject], Mobject]:
         return self.driver.layer()
 
     def _axis_labels(self) -> VGroup:
@@ -456,16 +458,16 @@ class SurfaceScene(DescentScene, ThreeDScene):
         return cls.closing_seconds + 1.0 if cls.closing_top_view else 0.0
 
     @classmethod
-    def planned_seconds(cls, traces) -> float:
+    def planned_seconds(cls, traces: Trace | Sequence[Trace]) -> float:
         return super().planned_seconds(traces) + cls.closing_length()
 
     @classmethod
-    def planned_frames(cls, traces, fps: float) -> int:
+    def planned_frames(cls, traces: Trace | Sequence[Trace], fps: float) -> int:
         """Three play()s: the establishing move, descent + hold, the closing move."""
         n = play_frames(cls.descent_start(), fps) + play_frames(cls.descent_length(traces) + cls.hold_seconds, fps)
         return n + (play_frames(cls.closing_length(), fps) if cls.closing_top_view else 0)
 
-    def frame_key(self):
+    def frame_key(self) -> tuple:
         cam = self.camera
         return (super().frame_key(), cam.get_phi(), cam.get_theta(), cam.get_zoom())
 

@@ -31,7 +31,7 @@ class FiniteFloat(click.ParamType):
     ) -> None:
         self.min, self.min_open, self.max, self.max_open = min, min_open, max, max_open
 
-    def convert(self, value: Any, param, ctx) -> float:
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
         if isinstance(value, float) and math.isfinite(value):
             rv = value
         else:

@@ -96,7 +96,7 @@ def default_name(scene: str, traces: Sequence[Trace]) -> str:
     return safe_name(stem)
 
 
-def scene_class(scene: str):
+def scene_class(scene: str) -> type:
     """The registered scene class for ``scene`` (:data:`descent.scenes.SCENES`)."""
     try:
         return _scene_class(scene)

@@ -20,9 +20,14 @@ from __future__ import annotations
 import inspect
 import sys
 from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from manim.renderer.cairo_renderer import CairoRenderer
+
+if TYPE_CHECKING:
+    import numpy as np
+    from manim import Mobject, Scene
 
 __all__ = ["ProgressRenderer", "fast_path_problems"]
 
@@ -139,11 +144,11 @@ class ProgressRenderer(CairoRenderer):
 
     def __init__(
         self,
-        *args,
+        *args: Any,
         total_frames: int,
         progress: bool | Callable[[int, int], None] = True,
         label: str = "rendering",
-        **kwargs,
+        **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         self.fast_problems = fast_path_problems(self)
@@ -182,11 +187,11 @@ class ProgressRenderer(CairoRenderer):
     _members_key = None
     _members: set = set()
 
-    def play(self, scene, *args, **kwargs) -> None:
+    def play(self, scene: Scene, *args: Any, **kwargs: Any) -> None:
         self._last_key = None  # a new play() may have added or removed mobjects: draw afresh
         super().play(scene, *args, **kwargs)
 
-    def render(self, scene, time: float, moving_mobjects=None) -> None:
+    def render(self, scene: Scene, time: float, moving_mobjects: list[Mobject] | None = None) -> None:
         key_fn = getattr(scene, "frame_key", None)
         key = key_fn() if key_fn is not None else None
         if key is not None and key == self._last_key and self._last_frame is not None:
@@ -197,7 +202,7 @@ class ProgressRenderer(CairoRenderer):
         self.add_frame(frame)
 
     @property
-    def last_frame(self):
+    def last_frame(self) -> np.ndarray:
         """The last frame written (the poster), as an RGBA array."""
         return self._last_frame if self._last_frame is not None else self.get_frame()
 
@@ -239,7 +244,7 @@ class ProgressRenderer(CairoRenderer):
             cam.pixel_array = own
         return frame
 
-    def add_frame(self, frame, num_frames: int = 1) -> None:
+    def add_frame(self, frame: np.ndarray, num_frames: int = 1) -> None:
         self._last_frame = frame  # the poster (also when drawn the stock way)
         super().add_frame(frame, num_frames)
         if self.skip_animations:

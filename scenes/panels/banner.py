@@ -33,7 +33,11 @@ class Banner(Panel):
     """Says that (and why) a run diverges; appears when the run leaves the view."""
 
     def __init__(
-        self, ctx: Context, anchor, width: float, contains: Callable[[float, float], bool] | None = None
+        self,
+        ctx: Context,
+        anchor: Sequence[float],
+        width: float,
+        contains: Callable[[float, float], bool] | None = None,
     ) -> None:
         super().__init__(ctx)
         t, th = ctx.trace, ctx.theme

@@ -144,7 +144,7 @@ class DataPanel(Panel):
         a, z, _, _ = seg
         return self.map.point(*a), self.map.point(*z)
 
-    def line_endpoints(self, w: float, b: float):
+    def line_endpoints(self, w: float, b: float) -> tuple[np.ndarray, np.ndarray] | None:
         """Screen endpoints of ŷ = w·x + b clipped to the panel (None when it misses)."""
         return self._clipped_line(w, b)
 

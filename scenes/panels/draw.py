@@ -19,6 +19,7 @@ from manim import (
     VGroup,
     VMobject,
 )
+from numpy.typing import ArrayLike
 
 from descent.trainer import nice_step
 
@@ -73,7 +74,7 @@ class AffineMap:
 _UNIT_DOT = None
 
 
-def dots_points(centres, radius: float) -> np.ndarray:
+def dots_points(centres: ArrayLike, radius: float) -> np.ndarray:
     """Bezier points of many circles, one subpath each."""
     global _UNIT_DOT
     if _UNIT_DOT is None:
@@ -85,7 +86,7 @@ def dots_points(centres, radius: float) -> np.ndarray:
 
 
 def dots_mobject(
-    centres, radius: float, color: str, outline: str | None = None, outline_width: float = 0.0
+    centres: ArrayLike, radius: float, color: str, outline: str | None = None, outline_width: float = 0.0
 ) -> VMobject:
     """Many dots as one VMobject (one circular subpath each): one draw call instead of many."""
     mob = VMobject(
@@ -109,7 +110,9 @@ def polyline_points(runs: Sequence[np.ndarray]) -> np.ndarray:
     return np.concatenate(parts) if parts else np.zeros((0, 3))
 
 
-def plot_axes(x_range, y_range, box_w: float, box_h: float, theme: Theme, centre) -> Axes:
+def plot_axes(
+    x_range: Sequence[float], y_range: Sequence[float], box_w: float, box_h: float, theme: Theme, centre: ArrayLike
+) -> Axes:
     """A plot area: axes for the coordinates, placed at ``centre``, with their own lines
     hidden (each panel draws a light frame and grid instead of crossing axes)."""
     x_range, x_ticks = _hidden_ticks(x_range, box_w)

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from manim import (
     Mobject,
+    ValueTracker,
     VGroup,
 )
 
@@ -68,7 +69,7 @@ class StepDriver:
         """The stepwise layer's version, its mobjects and the group holding every moving part."""
         return self.version, [self.step_group], self.group
 
-    def attach(self, tracker) -> VGroup:
+    def attach(self, tracker: ValueTracker) -> VGroup:
         self.group.add_updater(lambda _m: self.push(tracker.get_value()))
         self.push(tracker.get_value())
         return self.group
