@@ -42,7 +42,7 @@ DIVERGENCE_LOSS = 1e12
 #: Why a run stopped early: the code stored in ``diverged_reason`` → the sentence shown.
 DIVERGENCE_REASONS = {
     "non_finite": "a value became non-finite",
-    "loss_limit": f"the loss exceeded {DIVERGENCE_LOSS:g}",
+    "loss_limit": f"the loss exceeded {DIVERGENCE_LOSS:.0e}".replace("e+", "e"),
 }
 # traces written before the reasons were codes held the sentences themselves
 _OLD_REASONS = {"a value became non-finite": "non_finite", "the loss exceeded 1e12": "loss_limit"}

@@ -26,7 +26,7 @@ __all__ = ["Banner"]
 
 # -- divergence banner -----------------------------------------------------------
 #: Banner wording where the trainer's sentence is too long for the frame.
-SHORT_REASONS = {"loss_limit": f"loss above {DIVERGENCE_LOSS:g}"}
+SHORT_REASONS = {"loss_limit": f"loss above {DIVERGENCE_LOSS:.0e}".replace("e+", "e")}
 
 
 class Banner(Panel):

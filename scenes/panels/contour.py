@@ -11,6 +11,7 @@ from manim import (
     DOWN,
     DR,
     LEFT,
+    ORIGIN,
     RIGHT,
     UL,
     UP,
@@ -110,7 +111,7 @@ class ContourPanel(Panel):
             stroke_width=0,
         )
         opt_label = VGroup(opt_bg, opt_text.move_to(opt_bg))
-        self._place_clear(opt_label, star, [m.get_center() for m in contour_labels])
+        self._place_clear(opt_label, star, [p for m in contour_labels for p in _box_points(m)])
         title = label("loss L(w, b) over the parameters", th, th.sizes.panel_title, th.muted)
         title.next_to(ax.c2p(win.w[0], win.b[1]), UP, buff=th.margins.title, aligned_edge=LEFT)
         self.contour_labels, self.star = contour_labels, star
@@ -203,7 +204,7 @@ class ContourPanel(Panel):
         t = self.ctx.trace
         w_opt, b_opt, l_opt = t.optimum
         centre = self.map.point(w_opt, b_opt)
-        path = self.path_points()
+        path = self.path_samples()
         best: list[tuple[float, np.ndarray]] = []
         best_score = -1.0
         away = np.array([w_opt - t.w[0], b_opt - t.b[0]])
@@ -237,26 +238,49 @@ class ContourPanel(Panel):
         """Put ``mob`` beside ``anchor`` on the side farthest from the path and ``others``."""
         c = anchor.get_center()[:2]
         # the paths' ends crowd the anchor itself; only the rest of them is in the way
-        path = [p[:2] for p in self.path_points() if np.linalg.norm(p[:2] - c) > 0.45]
-        obstacles = np.array(path + [o[:2] for o in others]).reshape(-1, 2)  # none at all for a path of length 0
-        best, best_d = None, -1.0
-        for d in (UP, UR, RIGHT, DR, DOWN, DL, LEFT, UL):
-            mob.next_to(anchor, d, buff=0.1)
-            self._keep_inside(mob)
-            # distance from the obstacles to the label's box
-            lo, hi = mob.get_corner(DL)[:2], mob.get_corner(UR)[:2]
-            gap = np.maximum(np.maximum(lo - obstacles, obstacles - hi), 0.0)
-            dist = float(np.min(np.linalg.norm(gap, axis=1))) if len(obstacles) else 1.0
-            dist += 0.05 if d[1] > 0 else 0.0  # above reads better than below
-            if dist > best_d:
-                best, best_d = d, dist
-        mob.next_to(anchor, best, buff=0.1)
+        path = [p[:2] for p in self.path_samples() if np.linalg.norm(p[:2] - c) > 0.45]
+        path_pts = np.array(path).reshape(-1, 2)  # none at all for a path of length 0
+        text_pts = np.array([o[:2] for o in others]).reshape(-1, 2)
+        best, best_score = None, None
+        for buff in (0.1, 0.45, 0.9):
+            for d in (UP, UR, RIGHT, DR, DOWN, DL, LEFT, UL):
+                mob.next_to(anchor, d, buff=buff)
+                self._keep_inside(mob)
+                lo, hi = mob.get_corner(DL)[:2] - 0.04, mob.get_corner(UR)[:2] + 0.04
+                # first: cover no other text; then: cover as little path as can be; then: stay far from both
+                covered_text = int(np.all((text_pts >= lo) & (text_pts <= hi), axis=1).sum())
+                covered_path = int(np.all((path_pts >= lo) & (path_pts <= hi), axis=1).sum())
+                both = np.concatenate([path_pts, text_pts])
+                gap = np.maximum(np.maximum(lo - both, both - hi), 0.0)
+                dist = float(np.min(np.linalg.norm(gap, axis=1))) if len(both) else 1.0
+                dist += 0.05 if d[1] > 0 else 0.0  # above reads better than below
+                score = (covered_text, covered_path, buff > 0.1, -dist)
+                if best_score is None or score < best_score:
+                    best, best_score = (d, buff), score
+        mob.next_to(anchor, best[0], buff=best[1])
         self._keep_inside(mob)
 
     def path_points(self) -> np.ndarray:
         """Screen points of every run's states as drawn (for placing labels clear of the paths)."""
         drawn = zip(self.runs, self._kept, strict=True)
         return np.concatenate([self.map(r.trace.w[ks], r.trace.b[ks]) for r, ks in drawn])
+
+    def path_samples(self, spacing: float = 0.1, most: int = 20_000) -> np.ndarray:
+        """Screen points every ``spacing`` units along every run's drawn path inside the window:
+        a label clear of these is clear of the lines between the states too, not just of the states."""
+        lo, hi = (self.window.w[0], self.window.b[0]), (self.window.w[1], self.window.b[1])
+        out = []
+        for r, ks in zip(self.runs, self._kept, strict=True):
+            pts = np.stack([r.trace.w[ks], r.trace.b[ks]], axis=1)
+            for run in clip_polyline(pts, lo, hi)[0]:
+                screen = self.map(run[:, 0], run[:, 1])
+                for a, b in zip(screen[:-1], screen[1:], strict=True):
+                    n = max(1, min(int(np.linalg.norm(b - a) / spacing), most))
+                    out.append(a + (b - a) * np.linspace(0.0, 1.0, n + 1)[:, None])
+        if not out:
+            return self.path_points()
+        samples = np.concatenate(out + [self.path_points()])
+        return samples[:: max(1, len(samples) // most)]
 
     def clearest_corner(self, width: float, height: float, margin: float = 0.12) -> np.ndarray:
         """The top-left point for a box of this size in the window corner farthest from every path."""
@@ -351,3 +375,8 @@ class ContourPanel(Panel):
                 self.exits[i].set_points_as_corners(
                     [tip, tip - 0.34 * dv + 0.16 * nv, tip - 0.34 * dv - 0.16 * nv, tip]
                 )
+
+
+def _box_points(mob: Mobject) -> list[np.ndarray]:
+    """The centre, corners and edge midpoints of a mobject's bounding box (obstacles for label placement)."""
+    return [mob.get_critical_point(d) for d in (ORIGIN, UP, DOWN, LEFT, RIGHT, UL, UR, DL, DR)]
