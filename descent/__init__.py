@@ -22,6 +22,7 @@ Importing ``descent`` imports neither torch nor Manim.
 from ._version import __version__, versions
 from .batch import BatchOptions, BatchResult, run_batch
 from .outputs.clip import RenderError, RenderResult, render
+from .outputs.files import DiskFull, FolderBusy, Interrupted
 from .scenes import SCENES, SceneSpec
 from .trainer import OPTIMIZERS, Config, ConfigError, OptimizerSpec, Trace, TraceError, train
 
@@ -29,6 +30,9 @@ __all__ = [
     "BatchOptions",
     "BatchResult",
     "Config",
+    "DiskFull",
+    "FolderBusy",
+    "Interrupted",
     "ConfigError",
     "OPTIMIZERS",
     "OptimizerSpec",

@@ -40,8 +40,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from descent._version import versions
 from descent.outputs import files as fs
 from descent.outputs.files import Interrupted, RenderError, is_plain_name
+from descent.scenes import SCENES
 from descent.trainer import Config, ConfigError, Trace
 
 __all__ = [
@@ -152,16 +154,9 @@ class BatchResult:
         return not self.failures
 
 
-def _versions() -> dict:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {}
-    for pkg in ("descent", "manim", "torch", "numpy", "av"):
-        try:
-            out[pkg] = version(pkg)
-        except PackageNotFoundError:
-            out[pkg] = "unknown"
-    return out
+def _compare_scene() -> str:
+    """The registered scene that draws several runs: the batch's comparison clip."""
+    return next(name for name, spec in SCENES.items() if spec.many_runs)
 
 
 def _digest(payload: dict) -> str:
@@ -177,7 +172,7 @@ def variant_name(options: BatchOptions, lr: float) -> str:
 
 def plan_variants(lrs: Sequence[float], options: BatchOptions) -> list[Variant]:
     """One variant per distinct learning rate, with its name and the hash of what it depends on."""
-    versions = _versions()
+    used = versions()
     out, seen = [], {}
     for lr in lrs:
         config = options.base.replace(lr=float(lr))
@@ -187,7 +182,7 @@ def plan_variants(lrs: Sequence[float], options: BatchOptions) -> list[Variant]:
                 continue  # the same lr twice: one variant
             raise ConfigError(f"learning rates {seen[name]!r} and {config.lr!r} would share the file name {name!r}")
         seen[name] = config.lr
-        digest = _digest({"config": config.to_dict(), "render": options.render_dict(), "versions": versions})
+        digest = _digest({"config": config.to_dict(), "render": options.render_dict(), "versions": used})
         out.append(Variant(name, config, options, digest))
     return out
 
@@ -373,15 +368,6 @@ class WorkerPool:
                     break
             busy -= 1
             on_done(status, name, payload)
-
-    def close(self) -> None:
-        """Let idle workers finish, then make sure none is left."""
-        for w in self.workers:
-            if w["proc"].is_alive():
-                w["tasks"].put(None)
-        for w in self.workers:
-            w["proc"].join(timeout=5)
-        self.stop()
 
     def stop(self) -> None:
         """Stop every worker now (SIGTERM, then SIGKILL) and wait for each to be gone."""
@@ -687,7 +673,7 @@ def _run_locked(
                     "digest": v.digest,
                     "config": v.config.to_dict(),
                     "render": options.render_dict(),
-                    "versions": _versions(),
+                    "versions": versions(),
                     "status": "rendered",
                 }
                 try:
@@ -776,7 +762,7 @@ def _compare(
         new = fs.staging(work)
         res = stage_clip(
             traces,
-            "compare",
+            _compare_scene(),
             work=work,
             name=name,
             quality=r["quality"],
@@ -790,7 +776,7 @@ def _compare(
         extras = (1.0 if r["webm"] else 0.0) + (1.0 if r["gif"] else 0.0)
         need = fs.space_needed(res.frames, res.width, res.height, res.fps, extras)
         with fs.disk_guard([out], {out: need}):
-            names["vtt"] = write_vtt(new / f"{name}.vtt", vtt_cues("compare", traces, r["scene_options"])).name
+            names["vtt"] = write_vtt(new / f"{name}.vtt", vtt_cues(_compare_scene(), traces, r["scene_options"])).name
             if r["webm"]:
                 names["webm"] = transcode_webm(res.mp4, new / f"{name}.webm").name
             if r["gif"]:

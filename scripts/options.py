@@ -16,6 +16,8 @@ from typing import Any
 
 import click
 
+from descent.outputs.clip import QUALITIES
+from descent.scenes.theme import THEMES
 from descent.trainer import MAX_STEPS, OPTIMIZERS, Config, load_toml
 
 __all__ = ["FiniteFloat", "training_options", "render_options", "config_from_options", "TRAINING_KEYS"]
@@ -121,7 +123,7 @@ def render_options(func: Callable | None = None, *, out_dir: str = "media") -> C
         click.option(
             "-q",
             "--quality",
-            type=click.Choice(["l", "m", "h", "p", "k"]),
+            type=click.Choice(list(QUALITIES)),
             default="l",
             show_default=True,
             help="Manim preset: l 480p15, m 720p30, h 1080p60, p 1440p60, k 2160p60.",
@@ -131,7 +133,7 @@ def render_options(func: Callable | None = None, *, out_dir: str = "media") -> C
         ),
         click.option(
             "--theme",
-            type=click.Choice(["dark", "light"]),
+            type=click.Choice(list(THEMES)),
             default="dark",
             show_default=True,
             help="dark for video and projectors, light for white course pages.",

@@ -27,7 +27,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from descent._version import versions
@@ -35,7 +35,7 @@ from descent.outputs.files import DiskFull, FolderBusy, Interrupted, RenderError
 from descent.scenes import SCENES, UnknownScene
 from descent.scenes import scene_class as _scene_class
 from descent.scenes.helpers import safe_name
-from descent.trainer import Trace
+from descent.trainer import OPTIMIZERS, Trace
 
 from . import files
 from .encode import count_frames, faststart_remux
@@ -76,21 +76,21 @@ class RenderResult:
     height: int
     fps: float
     seconds: float
-    extra: dict[str, Path] = field(default_factory=dict)
 
     @property
     def paths(self) -> list[Path]:
-        return [self.mp4, self.poster, self.sidecar, *self.extra.values()]
+        return [self.mp4, self.poster, self.sidecar]
 
 
 def default_name(scene: str, traces: Sequence[Trace]) -> str:
     """A file-name-safe name from the parameters, e.g. ``fit_sgd_lr0.1_steps15``."""
     c = traces[0].config
+    optimizer = OPTIMIZERS[c.optimizer].label(c)  # momentum 0.5 and 0.9 get names of their own
     if SCENES[scene].many_runs:
         lrs = "-".join(f"{t.config.lr:g}" for t in traces)
-        stem = f"compare_{c.optimizer}_lr{lrs}_steps{c.steps}"
+        stem = f"{scene}_{optimizer}_lr{lrs}_steps{c.steps}"
     else:
-        stem = f"{scene}_{c.optimizer}_lr{c.lr:g}_steps{c.steps}"
+        stem = f"{scene}_{optimizer}_lr{c.lr:g}_steps{c.steps}"
         if c.batch_size is not None:
             stem += f"_bs{c.batch_size}"
     return safe_name(stem)

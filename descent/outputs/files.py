@@ -694,10 +694,9 @@ def _says_full(exc: BaseException) -> bool:
     e: BaseException | None = exc
     while e is not None and id(e) not in seen:
         seen.add(id(e))
-        if isinstance(e, OSError) and e.errno in _FULL_ERRNOS:
-            return True
-        text = str(e)
-        if "No space left on device" in text or "Errno 28" in text or "Disk quota exceeded" in text:
+        # by errno only (PyAV's errors carry one too); a wrapper that lost it is caught by
+        # the free-space measurement in disk_guard, never by matching its message
+        if getattr(e, "errno", None) in _FULL_ERRNOS:
             return True
         e = e.__cause__ or e.__context__
     return False

@@ -26,7 +26,6 @@ import numpy as np
 from manim.renderer.cairo_renderer import CairoRenderer
 
 if TYPE_CHECKING:
-    import numpy as np
     from manim import Mobject, Scene
 
 __all__ = ["ProgressRenderer", "fast_path_problems"]
