@@ -6,6 +6,7 @@ what is wrong, exit code 2, nothing written.
 
 from __future__ import annotations
 
+import errno
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -46,17 +47,38 @@ class DescentGroup(click.Group):
         try:
             rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except (click.exceptions.Abort, KeyboardInterrupt):
-            click.echo("descent: interrupted; nothing was left under a final name", err=True)
+            _say("descent: interrupted; nothing was left under a final name")
             sys.exit(130)
         except click.ClickException as exc:
-            click.echo(f"descent: error: {_one_line(exc.format_message())}", err=True)
+            _say(f"descent: error: {_one_line(exc.format_message())}")
             sys.exit(2 if isinstance(exc, click.UsageError) else exc.exit_code)
         except (ConfigError, TraceError) as exc:
-            click.echo(f"descent: error: {_one_line(str(exc))}", err=True)
+            _say(f"descent: error: {_one_line(str(exc))}")
             sys.exit(2)
         if not standalone_mode:
             return rv
         sys.exit(rv if isinstance(rv, int) else 0)
+
+
+def _say(line: str) -> None:
+    """Print a line on stderr if there is a stderr to print to (closed or full: the exit code still tells)."""
+    try:
+        click.echo(line, err=True)
+    except OSError:
+        pass
+
+
+def _out(text: str) -> None:
+    """Print on stdout; a stdout that cannot be written (a full disk, an I/O error) is one line on stderr, exit 2.
+
+    A closed stdout (``>&-``) prints nothing; a reader that went away (EPIPE) is left to Click (exit 1).
+    """
+    try:
+        click.echo(text)
+    except OSError as exc:
+        if exc.errno == errno.EPIPE:
+            raise
+        raise UserError(f"cannot write to standard output: {exc.strerror or exc}") from None
 
 
 def _one_line(msg: str) -> str:
@@ -117,9 +139,9 @@ def train_cmd(config_file: Path | None, out: Path | None, **options: Any) -> Non
             trace.save(out)
         except OSError as exc:
             raise UserError(f"cannot write {str(out)!r}: {exc.strerror or exc}") from None
-    click.echo(summary(trace))
+    _out(summary(trace))
     if out is not None:
-        click.echo(f"wrote {printable(str(out))}")
+        _out(f"wrote {printable(str(out))}")
 
 
 def _warm_up(scene: str):
@@ -162,7 +184,7 @@ def _render_traces(
 
 def _notify(msg: str) -> None:
     """One-line notes of render and batch (waiting for a folder, an earlier publication completed)."""
-    click.echo(printable(msg), err=True)
+    _say(printable(msg))
 
 
 @cli.command("render")
@@ -226,16 +248,16 @@ def render_cmd(
     except OSError as exc:
         raise UserError(f"cannot write to {str(out_dir)!r}: {exc.strerror or exc}") from None
     except Interrupted as exc:
-        click.echo(f"descent: {printable(exc.message)}", err=True)
+        _say(f"descent: {printable(exc.message)}")
         raise SystemExit(130) from None
     if len(traces) == 1:
-        click.echo(summary(traces[0]))
-    click.echo(
+        _out(summary(traces[0]))
+    _out(
         f"rendered {result.frames} frames ({result.width}x{result.height}, {result.fps:g} fps) "
         f"in {result.seconds:.1f} s"
     )
     for p in result.paths:
-        click.echo(f"wrote {printable(str(p))}")
+        _out(f"wrote {printable(str(p))}")
 
 
 @cli.command("batch")
@@ -388,8 +410,12 @@ def main() -> None:
         code = 0
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    sys.stdout.flush()
-    sys.stderr.flush()
+    for stream in (sys.stdout, sys.stderr):  # None when closed (>&-); a full disk may fail only now
+        try:
+            if stream is not None:
+                stream.flush()
+        except OSError:
+            code = code or 2
     if _FAST_EXIT:
         os._exit(code)
     sys.exit(code)

@@ -494,3 +494,43 @@ def test_a_long_run_draws_a_bounded_path_that_shows_every_state():
     surface.tracker.set_value(surface.ctx.clock.t_max)
     group.update(0)
     assert 2 <= len(surface.surface.path.points) // 4 <= MAX_DRAWN
+
+
+# -- 7. standard streams that are closed or full ---------------------------------------------------
+def _run_streams(args: list[str], cwd: Path, *, stdout=None, stderr=None, close_stdout: bool = False):
+    """``python -m descent ARGS`` with its standard streams set up as a careless shell would."""
+
+    def setup() -> None:
+        if close_stdout:
+            os.close(1)
+
+    return subprocess.run(
+        [sys.executable, "-m", "descent", *args],
+        cwd=cwd,
+        stdout=stdout if stdout is not None else subprocess.PIPE,
+        stderr=stderr if stderr is not None else subprocess.PIPE,
+        timeout=120,
+        preexec_fn=setup,
+    )
+
+
+def test_a_closed_stdout_is_no_traceback(tmp_path):
+    """``descent train >&-``: the trace is still written and the exit code is 0.
+    Before: AttributeError ('NoneType' object has no attribute 'flush') and exit 1."""
+    r = _run_streams(["train", "--steps", "2", "--out", "t.json"], tmp_path, close_stdout=True)
+    assert r.returncode == 0 and b"Traceback" not in r.stderr, r.stderr
+    assert Trace.load(tmp_path / "t.json").n_states == 3
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+def test_a_full_stdout_or_stderr_is_one_line_and_exit_2(tmp_path):
+    """stdout on a full disk: one line on stderr, exit 2 (before: an OSError traceback, exit 1);
+    stderr on a full disk: bad input still exits 2 (before: exit 1, the traceback lost)."""
+    with open("/dev/full", "w") as full:
+        r = _run_streams(["train", "--steps", "2"], tmp_path, stdout=full)
+        assert r.returncode == 2, r.stderr
+        assert r.stderr.decode().strip().splitlines() == [
+            "descent: error: cannot write to standard output: No space left on device"
+        ]
+        r = _run_streams(["train", "--lr", "-1"], tmp_path, stderr=full)
+        assert r.returncode == 2 and r.stdout == b""
