@@ -534,3 +534,19 @@ def test_a_full_stdout_or_stderr_is_one_line_and_exit_2(tmp_path):
         ]
         r = _run_streams(["train", "--lr", "-1"], tmp_path, stderr=full)
         assert r.returncode == 2 and r.stdout == b""
+
+
+# -- 8. what a clip says is true -------------------------------------------------------------------
+def test_the_divergence_banner_states_the_true_relation_of_lr_and_lr_max():
+    """Mini-batches of 1 diverge at lr 0.3, below the full data's lr_max of 0.333. Before, the
+    banner read "lr = 0.3 ≥ lr_max = 2/λ_max = 0.333" (any lr below lr_max was shown as ≥)."""
+    from manim import Text
+
+    trace = train(Config(lr=0.3, batch_size=1, steps=100))
+    assert trace.diverged and trace.config.lr < trace.lr_max
+    scene, _ = build_scene(FitScene, trace)
+    lines = [m.text for m in scene.banner.box.get_family() if isinstance(m, Text)]
+    assert len(lines) == 2 and lines[1].startswith("lr=0.3<lr_max=2/λ_max=0.333"), lines
+    scene, _ = build_scene(FitScene, train(Config(lr=0.5, steps=30)))  # above lr_max: still ">"
+    lines = [m.text for m in scene.banner.box.get_family() if isinstance(m, Text)]
+    assert lines[1] == "lr=0.5>lr_max=2/λ_max=0.333", lines

@@ -49,7 +49,8 @@ class Banner(Panel):
         if not self.active:
             return
         at_edge = math.isclose(c.lr, t.lr_max, rel_tol=1e-6)
-        relation = "=" if at_edge else (">" if c.lr > t.lr_max else "≥")
+        # the true relation: a mini-batch run (or another optimizer) may diverge below the full data's lr_max
+        relation = "=" if at_edge else (">" if c.lr > t.lr_max else "<")
         if t.diverged:
             msg = f"Diverged at step {t.diverged_at}: {SHORT_REASONS.get(t.diverged_reason, t.divergence_text)}"
         elif at_edge:
@@ -59,6 +60,8 @@ class Banner(Panel):
         why = f"lr = {c.lr:g} {relation} lr_max = 2/λ_max = {t.lr_max:.3g}"
         if not plain_gd:
             why += f" (plain GD; {c.optimizer} differs)"
+        elif relation == "<" and c.batch_size is not None:
+            why += " of all the data; one mini-batch can be steeper"
         text = VGroup(
             label(msg, th, th.sizes.banner, th.warn_text, weight="BOLD"),
             label(why, th, th.sizes.banner_detail, th.warn_text),
