@@ -110,7 +110,7 @@ def bench_fit(tmp: Path) -> dict:
     def cold_once():
         t0 = time.perf_counter()
         subprocess.run(
-            [sys.executable, "-m", "descent.cli.main", "render", "-q", "l", "--quiet", "--out-dir", str(tmp / "cold")],
+            [sys.executable, "-m", "descent", "render", "-q", "l", "--quiet", "--out-dir", str(tmp / "cold")],
             cwd=ROOT,
             check=True,
             stdout=subprocess.DEVNULL,
