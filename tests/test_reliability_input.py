@@ -550,3 +550,26 @@ def test_the_divergence_banner_states_the_true_relation_of_lr_and_lr_max():
     scene, _ = build_scene(FitScene, train(Config(lr=0.5, steps=30)))  # above lr_max: still ">"
     lines = [m.text for m in scene.banner.box.get_family() if isinstance(m, Text)]
     assert lines[1] == "lr=0.5>lr_max=2/λ_max=0.333", lines
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda d: [s.update(loss=0.0) for s in d["states"]],  # a loss below L*, drawn as 0
+        lambda d: [s.update(loss=1e300) for s in d["states"]],  # "1.00e300" with no divergence
+        lambda d: d["data"].update(y=[1e99] * len(d["data"]["y"])),  # other data, the old path
+        lambda d: [s.update(w=-15.0, b=-10.0) for s in d["states"]],  # a path that never moves
+        lambda d: d["states"][3].update(grad_b=d["states"][3]["grad_b"] * 1.001),
+    ],
+    ids=["loss-zero", "loss-huge", "other-data", "w-constant", "gradient"],
+)
+def test_states_that_do_not_belong_to_the_data_are_refused(runner, edit):
+    """Each state's loss and gradient must be the data's MSE and its gradient at its (w, b). Before,
+    all five hand-edited traces were drawn: a loss of 0 under L* = 0.011, losses of 1e300 that never
+    diverged, a data panel of points at 1e99 beside the old path, a path standing still."""
+    d = json.loads(train(Config(steps=5)).to_json())
+    edit(d)
+    Path("t.json").write_text(json.dumps(d))
+    line = one_error_line(runner.invoke(cli, ["render", *FAST, "--trace", "t.json", "--out-dir", "out"]))
+    assert "do not belong to this data" in line
+    assert not Path("out").exists() or not any(Path("out").iterdir())

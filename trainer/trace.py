@@ -27,7 +27,7 @@ from typing import Any, NoReturn
 
 import numpy as np
 
-from .analysis import Moments, Window, view_window
+from .analysis import Moments, Window, loss_at, view_window
 from .config import MAX_POINTS, MAX_STEPS, Config, ConfigError
 from .inputs import InputFileError, brief, brief_path, file_kind, read_limited
 
@@ -325,6 +325,9 @@ class Trace:
             raise TraceError("analysis.lr_max must be a number and analysis.hessian_eigenvalues a list")
         w_arr = np.array(cols["w"])
         b_arr = np.array(cols["b"])
+        problem = _states_problem(moments, w_arr, b_arr, cols)
+        if problem:
+            raise TraceError(problem)
         w_opt, b_opt, _ = moments.optimum()
         if "window" in analysis:
             # the window lies near the run: within 1e12 of 0, or within 100 times the run's own scale
@@ -354,6 +357,34 @@ class Trace:
             batch_grad_b=bb,
             extra_analysis=extra,
         )
+
+
+#: How far a state's loss or gradient may lie from the closed form at its (w, b), relative to the
+#: size of the terms that make it up (the trainer's lie within about 1e-15 of it).
+STATE_TOLERANCE = 1e-10
+
+
+def _states_problem(m: Moments, w: np.ndarray, b: np.ndarray, cols: dict[str, list[float]]) -> str | None:
+    """Why the states disagree with the data, or None: each loss and gradient must be the full-data
+    MSE and its gradient at the state's (w, b), as the trainer records them (to rounding)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        aw, ab = np.abs(w), np.abs(b)
+        checks = (
+            ("loss", loss_at(m, w, b), w * w * m.xx + b * b + m.yy),
+            ("grad_w", 2 * (w * m.xx + b * m.x - m.xy), 2 * (aw * m.xx + ab * abs(m.x) + abs(m.xy))),
+            ("grad_b", 2 * (w * m.x + b - m.y), 2 * (aw * abs(m.x) + ab + abs(m.y))),
+        )
+        for key, expected, scale in checks:
+            got = np.array(cols[key])
+            off = ~(np.abs(got - expected) <= STATE_TOLERANCE * (scale + np.abs(got)))
+            off &= np.isfinite(expected) & np.isfinite(scale)  # beyond float64: nothing to compare
+            if off.any():
+                k = int(np.flatnonzero(off)[0])
+                return (
+                    f"states[{k}].{key} is {got[k]:.6g}, but the data give {float(expected[k]):.6g} at"
+                    f" w = {w[k]:.6g}, b = {b[k]:.6g} (the states do not belong to this data)"
+                )
+    return None
 
 
 def _window(d: Any, limit: float = 1e12) -> Window:
