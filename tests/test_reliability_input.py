@@ -573,3 +573,19 @@ def test_states_that_do_not_belong_to_the_data_are_refused(runner, edit):
     line = one_error_line(runner.invoke(cli, ["render", *FAST, "--trace", "t.json", "--out-dir", "out"]))
     assert "do not belong to this data" in line
     assert not Path("out").exists() or not any(Path("out").iterdir())
+
+
+def test_toml_configs_a_careless_editor_writes(tmp_path, monkeypatch):
+    """A UTF-8 byte-order mark (Notepad) is skipped (before: "malformed TOML ... line 1, column 1");
+    ``batch_size = false`` is a wrong type (before: taken as full batch); a batch size of 1e300 is
+    named in a short line (before: its 301 digits were printed)."""
+    monkeypatch.chdir(tmp_path)
+    Path("bom.toml").write_bytes(b"\xef\xbb\xbflr = 0.2\r\nsteps = 3\r\n")
+    assert load_toml("bom.toml") == {"lr": 0.2, "steps": 3}
+    Path("bool.toml").write_text("batch_size = false\n")
+    with pytest.raises(ConfigError, match="batch_size must be a number"):
+        load_toml("bool.toml")
+    Path("huge.toml").write_text("batch_size = 1e300\n")
+    with pytest.raises(ConfigError, match="batch_size") as err:
+        Config.from_mapping(load_toml("huge.toml"))
+    assert len(str(err.value)) < 120

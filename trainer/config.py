@@ -156,7 +156,9 @@ class Config:
         if not 0 <= self.seed <= MAX_SEED:
             raise ConfigError(f"seed must be between 0 and {MAX_SEED}")
         if self.batch_size is not None and not 1 <= self.batch_size <= n:
-            raise ConfigError(f"batch_size must be between 1 and the number of points ({n}) (got {self.batch_size})")
+            raise ConfigError(
+                f"batch_size must be between 1 and the number of points ({n}) (got {self.batch_size:.6g})"
+            )
         return self
 
 
@@ -166,7 +168,7 @@ _STR_KEYS = {"optimizer"}
 
 def _coerce(key: str, value: Any) -> Any:
     """Turn a TOML/JSON value into the type the key wants, or say why not."""
-    if key == "batch_size" and (value is None or value == 0):
+    if key == "batch_size" and (value is None or (not isinstance(value, bool) and value == 0)):
         return None  # 0 or null: full batch
     if key in _STR_KEYS:
         if not isinstance(value, str):
@@ -194,7 +196,7 @@ def load_toml(path: str | Path) -> dict[str, Any]:
     except InputFileError as exc:
         raise ConfigError(str(exc)) from None
     try:
-        data = tomllib.loads(raw.decode("utf-8"))
+        data = tomllib.loads(raw.decode("utf-8-sig"))  # a byte-order mark (Windows editors write one) is skipped
     except UnicodeDecodeError:
         raise ConfigError(f"config file {shown} is not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
