@@ -381,7 +381,7 @@ def _states_problem(m: Moments, w: np.ndarray, b: np.ndarray, cols: dict[str, li
             if off.any():
                 k = int(np.flatnonzero(off)[0])
                 return (
-                    f"states[{k}].{key} is {got[k]:.6g}, but the data give {float(expected[k]):.6g} at"
+                    f"states[{k}].{key} is {got[k]:.6g}, but the data give {float(np.asarray(expected)[k]):.6g} at"
                     f" w = {w[k]:.6g}, b = {b[k]:.6g} (the states do not belong to this data)"
                 )
     return None
