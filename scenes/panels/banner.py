@@ -7,7 +7,6 @@ from collections.abc import Callable, Sequence
 
 from manim import (
     DOWN,
-    RoundedRectangle,
     VGroup,
 )
 
@@ -18,6 +17,7 @@ from ..helpers import (
 )
 from .base import Context, Panel
 from .draw import (
+    boxed,
     label,
 )
 
@@ -69,15 +69,7 @@ class Banner(Panel):
         text.arrange(DOWN, buff=0.08)
         if text.width > width - 0.3:
             text.scale_to_fit_width(width - 0.3)
-        bg = RoundedRectangle(
-            corner_radius=0.1,
-            width=text.width + 0.35,
-            height=text.height + 0.25,
-            fill_color=th.warn,
-            fill_opacity=0.93,
-            stroke_width=0,
-        )
-        self.box = VGroup(bg, text.move_to(bg)).move_to(anchor)
+        self.box = boxed(text, th.warn, 0.93, (0.35, 0.25), 0.1).move_to(anchor)
         contains = contains or t.window.contains
         for k in range(t.n_states):
             if not contains(t.w[k], t.b[k]):

@@ -21,7 +21,6 @@ from manim import (
     ImageMobject,
     Line,
     Mobject,
-    RoundedRectangle,
     VGroup,
     VMobject,
     config,
@@ -45,6 +44,7 @@ from ..helpers import (
 from .base import Box, Context, Panel, Run, drawable_window
 from .draw import (
     AffineMap,
+    boxed,
     dots_mobject,
     dots_points,
     label,
@@ -102,15 +102,7 @@ class ContourPanel(Panel):
         )
         star[0].move_to(centre)
         opt_text = label(f"minimum  L* = {fmt_num(l_opt, 3)}", th, th.sizes.marker, th.optimum)
-        opt_bg = RoundedRectangle(
-            corner_radius=0.06,
-            width=opt_text.width + 0.18,
-            height=opt_text.height + 0.14,
-            fill_color=th.background,
-            fill_opacity=0.75,
-            stroke_width=0,
-        )
-        opt_label = VGroup(opt_bg, opt_text.move_to(opt_bg))
+        opt_label = boxed(opt_text, th.background, 0.75, (0.18, 0.14), 0.06)
         self._place_clear(opt_label, star, [p for m in contour_labels for p in _box_points(m)])
         title = label("loss L(w, b) over the parameters", th, th.sizes.panel_title, th.muted)
         title.next_to(ax.c2p(win.w[0], win.b[1]), UP, buff=th.margins.title, aligned_edge=LEFT)
@@ -178,15 +170,7 @@ class ContourPanel(Panel):
         tags = {}
         for lv in levels:
             txt = label(fmt_num(lv, 3), th, th.sizes.note, th.contour)
-            bg = RoundedRectangle(
-                corner_radius=0.05,
-                width=txt.width + 0.12,
-                height=txt.height + 0.08,
-                fill_color=th.background,
-                fill_opacity=0.6,
-                stroke_width=0,
-            )
-            tags[lv] = VGroup(bg, txt.move_to(bg))
+            tags[lv] = boxed(txt, th.background, 0.6, (0.12, 0.08), 0.05)
         half = {lv: np.array([tag.width / 2, tag.height / 2]) for lv, tag in tags.items()}
         for lv, pos in self._label_spots(levels, A, half):
             labels.add(tags[lv].move_to(pos))

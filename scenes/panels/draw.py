@@ -15,6 +15,8 @@ from manim import (
     ORIGIN,
     Axes,
     Dot,
+    Mobject,
+    RoundedRectangle,
     Text,
     VGroup,
     VMobject,
@@ -41,6 +43,7 @@ __all__ = [
     "number_label",
     "plot_frame",
     "ticks_between",
+    "boxed",
     "NUMBER_ALPHABET",
 ]
 
@@ -208,3 +211,16 @@ def ticks_between(lo: float, hi: float, step: float) -> list[float]:
     # round to 10 decimals (or more, for a step finer than 1e-4), so a tick is 0.3, not 0.30000000000000004
     digits = max(10, 6 - math.floor(math.log10(step)))
     return [round(i * step, digits) for i in range(first, last + 1)]
+
+
+def boxed(text: Mobject, fill: str, opacity: float, pad: tuple[float, float], radius: float) -> VGroup:
+    """``text`` on a rounded box ``pad`` (x, y) larger than it: ``VGroup(box, text)``, centred on the box."""
+    bg = RoundedRectangle(
+        corner_radius=radius,
+        width=text.width + pad[0],
+        height=text.height + pad[1],
+        fill_color=fill,
+        fill_opacity=opacity,
+        stroke_width=0,
+    )
+    return VGroup(bg, text.move_to(bg))
