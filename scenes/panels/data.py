@@ -93,6 +93,9 @@ class DataPanel(Panel):
         truth = self._clipped_line(c.slope, c.bias)
         true_line = DashedLine(truth[0], truth[1], dash_length=0.12, color=th.truth, stroke_width=2.5)
         legend = self._legend(runs)
+        # the parts by name, for scenes that build the panel up beat by beat (the lesson)
+        self.grid, self.frame, self.ticks, self.axis_labels = grid, frame, ticks, VGroup(xl, yl)
+        self.true_line, self.dots, self.legend = true_line, dots, legend
         self.static.add(grid, frame, ticks, xl, yl, true_line, dots, legend)
         self.runs = list(runs) if runs else [ctx.main_run()]
         self.lines = VGroup(
