@@ -1,10 +1,15 @@
-"""What happens to a clip after Manim: the moov atom moved first (no re-encode), frames counted."""
+"""What happens to a clip after Manim: the moov atom moved first (no re-encode), frames counted, clips joined."""
 
 from __future__ import annotations
 
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
-__all__ = ["faststart_remux", "count_frames"]
+__all__ = ["faststart_remux", "count_frames", "clip_duration", "concat_clips"]
 
 
 def faststart_remux(src: Path, dst: Path) -> None:
@@ -28,3 +33,278 @@ def count_frames(path: Path) -> int:
     with av.open(str(path)) as c:
         s = c.streams.video[0]
         return s.frames or sum(1 for _ in c.demux(s) if _.size)
+
+
+def clip_duration(path: Path) -> float:
+    """The length of the video in ``path`` in seconds, as its container reports it (nothing is decoded).
+
+    Parameters
+    ----------
+    path
+        An mp4 (or any container PyAV reads) with a video stream.
+
+    Returns
+    -------
+    float
+        Frames / frame rate when the container knows both, else the video stream's duration,
+        else the container's duration.
+    """
+    import av
+
+    with av.open(str(path)) as c:
+        if not c.streams.video:
+            raise ValueError(f"{path}: no video stream")
+        s = c.streams.video[0]
+        rate = s.average_rate or s.guessed_rate
+        if s.frames and rate:
+            return float(s.frames / Fraction(rate))
+        if s.duration is not None and s.time_base:
+            return float(s.duration * s.time_base)
+        return (c.duration or 0) / 1_000_000
+
+
+@dataclass(frozen=True)
+class _Clip:
+    """What a stream copy needs to know of one part, all read before anything is written."""
+
+    path: Path
+    video: dict  # codec parameters that must match across parts
+    audio: dict | None
+    frames: int
+    first_pts: int  # of the video, in the video time base
+    end_pts: int  # end of the last video frame (pts + duration), same unit
+    first_dts: int
+    last_dts: int
+
+    @property
+    def length(self) -> int:
+        return self.end_pts - self.first_pts
+
+
+def _params_video(s) -> dict:
+    cc = s.codec_context
+    return {
+        "codec": cc.name,
+        "size": f"{cc.width}x{cc.height}",
+        "pixel format": cc.format.name if cc.format is not None else None,
+        "time base": s.time_base,
+        "frame rate": s.average_rate or s.guessed_rate,
+        "codec extradata (SPS/PPS)": bytes(cc.extradata or b""),
+    }
+
+
+def _params_audio(s) -> dict:
+    cc = s.codec_context
+    return {
+        "codec": cc.name,
+        "sample rate": cc.sample_rate,
+        "channel layout": cc.layout.name,
+        "sample format": cc.format.name if cc.format is not None else None,
+        "time base": s.time_base,
+        "codec extradata": bytes(cc.extradata or b""),
+    }
+
+
+def _read_clip(path: Path) -> _Clip:
+    """Open ``path``, read its stream parameters and walk its video packets (no decoding)."""
+    import av
+
+    try:
+        c = av.open(str(path))
+    except av.error.FileNotFoundError:
+        raise
+    except av.error.FFmpegError as exc:
+        raise ValueError(f"{path}: not a readable video ({exc.strerror or exc})") from None
+    with c:
+        if len(c.streams.video) != 1:
+            what = "no video stream" if not c.streams.video else f"{len(c.streams.video)} video streams"
+            raise ValueError(f"{path}: {what} (a clip to join needs exactly one)")
+        if len(c.streams.audio) > 1:
+            raise ValueError(f"{path}: {len(c.streams.audio)} audio streams (a clip to join has at most one)")
+        v = c.streams.video[0]
+        audio = _params_audio(c.streams.audio[0]) if c.streams.audio else None
+        frames = 0
+        first_pts = end_pts = first_dts = last_dts = None
+        try:
+            for p in c.demux(v):
+                if p.dts is None:
+                    continue
+                if p.pts is None:
+                    raise ValueError(f"{path}: a video packet without a presentation time")
+                if first_pts is None:
+                    if not p.is_keyframe:
+                        raise ValueError(
+                            f"{path}: does not start with a keyframe, so it cannot be joined by stream copy"
+                        )
+                    first_pts, first_dts, end_pts = p.pts, p.dts, p.pts
+                elif p.pts < first_pts:
+                    raise ValueError(f"{path}: has frames shown before its first keyframe")
+                elif p.dts <= last_dts:
+                    raise ValueError(f"{path}: its decoding times do not increase")
+                last_dts = p.dts
+                end_pts = max(end_pts, p.pts + (p.duration or 0))
+                frames += 1
+        except av.error.FFmpegError as exc:
+            raise ValueError(f"{path}: unreadable packets ({exc.strerror or exc})") from None
+        if not frames:
+            raise ValueError(f"{path}: its video stream has no frames")
+        if v.frames and frames != v.frames:
+            raise ValueError(f"{path}: {v.frames} video frames listed but {frames} readable (a truncated file?)")
+        if end_pts <= first_pts:
+            raise ValueError(f"{path}: its video frames have no duration")
+        return _Clip(path, _params_video(v), audio, frames, first_pts, end_pts, first_dts, last_dts)
+
+
+def _check_joinable(clips: list[_Clip]) -> None:
+    ref = clips[0]
+    for clip in clips[1:]:
+        if (clip.audio is None) != (ref.audio is None):
+            has, lacks = (clip, ref) if ref.audio is None else (ref, clip)
+            raise ValueError(f"cannot join {lacks.path} and {has.path}: one has audio, the other none")
+        for kind, mine, theirs in (("video", clip.video, ref.video), ("audio", clip.audio or {}, ref.audio or {})):
+            for key, want in theirs.items():
+                got = mine[key]
+                if got != want:
+                    if isinstance(got, bytes):  # the SPS/PPS: x264 profile, level, preset, crf ...
+                        got, want = f"of {len(got)} bytes", f"that of {len(want)} bytes"
+                    raise ValueError(
+                        f"cannot join {clip.path} to {ref.path} without re-encoding:"
+                        f" {kind} {key} {got} differs from {want}"
+                    )
+
+
+def _chapter_marks(clips: list[_Clip], tb: Fraction, chapters: Sequence[tuple[str, float, float]]) -> list[dict]:
+    """PyAV chapter dicts in milliseconds (the mp4 muxer's chapter time scale), one per clip.
+
+    A chapter starts at the first millisecond inside its clip's first frame (rounded up, so a
+    player seeking to the mark shows that frame, not the last frame of the previous clip)."""
+    if len(chapters) != len(clips):
+        raise ValueError(f"{len(chapters)} chapter marks for {len(clips)} clips (one mark per clip)")
+    rate = clips[0].video["frame rate"]
+    frame = 1 / Fraction(rate) if rate else min(tb * c.length / c.frames for c in clips)
+    half_frame = frame / 2
+    starts, t = [], 0
+    for clip in clips:
+        starts.append(t * tb)
+        t += clip.length
+    total = t * tb
+    marks = []
+    for i, ((title, start, end), want) in enumerate(zip(chapters, starts, strict=True)):
+        want_end = starts[i + 1] if i + 1 < len(starts) else total
+        for name, got, exp in (("starts", start, want), ("ends", end, want_end)):
+            if not math.isfinite(got) or abs(Fraction(got) - exp) >= half_frame:
+                raise ValueError(
+                    f"chapter {i + 1} ({title!r}) {name} at {got} s"
+                    f" but its clip {clips[i].path} {name} at {float(exp):.4f} s"
+                )
+        marks.append({"id": i + 1, "start": math.ceil(want * 1000), "metadata": {"title": str(title)}})
+    for i, mark in enumerate(marks):
+        mark["end"] = marks[i + 1]["start"] if i + 1 < len(marks) else math.floor(total * 1000)
+        mark["time_base"] = Fraction(1, 1000)
+    return marks
+
+
+def concat_clips(parts: Sequence[Path], dst: Path, chapters: Sequence[tuple[str, float, float]] | None = None) -> float:
+    """Join mp4 clips made with the same encoder settings into one mp4 by stream copy (no re-encode).
+
+    Every packet is copied as it is; the timestamps of each part are shifted by the length of
+    the parts before it, so the result plays on without a gap or an overlap and has exactly the
+    parts' frames. The moov atom is written first (``movflags +faststart``). All parts are read
+    and checked before ``dst`` is touched.
+
+    Parameters
+    ----------
+    parts
+        The clips, in order. Each must have one video stream starting with a keyframe, with
+        the same codec, size, pixel format, frame rate, time base and codec extradata (SPS/PPS)
+        as the first. If one has an audio stream, all must, with identical parameters; the audio
+        of each part is shifted like its video and cut at the part's video end (a part's leading
+        AAC priming packet is kept only for the first part, so the join may click faintly).
+    dst
+        The mp4 to write (overwritten if it exists). If writing fails, it is removed when this
+        call created it.
+    chapters
+        Optional ``(title, start, end)`` in seconds, one per part; each start and end must be
+        within half a frame of its part's boundaries. They are written as mp4 chapter marks
+        (a QuickTime chapter track plus a Nero ``chpl`` box, millisecond resolution; each
+        start rounded up to the millisecond so it falls inside the first frame of its part).
+
+    Returns
+    -------
+    float
+        The joined video's duration in seconds (the sum of the parts' durations).
+
+    Raises
+    ------
+    ValueError
+        One line naming the clip (or chapter) that prevents a stream copy: an empty list, an
+        unreadable clip, no video stream, a clip not starting with a keyframe, different video
+        or audio parameters, audio in some parts only, chapters that do not fit the parts,
+        or ``dst`` being one of the parts.
+    """
+    import av
+
+    parts = [Path(p) for p in parts]
+    dst = Path(dst)
+    if not parts:
+        raise ValueError("no clips to join")
+    for p in parts:
+        if p.exists() and dst.exists() and os.path.samefile(p, dst):
+            raise ValueError(f"cannot join into {dst}: it is one of the clips")
+    clips = [_read_clip(p) for p in parts]
+    _check_joinable(clips)
+    tb = clips[0].video["time base"]
+    for prev, clip in zip(clips, clips[1:], strict=False):
+        # decoding times must keep increasing across the seam (same B-frame delay in every part)
+        if (clip.first_dts - clip.first_pts) + prev.length <= prev.last_dts - prev.first_pts:
+            raise ValueError(f"cannot join {clip.path} after {prev.path}: its decoding delay differs (B-frames)")
+    marks = _chapter_marks(clips, tb, chapters) if chapters is not None else None
+
+    try:
+        fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError:
+        created = False
+    else:
+        os.close(fd)
+        created = True
+    try:
+        with av.open(str(dst), mode="w", format="mp4", options={"movflags": "+faststart"}) as out:
+            ovideo = oaudio = None
+            offset = 0  # in the video time base
+            for k, clip in enumerate(clips):
+                with av.open(str(clip.path)) as inp:
+                    v = inp.streams.video[0]
+                    a = inp.streams.audio[0] if inp.streams.audio else None
+                    if ovideo is None:
+                        ovideo = out.add_stream_from_template(v)
+                        oaudio = out.add_stream_from_template(a) if a is not None else None
+                        if marks:
+                            out.set_chapters(marks)
+                    shift = offset - clip.first_pts
+                    part_start, part_len = clip.first_pts * tb, clip.length * tb
+                    if a is not None:
+                        atb = a.time_base
+                        ashift = round(shift * tb / atb)
+                    for p in inp.demux(*([v, a] if a is not None else [v])):
+                        if p.dts is None:
+                            continue
+                        if p.stream.type == "video":
+                            p.pts += shift
+                            p.dts += shift
+                            p.stream = ovideo
+                        else:
+                            if p.pts is None:
+                                continue
+                            rel = p.pts * atb - part_start
+                            if rel >= part_len or (k > 0 and rel < 0):
+                                continue  # past this part's video, or an encoder-priming packet at a seam
+                            p.pts += ashift
+                            p.dts += ashift
+                            p.stream = oaudio
+                        out.mux(p)
+                offset += clip.length
+    except BaseException:
+        if created:
+            dst.unlink(missing_ok=True)
+        raise
+    return float(offset * tb)
