@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.xdist_group("wheel")
 
 # The import packages of descent's dependencies: the folders they live in are lent to the test venv.
-DEPENDENCIES = ("torch", "manim", "numpy", "click", "PIL", "av")
+DEPENDENCIES = ("torch", "manim", "numpy", "click", "PIL", "av", "jinja2", "markupsafe")
 NOT_SOURCE = shutil.ignore_patterns(".git", ".venv", "media", "build", "dist", "*.egg-info", "__pycache__", ".*_cache")
 
 QUICK_SCENE = """\
@@ -103,7 +103,11 @@ def test_the_wheel_holds_the_package_and_its_data_only(wheel):
     assert len(dist_info) == 1 and top == {"descent", *dist_info}, sorted(top)
     assert "descent/scenes/lab_trace.json" in names
     assert "descent/cli/bench.py" not in names
-    assert not [n for n in names if n.startswith("descent/") and not n.endswith((".py", ".json"))]
+    templates = {n for n in names if re.fullmatch(r"descent/publish/templates/[a-z_]+\.html", n)}
+    assert {f"descent/publish/templates/{t}.html" for t in ("base", "presenter", "transcript")} <= templates
+    assert not [
+        n for n in names if n.startswith("descent/") and not n.endswith((".py", ".json")) and n not in templates
+    ]
     modules = {n.removesuffix(".py").removesuffix("/__init__").replace("/", ".") for n in names if n.endswith(".py")}
     # test_doctests walks every one of them (it can only leave out __main__, whose import runs the CLI)
     assert modules - {"descent.__main__"} == set(MODULES)
@@ -162,3 +166,17 @@ def test_plain_manim_renders_a_fitscene_subclass(venv, empty):
         assert (stream.width, stream.height, stream.average_rate) == (854, 480, 10)
         # intro 0.3 s + descent 1 s + hold 0.3 s at 10 fps
         assert 14 <= sum(1 for _ in clip.decode(stream)) <= 18
+
+
+def test_the_installed_copy_writes_the_lesson_pages_from_its_templates(venv, empty):
+    probe = """if True:
+        import json
+        from descent.publish.presenter import presenter_page
+        from descent.publish.transcript import transcript_html
+        lesson = {"title": "T", "lang": "en", "video": {"mp4": "t.mp4"}, "lines": [],
+                  "chapters": [{"number": 1, "key": "a", "title": "A", "start": 0.0, "end": 1.0}]}
+        print(json.dumps([presenter_page(lesson), transcript_html(lesson, presenter="t.html")]))
+    """
+    presenter, transcript = json.loads(run([venv / "bin" / "python", "-c", probe], cwd=empty).stdout)
+    assert '<source src="t.mp4" type="video/mp4">' in presenter and 'id="lesson-data"' in presenter
+    assert '<a href="t.html">' in transcript and "<h2" in transcript

@@ -1,4 +1,8 @@
-"""WebVTT captions: one cue per state a clip shows, timed from the scene's own schedule.
+"""WebVTT captions: one cue per state a clip shows, timed from the scene's own schedule; a lesson's
+chapters and its script as WebVTT.
+
+Cue text is escaped as WebVTT requires (``&``, ``<``, ``>`` as character references, so no ``-->`` and no
+markup) and kept on one line (no blank line can end a cue early).
 
 Examples
 --------
@@ -7,6 +11,15 @@ Examples
 >>> cues = vtt_cues("fit", [train(Config(steps=3))])
 >>> cues[0][2]
 'Step 0: w = −15, b = −10, loss = 835.8'
+>>> print(chapters_vtt([{"number": 1, "key": "data", "title": "The data", "start": 0.0, "end": 12.4}]))
+WEBVTT
+<BLANKLINE>
+data
+00:00:00.000 --> 00:00:12.400
+1. The data
+<BLANKLINE>
+>>> vtt_text("a <b> & c --> d")
+'a &lt;b&gt; &amp; c --&gt; d'
 """
 
 from __future__ import annotations
@@ -14,10 +27,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from descent.publish.lesson import check_chapters, check_lines, one_line
 from descent.scenes.helpers import fmt_num, key_steps
 from descent.trainer import Trace, atomic_write
 
-__all__ = ["vtt_cues", "write_vtt"]
+__all__ = ["chapters_vtt", "script_vtt", "vtt_cues", "vtt_text", "write_vtt"]
 
 
 def _stamp(seconds: float) -> str:
@@ -50,8 +64,50 @@ def vtt_cues(scene: str, traces: Sequence[Trace], scene_options: dict | None = N
     return cues
 
 
-def write_vtt(dst: Path, cues: Sequence[tuple[float, float, str]]) -> Path:
+def vtt_text(text: str) -> str:
+    """``text`` as the payload of one cue: one line, ``&``, ``<`` and ``>`` as character references."""
+    return one_line(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _vtt(cues: Sequence[tuple[str, float, float, str]]) -> str:
     lines = ["WEBVTT", ""]
-    for i, (a, b, text) in enumerate(cues, 1):
-        lines += [str(i), f"{_stamp(a)} --> {_stamp(b)}", text, ""]
-    return atomic_write(dst, "\n".join(lines))
+    for ident, a, b, text in cues:
+        lines += [ident, f"{_stamp(a)} --> {_stamp(b)}", vtt_text(text), ""]
+    return "\n".join(lines)
+
+
+def write_vtt(dst: Path, cues: Sequence[tuple[float, float, str]]) -> Path:
+    """Write ``cues`` (start, end, text), numbered from 1, to ``dst`` (complete or not at all)."""
+    return atomic_write(dst, _vtt([(str(i), a, b, text) for i, (a, b, text) in enumerate(cues, 1)]))
+
+
+def chapters_vtt(chapters: Sequence[dict]) -> str:
+    """A chapters track: one cue per chapter, its identifier the chapter's key, its text ``"N. Title"``.
+
+    Parameters
+    ----------
+    chapters
+        The lesson's ``chapters`` (dicts with number, key, title, start, end), contiguous and in order.
+
+    Returns
+    -------
+    str
+        The WebVTT file's text.
+    """
+    return _vtt([(c["key"], c["start"], c["end"], f"{c['number']}. {c['title']}") for c in check_chapters(chapters)])
+
+
+def script_vtt(lines: Sequence[dict]) -> str:
+    """A captions track: one cue per line of the script, numbered from 1 in order of start time.
+
+    Parameters
+    ----------
+    lines
+        The lesson's ``lines`` (dicts with text, start, end; the other keys are not used here).
+
+    Returns
+    -------
+    str
+        The WebVTT file's text.
+    """
+    return _vtt([(str(i), x["start"], x["end"], x["text"]) for i, x in enumerate(check_lines(lines), 1)])
