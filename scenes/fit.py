@@ -5,17 +5,26 @@ Render the lab defaults from the repository root with the plain manim CLI::
     manim -qm scenes/fit.py FitScene
 
 or any trace with ``DESCENT_TRACE=t.json`` (and ``DESCENT_THEME=light``), or
-through ``descent render fit``.
+through ``descent render fit``. ``show`` adds optional layers (see :data:`SHOW_OPTIONS`):
+the residuals in data space and the gradient arrow with its level curve in parameter
+space (``descent render fit --show residuals,gradient``).
 """
 
 from __future__ import annotations
 
-from manim import Mobject, ValueTracker
+from typing import Any, ClassVar
+
+import numpy as np
+from manim import DL, UR, Mobject, ValueTracker
 
 from descent.scenes.base import DescentScene
+from descent.scenes.helpers import State
 from descent.scenes.panels import Banner, Box, Context, ContourPanel, DataPanel, Header, LossPanel, StepDriver
+from descent.scenes.panels.gradient import GradientArrow
+from descent.scenes.panels.residuals import Residuals
+from descent.scenes.show import SHOW_OPTIONS, valid_show
 
-__all__ = ["FitScene", "fit_layout"]
+__all__ = ["FitScene", "fit_layout", "SHOW_OPTIONS"]
 
 
 def fit_layout() -> dict[str, Box]:
@@ -31,6 +40,10 @@ def fit_layout() -> dict[str, Box]:
 class FitScene(DescentScene):
     """Data space, parameter space and loss curve, all driven by one step tracker."""
 
+    EXTRA_PARAMS: ClassVar[dict[str, Any]] = {"show": valid_show}
+
+    show: tuple[str, ...] = ()  # optional layers, from SHOW_OPTIONS: "residuals", "gradient"
+
     def setup(self) -> None:
         super().setup()
         lay = fit_layout()
@@ -43,10 +56,27 @@ class FitScene(DescentScene):
         self.banner = Banner(
             self.ctx, anchor=[c.x + 0.35, c.top - 0.95, 0], width=c.width - 1.2, contains=self.contour.contains
         )
-        self.panels = [self.header, self.data, self.contour, self.loss, self.banner]
+        # the optional layers go just before the panel they draw on: its moving parts stay on top
+        # (the fitted line over the residuals, the path's head over the arrow's tail)
+        self.residuals = Residuals(self.ctx, self.data) if "residuals" in self.show else None
+        self.gradient = (
+            GradientArrow(self.ctx, self.contour, keep_clear=self._banner_box) if "gradient" in self.show else None
+        )
+        self.panels = [
+            p
+            for p in (self.header, self.residuals, self.data, self.gradient, self.contour, self.loss, self.banner)
+            if p is not None
+        ]
         self.tracker = ValueTracker(0.0)
         self.driver = StepDriver(self.ctx.clock, self.panels)
         self.driver.push(0.0)
+
+    def _banner_box(self, state: State) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The divergence banner's rectangle while it shows (the level curve is kept off it)."""
+        b = self.banner
+        if not b.active or state.kf < b.appear_at:
+            return []
+        return [(b.box.get_corner(DL) - 0.05, b.box.get_corner(UR) + 0.05)]
 
     def step_layer(self) -> tuple[int, list[Mobject], Mobject]:
         """What changes once per step, for the renderer to paint once per step."""

@@ -3,7 +3,9 @@
 Colours follow the Okabe–Ito palette, which stays distinct under the common
 forms of colour blindness: the run (fitted line, path, loss curve) is orange
 or vermillion, the data points blue, the optimum bluish green, and the loss
-heat map a single-hue blue ramp so the orange path always stands out.
+heat map a single-hue blue ramp so the orange path always stands out. The
+optional layers have their own: the residuals reddish purple, the gradient
+arrow and its level curve yellow (near-black on the light theme's pale map).
 
 Examples
 --------
@@ -86,6 +88,8 @@ class Theme:
     contour: str  # contour lines
     heat_stops: tuple  # (position, (r, g, b)) stops for low → high loss
     panel: str  # panel backing
+    residual: str = OKABE_ITO["purple"]  # residual segments from each point to the fitted line
+    gradient: str = OKABE_ITO["yellow"]  # the descent direction −∇L and the level curve it crosses
     surface_stops: tuple = ()  # low → high loss on the 3-D surface (default: heat_stops)
     font: str = "DejaVu Sans"
     sizes: TextSizes = TextSizes()
@@ -123,6 +127,8 @@ DARK = Theme(
         (1.0, _rgb("#6E9CC2")),
     ),
     panel="#151A22",
+    residual=OKABE_ITO["purple"],
+    gradient=OKABE_ITO["yellow"],
 )
 
 LIGHT = Theme(
@@ -147,6 +153,8 @@ LIGHT = Theme(
         (1.0, _rgb("#F7FAFD")),
     ),
     panel="#F6F8FA",
+    residual="#A8508A",  # Okabe–Ito's purple, darkened to read as a thin line on white
+    gradient="#15191F",
     surface_stops=(
         (0.0, _rgb("#1F5F99")),
         (0.45, _rgb("#4D8BC2")),
