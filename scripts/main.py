@@ -182,6 +182,23 @@ def _render_traces(
     return [train(c) for c in configs]
 
 
+def _check_show(scene: str) -> None:
+    """``--show`` is a parameter of the scenes that declare it: one line naming them for any other."""
+    from descent.scenes import scene_class
+
+    if "show" in scene_class(scene).all_params():
+        return
+    takers = []
+    for other in SCENES:
+        try:
+            if other != scene and "show" in scene_class(other).all_params():
+                takers.append(other)
+        except Exception:  # a scene that cannot be loaded takes no option
+            continue
+    where = f"of the {' and '.join(takers)} scene{'s' if len(takers) > 1 else ''}" if takers else "of no scene"
+    raise UserError(f"--show is an option {where}")
+
+
 def _notify(msg: str) -> None:
     """One-line notes of render and batch (waiting for a folder, an earlier publication completed)."""
     _say(printable(msg))
@@ -212,6 +229,7 @@ def render_cmd(
     descent_seconds: float | None,
     quiet: bool,
     no_wait: bool,
+    show: tuple[str, ...] | None,
     **options: Any,
 ) -> None:
     """Render a clip: SCENE is one of the registered scenes (default: fit).
@@ -220,6 +238,8 @@ def render_cmd(
     the final state) and NAME.json (config, trace, versions) to --out-dir.
     """
     warm = _warm_up(scene)  # import manim and the scene while torch trains
+    if show:
+        _check_show(scene)
     traces = _render_traces(scene, trace_files, config_file, options)
     warm.join()
     from descent.outputs.clip import Interrupted, RenderError, render
@@ -238,7 +258,7 @@ def render_cmd(
             preset=preset,
             progress=not quiet,
             scene_options=scene_options_from(
-                {"seconds_per_step": seconds_per_step, "descent_seconds": descent_seconds}
+                {"seconds_per_step": seconds_per_step, "descent_seconds": descent_seconds, "show": show}
             ),
             wait=not no_wait,
             notify=_notify,
@@ -323,6 +343,8 @@ def batch_cmd(
     from descent.scenes.helpers import safe_name
 
     lrs = list(options.pop("lr") or ())
+    if options.pop("show", None):
+        raise UserError("--show is an option of 'descent render', not of batch")
     if lr_range and lrs:
         raise UserError("give either --lr or --lr-range, not both")
     lrs = parse_range(lr_range) if lr_range else (lrs or [0.1, 0.2])

@@ -17,10 +17,11 @@ from typing import Any
 import click
 
 from descent.outputs.clip import QUALITIES
+from descent.scenes.show import SHOW_OPTIONS, parse_show
 from descent.scenes.theme import THEMES
 from descent.trainer import MAX_STEPS, OPTIMIZERS, Config, load_toml
 
-__all__ = ["FiniteFloat", "training_options", "render_options", "config_from_options", "TRAINING_KEYS"]
+__all__ = ["FiniteFloat", "ShowList", "training_options", "render_options", "config_from_options", "TRAINING_KEYS"]
 
 
 class FiniteFloat(click.ParamType):
@@ -48,6 +49,18 @@ class FiniteFloat(click.ParamType):
         if self.max is not None and (rv >= self.max if self.max_open else rv > self.max):
             self.fail(f"{value} must be {'<' if self.max_open else '<='} {self.max}", param, ctx)
         return rv
+
+
+class ShowList(click.ParamType):
+    """Comma-separated names of optional layers (``residuals,gradient``), each from :data:`SHOW_OPTIONS`."""
+
+    name = "layers"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> tuple[str, ...]:
+        try:
+            return parse_show(value if isinstance(value, (tuple, list)) else str(value))
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
 
 
 _DEFAULTS = Config()
@@ -176,6 +189,13 @@ def render_options(func: Callable | None = None, *, out_dir: str = "media") -> C
             is_flag=True,
             help="If another run is writing to --out-dir, exit (code 2) naming it instead of waiting.",
         ),
+        click.option(
+            "--show",
+            type=ShowList(),
+            default=None,
+            metavar="LAYER[,LAYER]",
+            help=f"Optional layers of the fit scene: {', '.join(SHOW_OPTIONS)} (comma-separated).",
+        ),
     ]
     for opt in reversed(opts):
         func = opt(func)
@@ -189,4 +209,6 @@ def scene_options_from(options: dict[str, Any]) -> dict[str, Any]:
         out["seconds_per_step"] = options["seconds_per_step"]
     if options.get("descent_seconds") is not None:
         out["descent_seconds"] = options["descent_seconds"]
+    if options.get("show"):
+        out["show"] = tuple(options["show"])
     return out
