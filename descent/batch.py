@@ -156,7 +156,7 @@ class BatchResult:
 
 def _compare_scene() -> str:
     """The registered scene that draws several runs: the batch's comparison clip."""
-    return next(name for name, spec in SCENES.items() if spec.many_runs)
+    return next(name for name, spec in SCENES.items() if spec.many_runs and not spec.lesson)
 
 
 def _digest(payload: dict) -> str:
@@ -299,8 +299,9 @@ def _reason(exc: BaseException) -> str:
     return fs.printable(f"{type(exc).__name__}: {msg}")
 
 
-def _worker_main(tasks, results, parent_pid: int | None = None) -> None:
+def _worker_main(tasks, results, parent_pid: int | None = None, target: Callable[[dict], dict] | None = None) -> None:
     _worker_init(parent_pid)
+    work = target or render_variant
     while True:
         try:
             job = tasks.get(timeout=1.0)
@@ -311,16 +312,21 @@ def _worker_main(tasks, results, parent_pid: int | None = None) -> None:
         if job is None:
             return
         try:
-            results.put(("ok", job["name"], render_variant(job)))
+            results.put(("ok", job["name"], work(job)))
         except BaseException as exc:  # report, never die silently: the batch goes on
             results.put(("error", job["name"], {"reason": _reason(exc), "traceback": traceback.format_exc(limit=6)}))
 
 
 class WorkerPool:
     """Long-lived worker processes, one job each at a time; a worker that dies is replaced
-    and its job reported as failed, while the others go on. Workers die with the main process."""
+    and its job reported as failed, while the others go on. Workers die with the main process.
 
-    def __init__(self, jobs: int) -> None:
+    ``target`` does one job (a dict with a unique ``"name"``) and returns a dict;
+    default: :func:`render_variant`. It must be a module-level function.
+    """
+
+    def __init__(self, jobs: int, target: Callable[[dict], dict] | None = None) -> None:
+        self.target = target
         if sys.platform == "linux":
             # import torch and Manim once, here, and fork: the workers start at once,
             # sharing those pages, instead of each importing them again
@@ -338,7 +344,7 @@ class WorkerPool:
 
     def _spawn(self) -> dict:
         tasks = self.ctx.Queue()
-        proc = self.ctx.Process(target=_worker_main, args=(tasks, self.results, os.getpid()), daemon=True)
+        proc = self.ctx.Process(target=_worker_main, args=(tasks, self.results, os.getpid(), self.target), daemon=True)
         proc.start()
         return {"proc": proc, "tasks": tasks, "job": None}
 

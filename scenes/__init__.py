@@ -10,7 +10,7 @@ Examples
 --------
 >>> from descent.scenes import SCENES
 >>> sorted(SCENES)
-['compare', 'fit', 'surface']
+['compare', 'fit', 'lesson', 'surface']
 >>> SCENES["compare"].many_runs, SCENES["fit"].many_runs
 (True, False)
 """
@@ -45,12 +45,16 @@ class SceneSpec:
         Whether it draws several runs side by side (the comparison) or one.
     summary
         One line for ``--help``.
+    lesson
+        Whether it is a lesson in chapters (one scene per chapter, rendered into a
+        folder of files by :func:`descent.outputs.lesson.render_lesson`) rather than one clip.
     """
 
     name: str
     target: str
     many_runs: bool
     summary: str
+    lesson: bool = False
 
     def load(self) -> Any:
         """The scene class (imports Manim)."""
@@ -65,6 +69,9 @@ SCENES: dict[str, SceneSpec] = {
         SceneSpec("fit", "descent.scenes.fit:FitScene", False, "the line fitting the points beside the descent"),
         SceneSpec("surface", "descent.scenes.surface:SurfaceScene", False, "the descent on the loss surface in 3-D"),
         SceneSpec("compare", "descent.scenes.compare:CompareScene", True, "several runs on one tracker"),
+        SceneSpec(
+            "lesson", "descent.scenes.lesson:LessonChapter", True, "the whole lab in chapters, narrated", lesson=True
+        ),
     )
 }
 

@@ -215,6 +215,21 @@ def _notify(msg: str) -> None:
     help="Render a saved trace instead of training (repeat for compare).",
 )
 @render_options
+@click.option(
+    "--chapters",
+    default=None,
+    metavar="N[,N]",
+    help="lesson: render only these chapters (numbers or names, e.g. 1,4,5).  [default: all]",
+)
+@click.option(
+    "--script",
+    "script_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="lesson: an edited narration script (JSON from `descent script lesson`; the ids must match).",
+)
+@click.option("--webm", is_flag=True, help="lesson: also write a VP9 WebM of the whole lesson.")
+@click.option("--jobs", "-j", type=click.IntRange(1, 64), default=None, help="lesson: chapters rendered side by side.")
 def render_cmd(
     scene: str,
     config_file: Path | None,
@@ -230,13 +245,41 @@ def render_cmd(
     quiet: bool,
     no_wait: bool,
     show: tuple[str, ...] | None,
+    chapters: str | None,
+    script_file: Path | None,
+    webm: bool,
+    jobs: int | None,
     **options: Any,
 ) -> None:
     """Render a clip: SCENE is one of the registered scenes (default: fit).
 
     Writes NAME.mp4 (H.264, streams before fully loaded), NAME.png (poster:
     the final state) and NAME.json (config, trace, versions) to --out-dir.
+    The lesson writes the whole lab in chapters: NAME.mp4 and one clip per
+    chapter, captions, chapter marks, a transcript and a presenter page NAME.html.
     """
+    lesson_only = {"--chapters": chapters, "--script": script_file, "--webm": webm or None, "--jobs": jobs}
+    if SCENES[scene].lesson:
+        clip_only = {
+            "--trace": trace_files or None,
+            "--seconds-per-step": seconds_per_step,
+            "--duration": descent_seconds,
+            "--show": show,
+        }
+        for flag, value in clip_only.items():
+            if value is not None:
+                raise UserError(f"{flag} is not an option of the lesson (its timing comes from its script)")
+        lrs = options.pop("lr") or ()
+        if len(lrs) > 1:
+            raise UserError("the lesson trains its own comparison: give one --lr")
+        config = config_from_options(config_file, {**options, "lr": lrs[0] if lrs else None})
+        _render_lesson(
+            config, chapters, script_file, quality, fps, theme, out_dir, name, preset, webm, jobs, quiet, no_wait
+        )
+        return
+    for flag, value in lesson_only.items():
+        if value is not None:
+            raise UserError(f"{flag} is an option of the lesson")
     warm = _warm_up(scene)  # import manim and the scene while torch trains
     if show:
         _check_show(scene)
@@ -278,6 +321,87 @@ def render_cmd(
     )
     for p in result.paths:
         _out(f"wrote {printable(str(p))}")
+
+
+def _render_lesson(
+    config: Any,
+    chapters: str | None,
+    script_file: Path | None,
+    quality: str,
+    fps: float | None,
+    theme: str,
+    out_dir: Path,
+    name: str | None,
+    preset: str,
+    webm: bool,
+    jobs: int | None,
+    quiet: bool,
+    no_wait: bool,
+) -> None:
+    from descent.outputs.clip import Interrupted, RenderError
+    from descent.outputs.lesson import render_lesson
+
+    try:
+        result = render_lesson(
+            config,
+            script=script_file,
+            chapters=chapters,
+            quality=quality,
+            fps=fps,
+            theme=theme,
+            out_dir=out_dir,
+            name=name or "lesson",
+            preset=preset,
+            webm=webm,
+            jobs=jobs,
+            progress=not quiet,
+            wait=not no_wait,
+            notify=_notify,
+        )
+    except (RenderError, ValueError) as exc:
+        raise UserError(str(exc)) from None
+    except OSError as exc:
+        raise UserError(f"cannot write to {str(out_dir)!r}: {exc.strerror or exc}") from None
+    except Interrupted as exc:
+        _say(f"descent: {printable(exc.message)}")
+        raise SystemExit(130) from None
+    _out(
+        f"rendered a {result.duration:.1f} s lesson in {len(result.chapters)} chapters, {result.frames} frames "
+        f"({result.width}x{result.height}, {result.fps:g} fps) in {result.seconds:.1f} s"
+    )
+    for p in result.paths:
+        _out(f"wrote {printable(str(p))}")
+
+
+@cli.command("script")
+@click.argument("scene", type=click.Choice([n for n, spec in SCENES.items() if spec.lesson]), default="lesson")
+@training_options
+@click.option("--chapters", default=None, metavar="N[,N]", help="Only these chapters (numbers or names).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["json", "md"]),
+    default="json",
+    show_default=True,
+    help="json to edit (and render with --script), md to read from or record.",
+)
+def script_cmd(scene: str, config_file: Path | None, chapters: str | None, fmt: str, **options: Any) -> None:
+    """Print the narration script of SCENE: one line per beat, every number from the runs.
+
+    Each line has an id, its chapter, its text and its length in seconds. Edit the
+    texts (keep the ids) and render with `descent render lesson --script FILE`.
+    """
+    from descent.outputs.lesson import lesson_runs
+    from descent.scenes.script import Script, ScriptError, lesson_script, select_chapters
+
+    config = config_from_options(config_file, options)
+    try:
+        keys = {c.key for c in select_chapters(chapters)}
+        script = lesson_script(lesson_runs(config))
+    except ScriptError as exc:
+        raise UserError(str(exc)) from None
+    script = Script(tuple(ln for ln in script.lines if ln.chapter in keys), script.title)
+    click.echo(script.to_json() if fmt == "json" else script.to_markdown(), nl=False)
 
 
 @cli.command("batch")

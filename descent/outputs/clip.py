@@ -142,6 +142,11 @@ def _prepare(traces, scene: str, quality: str, theme: str) -> list[Trace]:
     return traces
 
 
+def _plain(value: object) -> bool:
+    """Whether a scene option is plain data a sidecar can hold (not a trace or a script)."""
+    return value is None or isinstance(value, (str, int, float, bool, list, tuple))
+
+
 _CLEAN_CONFIG = None
 
 
@@ -174,20 +179,25 @@ def stage_clip(
     progress: bool | Callable[[int, int], None] = True,
     scene_options: dict | None = None,
     encoder_threads: int | None = None,
+    scene_cls: type | None = None,
 ) -> RenderResult:
     """Render a clip into the staging folder of the work folder ``work`` (nothing is published).
 
     The result's paths are ``<work>/new/<name>.{mp4,png,json}``; :func:`render` publishes
     them, ``descent batch`` adds its extras first. Manim renders in a scratch folder under
     a temporary root of its own. Raises :class:`DiskFull` when a folder runs out of space.
+    ``scene_cls`` renders that scene class (a part of the registered ``scene``, such as a
+    lesson's chapter), given its parameters in ``scene_options``, instead of the registered one.
     """
     from descent.scenes.theme import THEMES
 
     traces = _prepare(traces, scene, quality, theme)
     name = safe_name(name)
-    base_cls = scene_class(scene)
+    base_cls = scene_cls or scene_class(scene)
     attrs = {"theme": theme, **(scene_options or {})}
-    if SCENES[scene].many_runs:
+    if scene_cls is not None:
+        pass  # the part is given what it draws in scene_options
+    elif SCENES[scene].many_runs:
         attrs["traces"] = traces
     else:
         attrs["trace"] = traces[0]
@@ -272,7 +282,7 @@ def stage_clip(
                     "quality": quality,
                     "theme": theme,
                     "seconds": round(seconds, 3),
-                    "scene_options": {k: v for k, v in (scene_options or {}).items()},
+                    "scene_options": {k: v for k, v in (scene_options or {}).items() if _plain(v)},
                 },
                 "versions": versions(),
                 "traces": [json.loads(t.to_json()) for t in traces],

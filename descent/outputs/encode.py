@@ -12,16 +12,55 @@ from pathlib import Path
 __all__ = ["faststart_remux", "count_frames", "clip_duration", "concat_clips"]
 
 
-def faststart_remux(src: Path, dst: Path) -> None:
-    """Copy the H.264 stream into a new mp4 with the moov atom first (no re-encode)."""
+def _uniform_times(src: Path) -> list[tuple[int, int]] | None:
+    """(pts, dts) for each packet of ``src`` on an exact grid of one frame per step, or None.
+
+    Manim joins a clip's plays with FFmpeg's concat demuxer, which can leave a few
+    ticks missing at a seam (a frame 1019/15360 s long among 1024s). Every frame is
+    meant to last 1/fps: the presentation order is kept and the times are put back on
+    the grid, so durations add up exactly and clips join cleanly. None when the stream
+    has no whole number of ticks per frame, or the grid would break decode order.
+    """
     import av
 
+    with av.open(str(src)) as inp:
+        s = inp.streams.video[0]
+        rate = s.base_rate or s.guessed_rate
+        if not rate or not s.time_base:
+            return None
+        step = 1 / (Fraction(rate) * s.time_base)
+        if step.denominator != 1:
+            return None
+        step_i = int(step)
+        times = [(p.pts, p.dts) for p in inp.demux(s) if p.dts is not None]
+    if not times or any(pts is None for pts, _ in times):
+        return None
+    order = sorted(range(len(times)), key=lambda i: times[i][0])
+    rank = {i: r for r, i in enumerate(order)}
+    pts0 = round(times[order[0]][0] / step_i) * step_i
+    dts0 = round(times[0][1] / step_i) * step_i
+    out = [(pts0 + rank[i] * step_i, dts0 + i * step_i) for i in range(len(times))]
+    if any(dts > pts for pts, dts in out):
+        return None
+    return out
+
+
+def faststart_remux(src: Path, dst: Path) -> None:
+    """Copy the H.264 stream into a new mp4 with the moov atom first (no re-encode),
+    each frame lasting exactly one frame (see :func:`_uniform_times`)."""
+    import av
+
+    grid = _uniform_times(src)
     with av.open(str(src)) as inp, av.open(str(dst), mode="w", format="mp4", options={"movflags": "+faststart"}) as out:
         istream = inp.streams.video[0]
         ostream = out.add_stream_from_template(istream)
+        i = 0
         for packet in inp.demux(istream):
             if packet.dts is None:
                 continue
+            if grid is not None:
+                packet.pts, packet.dts = grid[i]
+                i += 1
             packet.stream = ostream
             out.mux(packet)
 

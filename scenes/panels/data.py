@@ -50,7 +50,7 @@ def _count(n: int) -> str:
 class DataPanel(Panel):
     """The noisy points, the true line f (dashed) and the fitted line ŷ = w·x + b."""
 
-    def __init__(self, ctx: Context, box: Box, runs: Sequence[Run] | None = None) -> None:
+    def __init__(self, ctx: Context, box: Box, runs: Sequence[Run] | None = None, *, fits_in_view: bool = True) -> None:
         super().__init__(ctx)
         t, th, c = ctx.trace, ctx.theme, ctx.trace.config
         x, y = t.x, t.y
@@ -61,8 +61,8 @@ class DataPanel(Panel):
         y_hi = max(float(y.max()), f_lo, f_hi)
         span = y_hi - y_lo or 1.0
         # grow the view (by at most 3/4 of the data's span each way) so that a fitted
-        # line passing just above or below the points stays in sight
-        for w, b in zip(t.w, t.b, strict=False):
+        # line passing just above or below the points stays in sight (unless no fit is drawn)
+        for w, b in zip(t.w, t.b, strict=False) if fits_in_view else ():
             ends = (w * xs[0] + b, w * xs[1] + b)
             if max(ends) < y_lo:
                 y_lo = max(min(y_lo, max(ends) - 0.08 * span), y_lo - 0.75 * span)
@@ -137,6 +137,7 @@ class DataPanel(Panel):
         if extra > 0:  # the longer data label: the legend keeps the width it has with "data" alone
             items.scale_to_fit_width(items.width - extra)
         items.next_to(ax.c2p(self.x_range[0], self.y_range[1]), UP, buff=0.1, aligned_edge=LEFT)
+        items.shift(RIGHT * 0.3)  # clear of the y axis' name, which sits above the axis' top left
         return items
 
     def _clipped_line(self, w: float, b: float) -> tuple[np.ndarray, np.ndarray] | None:

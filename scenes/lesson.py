@@ -1,0 +1,799 @@
+"""The lesson: the whole lab as six chapters, one scene each, timed by the narration script.
+
+Each chapter is its own scene (:data:`CHAPTER_SCENES`), so chapters render alone
+or side by side in separate processes and join without re-encoding. A chapter
+plays one beat per script line (:mod:`descent.scenes.script`): the beat lasts
+exactly the line's frames (:func:`~descent.scenes.script.beat_frames`), its
+animations run in the first part of it, and the rest holds while the line is
+read. Every number on screen comes from the runs; every label from the config.
+
+The runs are three traces of one config, only the learning rate varying
+(:class:`~descent.scenes.script.LessonRuns`); ``descent render lesson`` trains
+them. A scene never trains: set ``runs`` (and ``script``) as class attributes.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, ClassVar
+
+import numpy as np
+from manim import (
+    DOWN,
+    LEFT,
+    RIGHT,
+    UP,
+    UR,
+    Animation,
+    AnimationGroup,
+    Create,
+    DashedLine,
+    Dot,
+    FadeIn,
+    FadeOut,
+    Group,
+    GrowFromEdge,
+    LaggedStart,
+    Line,
+    Mobject,
+    Rectangle,
+    Succession,
+    ThreeDScene,
+    Transform,
+    ValueTracker,
+    VGroup,
+    VMobject,
+    Wait,
+    config,
+)
+
+from descent.scenes.base import DescentScene
+from descent.scenes.compare import CompareHeader, Legend, union_window
+from descent.scenes.fit import fit_layout
+from descent.scenes.helpers import StepClock, fmt_num, key_steps
+from descent.scenes.panels import (
+    Banner,
+    Box,
+    Context,
+    ContourPanel,
+    DataPanel,
+    Header,
+    LossPanel,
+    Run,
+    StepDriver,
+    label,
+)
+from descent.scenes.panels.draw import boxed, plot_axes, plot_frame, tick_labels
+from descent.scenes.script import CHAPTERS, Chapter, LessonRuns, Script, beat_frames, lesson_script
+from descent.scenes.script import Line as ScriptLine
+from descent.scenes.surface import ShiftedThreeDCamera, SurfacePanel
+from descent.scenes.theme import THEMES
+from descent.trainer import Trace, nice_step
+
+__all__ = [
+    "LessonChapter",
+    "DataChapter",
+    "ModelChapter",
+    "SurfaceChapter",
+    "TrainingChapter",
+    "RatesChapter",
+    "SummaryChapter",
+    "CHAPTER_SCENES",
+    "chapter_frames",
+]
+
+
+def chapter_frames(script: Script, key: str, fps: float) -> list[int]:
+    """Frames of each beat of chapter ``key`` at ``fps``: the one place a chapter's timing comes from."""
+    return [beat_frames(line.seconds, fps) for line in script.chapter(key)]
+
+
+def _vmobjects(mob: Mobject) -> list[VMobject]:
+    """The outermost vectorized parts of ``mob`` (a Group's set_opacity does not reach them)."""
+    if isinstance(mob, VMobject):
+        return [mob]
+    return [v for sub in mob.submobjects for v in _vmobjects(sub)]
+
+
+def fade_to(mob: Mobject, opacity: float, run_time: float = 0.8) -> list[Animation]:
+    """Animations that take every vectorized part of ``mob`` to ``opacity`` (it stays in the scene)."""
+    return [v.animate(run_time=run_time).set_opacity(opacity) for v in _vmobjects(mob)]
+
+
+def set_opacity(mob: Mobject, opacity: float) -> None:
+    for v in _vmobjects(mob):
+        v.set_opacity(opacity)
+
+
+def _check_runs(v: Any) -> bool:
+    return v is None or isinstance(v, LessonRuns)
+
+
+def _check_script(v: Any) -> bool:
+    return v is None or isinstance(v, Script)
+
+
+class LessonChapter(DescentScene):
+    """A chapter: a heading, then one beat per script line of its chapter.
+
+    A subclass sets :attr:`CHAPTER` and defines ``beat_<name>(line)`` for every
+    line ``<chapter>.<name>`` of the script; each beat calls :meth:`beat` once.
+    """
+
+    EXTRA_PARAMS = {"runs": _check_runs, "script": _check_script}
+    runs: LessonRuns | None = None
+    script: Script | None = None
+    CHAPTER: ClassVar[str] = ""
+
+    # -- timing ----------------------------------------------------------------------
+    @classmethod
+    def chapter(cls) -> Chapter:
+        return next(c for c in CHAPTERS if c.key == cls.CHAPTER)
+
+    @classmethod
+    def lesson_script(cls) -> Script:
+        if cls.script is not None:
+            return cls.script
+        if cls.runs is None:
+            raise ValueError(f"{cls.__name__} needs the lesson's runs (set `runs`)")
+        return lesson_script(cls.runs)
+
+    @classmethod
+    def planned_frames(cls, traces: Any = None, fps: float | None = None) -> int:
+        return sum(chapter_frames(cls.lesson_script(), cls.CHAPTER, fps or config.frame_rate))
+
+    @classmethod
+    def planned_seconds(cls, traces: Any = None) -> float:
+        fps = config.frame_rate
+        return cls.planned_frames(traces, fps) / fps
+
+    _holding: int | None = None
+
+    def get_moving_mobjects(self, *animations: Animation) -> list[Mobject]:
+        """Everything from the first mobject a beat animates (at any depth) or updates, in drawing order.
+
+        Manim looks only at each animation's own mobject; a beat's animations sit in a
+        group whose own mobject is no member of the scene, so Manim would take what they
+        move for static and paint it once.
+        """
+        animated: set[int] = set()
+        stack = list(animations)
+        while stack:
+            anim = stack.pop()
+            stack.extend(getattr(anim, "animations", ()))
+            if anim.mobject is not None:
+                animated.update(id(m) for m in anim.mobject.get_family())
+        mobjects = self.get_mobject_family_members()
+        for i, mob in enumerate(mobjects):
+            if id(mob) in animated or mob.get_family_updaters() or mob in self.foreground_mobjects:
+                return mobjects[i:]
+        return []
+
+    def frame_key(self) -> tuple | None:
+        """While a beat holds, every frame is the same picture; while it animates, each is new."""
+        return ("hold", self._holding) if self._holding is not None else None
+
+    # -- set-up ------------------------------------------------------------------------
+    def setup(self) -> None:
+        if self.runs is None:
+            raise ValueError(f"{type(self).__name__} needs the lesson's runs (set `runs`)")
+        self.trace = self.runs.main
+        super().setup()
+        self.th = THEMES[self.theme]
+        self.lines = self.lesson_script().chapter(self.CHAPTER)
+        self.beat_log: list[tuple[str, int]] = []  # (line id, first frame)
+        self.frames_written = 0
+        ch = self.chapter()
+        self.heading = VGroup(
+            label(str(ch.number), self.th, self.th.sizes.title, self.th.run, weight="BOLD"),
+            label(ch.title, self.th, self.th.sizes.title, self.th.text, weight="BOLD"),
+        ).arrange(RIGHT, buff=0.25)
+        self.heading.to_corner(UP + LEFT, buff=0.32)
+
+    def construct(self) -> None:
+        for line in self.lines:
+            name = line.id.partition(".")[2]
+            method = getattr(self, f"beat_{name}", None)
+            if method is None:
+                raise ValueError(f"{type(self).__name__} has no beat for script line {line.id!r}")
+            before = len(self.beat_log)
+            method(line)
+            if len(self.beat_log) != before + 1:
+                raise RuntimeError(f"beat {line.id!r} must call beat() exactly once")
+
+    def beat(self, line: ScriptLine, *animations: Animation, seconds: float | None = None) -> None:
+        """Play one beat: ``animations`` (together) in its first ``seconds``, then hold to its end.
+
+        The beat lasts exactly :func:`beat_frames` frames: the animations' play()
+        writes one frame per 1/fps strictly before its run time (so that run time is
+        half a frame short of a whole number of frames), and the hold repeats the
+        last picture (the renderer reuses it while :meth:`frame_key` says so).
+        """
+        fps = config.frame_rate
+        n = beat_frames(line.seconds, fps)
+        self.beat_log.append((line.id, self.frames_written))
+        body = 0
+        if animations:
+            group = AnimationGroup(*animations)
+            wanted = seconds if seconds is not None else group.run_time
+            body = min(n, max(1, round(wanted * fps)))
+            # an introducer: the group itself is not added to the scene (adding it would pull its
+            # members out of the groups they belong to, such as a driver's); each part adds its own
+            self.play(AnimationGroup(*animations, run_time=(body - 0.5) / fps, introducer=True))
+        rest = n - body
+        if rest > 0:
+            self._holding = len(self.beat_log)
+            # not Manim's frozen frame (which writes int(run_time·fps) frames): the same count as any play()
+            self.play(Wait((rest - 0.5) / fps, frozen_frame=False))
+            self._holding = None
+        self.frames_written += n
+
+    # -- helpers for the chapters --------------------------------------------------------
+    def run_context(self, trace: Trace) -> Context:
+        return Context.for_trace(trace, self.th, self.max_keys, self.step_hold)
+
+    def t_of(self, clock: StepClock, k: int) -> float:
+        """The tracker value at which ``clock`` shows state ``k`` (its nearest key)."""
+        keys = np.asarray(clock.keys)
+        return float(np.argmin(np.abs(keys - k)))
+
+
+# -- 1. the data ---------------------------------------------------------------------------
+class DataChapter(LessonChapter):
+    """The true line, the noise, the noisy points."""
+
+    CHAPTER = "data"
+
+    def setup(self) -> None:
+        super().setup()
+        self.data = DataPanel(self.run_context(self.runs.main), Box(0.2, -0.55, 12.6, 6.3), fits_in_view=False)
+        d = self.data
+        c = self.runs.main.config
+        # each point first sits on the true line, then moves by its noise
+        self.on_line = d.dots.copy()
+        xs = self.runs.main.x[d.shown]
+        for dot, x in zip(self.on_line, xs, strict=True):
+            dot.move_to(d.map.point(float(x), c.slope * float(x) + c.bias))
+
+    def beat_truth(self, line: ScriptLine) -> None:
+        d = self.data
+        self.beat(
+            line,
+            FadeIn(self.heading),
+            FadeIn(VGroup(d.grid, d.frame, d.ticks, d.axis_labels)),
+            Succession(Wait(0.5), Create(d.true_line, run_time=1.6)),
+            Succession(Wait(1.4), FadeIn(d.legend[1], run_time=0.8)),
+            seconds=2.4,
+        )
+
+    def beat_noise(self, line: ScriptLine) -> None:
+        d = self.data
+        self.beat(
+            line,
+            Succession(
+                LaggedStart(*[FadeIn(p, scale=0.5) for p in self.on_line], lag_ratio=0.04, run_time=2.0),
+                Transform(self.on_line, d.dots, run_time=1.6),
+            ),
+            Succession(Wait(2.4), FadeIn(d.legend[0], run_time=0.8)),
+            seconds=3.6,
+        )
+
+    def beat_task(self, line: ScriptLine) -> None:
+        d = self.data
+        self.beat(line, d.true_line.animate.set_stroke(opacity=0.25), d.legend[1].animate.set_opacity(0.4), seconds=1.5)
+
+
+# -- 2. the model and its cost --------------------------------------------------------------
+class ModelChapter(LessonChapter):
+    """The first guess, its residuals, their squares, their mean."""
+
+    CHAPTER = "model"
+
+    def setup(self) -> None:
+        super().setup()
+        t, th = self.runs.main, self.th
+        self.data = DataPanel(self.run_context(t), Box(-3.5, -0.55, 6.8, 6.3), fits_in_view=False)
+        d = self.data
+        d.true_line.set_stroke(opacity=0.25)
+        self.stage = VGroup(d.grid, d.frame, d.ticks, d.axis_labels, d.true_line, d.dots)
+        w0, b0 = float(t.w[0]), float(t.b[0])
+        ends = d.line_endpoints(w0, b0)
+        self.fit = Line(*ends, color=th.run, stroke_width=4.5) if ends else VMobject()
+        self.fit.set_background_stroke(color=th.run_outline, width=8)
+        self.fit_label = (
+            label(f"ŷ = w·x + b  with  w = {fmt_num(w0)},  b = {fmt_num(b0)}", th, th.sizes.legend + 2, th.run)
+            .next_to(d.axes.c2p(d.x_range[0], d.y_range[1]), UP, buff=0.12, aligned_edge=LEFT)
+            .shift(RIGHT * 0.3)
+        )
+        # residuals at the first guess: from each drawn point to the line, clipped to the view
+        x, y = t.x[d.shown], t.y[d.shown]
+        yhat = w0 * x + b0
+        self.residuals = VGroup()
+        colour = getattr(th, "residual", th.muted)
+        lo, hi = d.y_range
+        for xi, yi, hi_ in zip(x, y, yhat, strict=True):
+            end = min(max(float(hi_), lo), hi)
+            if abs(end - yi) > 1e-12:
+                self.residuals.add(Line(d.map.point(xi, yi), d.map.point(xi, end), color=colour, stroke_width=2))
+        # the squares as bars over x, and their mean (the trace's loss at the first guess)
+        sq = (w0 * t.x + b0 - t.y) ** 2
+        top = float(sq.max()) * 1.08 or 1.0
+        box = Box(3.75, -0.55, 6.3, 6.3)
+        ax = plot_axes(
+            [*d.x_range, nice_step(d.x_range[1] - d.x_range[0], 6)],
+            [0, top, nice_step(top, 4)],
+            box.width - 0.9,
+            box.height - 1.0,
+            th,
+            [box.x + 0.35, box.y - 0.1, 0],
+        )
+        self.bar_axes = VGroup(
+            plot_frame(ax, th),
+            tick_labels(
+                ax,
+                [v for v in np.arange(math.ceil(d.x_range[0]), d.x_range[1] + 1e-9, 1.0)],
+                [v for v in np.arange(0, top + 1e-9, nice_step(top, 4))],
+                th,
+                th.sizes.tick,
+            ),
+            label("squared residuals  (ŷ − y)²", th, th.sizes.panel_title, th.muted).next_to(
+                ax.c2p(d.x_range[0], top), UP, buff=0.35, aligned_edge=LEFT
+            ),
+            label("x", th, th.sizes.axis, th.muted).next_to(ax.c2p(d.x_range[1], 0), DOWN + RIGHT, buff=0.06),
+        )
+        dx = float(np.median(np.diff(np.sort(t.x)))) if t.x.size > 1 else 1.0
+        width = abs(ax.c2p(dx, 0)[0] - ax.c2p(0, 0)[0]) * 0.7
+        self.bars = VGroup()
+        for xi, s in zip(t.x[d.shown], sq[d.shown], strict=True):
+            h = max(ax.c2p(0, float(s))[1] - ax.c2p(0, 0)[1], 1e-3)
+            self.bars.add(
+                Rectangle(width=width, height=h, fill_color=colour, fill_opacity=0.85, stroke_width=0).move_to(
+                    ax.c2p(float(xi), 0), aligned_edge=DOWN
+                )
+            )
+        mean = float(t.loss[0])
+        y_mean = ax.c2p(0, mean)[1]
+        self.mean_line = DashedLine(
+            [ax.c2p(d.x_range[0], 0)[0], y_mean, 0],
+            [ax.c2p(d.x_range[1], 0)[0], y_mean, 0],
+            color=th.run,
+            stroke_width=3.5,
+            dash_length=0.12,
+        )
+        text = VGroup(
+            label("their mean", th, th.sizes.legend, th.muted),
+            label(f"MSE = {fmt_num(mean)}", th, th.sizes.banner, th.run, weight="BOLD"),
+        ).arrange(DOWN, buff=0.08)
+        self.mean_label = boxed(text, th.background, 0.85, (0.18, 0.1), 0.08)
+        self.mean_label.next_to(self.mean_line, UP, buff=0.12)
+        if self.mean_label.get_top()[1] > ax.c2p(0, top)[1]:
+            self.mean_label.next_to(self.mean_line, DOWN, buff=0.12)
+        # over the lowest bars, where the label hides the least
+        low = float(t.x[int(np.argmin(sq))])
+        self.mean_label.set_x(ax.c2p(low, 0)[0])
+        lo_x, hi_x = ax.c2p(d.x_range[0], 0)[0], ax.c2p(d.x_range[1], 0)[0]
+        self.mean_label.shift(RIGHT * max(0.0, lo_x - self.mean_label.get_left()[0]))
+        self.mean_label.shift(LEFT * max(0.0, self.mean_label.get_right()[0] - hi_x))
+        self.bar_ax = ax
+
+    def beat_guess(self, line: ScriptLine) -> None:
+        self.beat(
+            line,
+            FadeIn(self.heading),
+            FadeIn(self.stage),
+            Succession(Wait(0.8), Create(self.fit, run_time=1.2)),
+            Succession(Wait(1.2), FadeIn(self.fit_label, run_time=0.8)),
+            seconds=2.2,
+        )
+
+    def beat_residuals(self, line: ScriptLine) -> None:
+        self.beat(line, LaggedStart(*[Create(r) for r in self.residuals], lag_ratio=0.05), seconds=2.2)
+
+    def beat_squares(self, line: ScriptLine) -> None:
+        self.beat(
+            line,
+            FadeIn(self.bar_axes),
+            Succession(
+                Wait(0.4), LaggedStart(*[GrowFromEdge(b, DOWN) for b in self.bars], lag_ratio=0.04, run_time=2.2)
+            ),
+            seconds=2.8,
+        )
+
+    def beat_mse(self, line: ScriptLine) -> None:
+        self.beat(
+            line,
+            Create(self.mean_line, run_time=1.0),
+            Succession(Wait(0.8), FadeIn(self.mean_label, run_time=0.8)),
+            seconds=1.8,
+        )
+
+
+# -- 3. the loss surface ---------------------------------------------------------------------
+class CentredCamera(ShiftedThreeDCamera):
+    """The 3-D camera with the surface in the middle of the frame (the chapter has no side panels)."""
+
+    screen_shift = np.array([0.2, 0.05, 0.0])
+
+
+class SurfaceChapter(LessonChapter, ThreeDScene):
+    """The surface rises; the first guess and the minimum on it; the camera turns down to the map."""
+
+    CHAPTER = "surface"
+    PHI_DEGREES: ClassVar[float] = 64.0  # the camera while the surface rises: from the vertical
+    THETA_DEGREES: ClassVar[float] = -120.0  # and around it
+    ZOOM: ClassVar[float] = 1.12  # the surface fills the frame (there are no side panels)
+    MAP_ZOOM: ClassVar[float] = 1.3  # the closing view from above: the map fills the frame's height
+
+    CAMERA_CLASS = CentredCamera
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("camera_class", CentredCamera)
+        super().__init__(*args, **kwargs)
+
+    def setup(self) -> None:
+        super().setup()
+        t, th = self.runs.main, self.th
+        self.set_camera_orientation(
+            phi=self.PHI_DEGREES * math.pi / 180, theta=self.THETA_DEGREES * math.pi / 180, zoom=self.ZOOM
+        )
+        self.ctx = self.run_context(t)
+
+        def rotation() -> np.ndarray:
+            self.camera.reset_rotation_matrix()
+            return self.camera.get_rotation_matrix()
+
+        self.surface = SurfacePanel(self.ctx, rotation, size=6.2, z_length=3.6)
+        self.surface.bake_shading(self.camera)
+        self.tracker = ValueTracker(0.0)
+        self.driver = StepDriver(self.ctx.clock, [self.surface])
+        self.driver.push(0.0)
+        proj = self.camera.project_point
+        self.axis_labels = VGroup()
+        for text, p, off in self.surface.tick_specs:
+            self.axis_labels.add(label(text, th, th.sizes.tick_3d, th.muted).move_to(proj(p) + off))
+        for text, p, off in self.surface.label_specs:
+            self.axis_labels.add(label(text, th, th.sizes.panel_title, th.muted).move_to(proj(p) + off))
+        w0, b0, l0 = float(t.w[0]), float(t.b[0]), float(t.loss[0])
+        w_opt, b_opt, l_opt = t.optimum
+        self.start_label = self._callout(
+            f"first guess  L = {fmt_num(l0)}", th.run, proj(self.surface.point3(w0, b0, l0)), UP + RIGHT
+        )
+        self.best = Dot(proj(self.surface.point3(w_opt, b_opt, l_opt)), radius=0.1, color=th.optimum)
+        self.best.set_stroke(color=th.run_outline, width=2)
+        self.best_label = self._callout(
+            f"minimum  w = {fmt_num(w_opt)},  b = {fmt_num(b_opt)},  L* = {fmt_num(l_opt, 3)}",
+            th.optimum,
+            self.best.get_center(),
+            DOWN,
+        )
+
+    def _callout(self, text: str, colour: str, at: np.ndarray, direction: np.ndarray) -> VMobject:
+        th = self.th
+        mob = boxed(label(text, th, th.sizes.marker + 2, colour), th.background, 0.8, (0.16, 0.1), 0.06)
+        mob.next_to(at, direction, buff=0.2)
+        # keep it on screen
+        fw, fh = config.frame_width / 2 - 0.2, config.frame_height / 2 - 0.2
+        mob.shift(RIGHT * max(0.0, -fw - mob.get_left()[0]) + LEFT * max(0.0, mob.get_right()[0] - fw))
+        mob.shift(UP * max(0.0, -fh - mob.get_bottom()[1]) + DOWN * max(0.0, mob.get_top()[1] - fh))
+        return mob
+
+    def beat_every(self, line: ScriptLine) -> None:
+        s = self.surface.static
+        floor = self.surface.point3(0.0, 0.0, 0.0) * np.array([0.0, 0.0, 1.0])  # the plane L = 0
+        s.stretch(0.02, 2, about_point=floor)
+        flat = [self.heading, self.axis_labels]
+        self.add_fixed_in_frame_mobjects(*flat)
+        self.add(s)
+        self.beat(
+            line,
+            FadeIn(self.heading),
+            s.animate(run_time=2.6).stretch(50.0, 2, about_point=floor),
+            Succession(Wait(2.0), FadeIn(self.axis_labels, run_time=0.8)),
+            seconds=2.8,
+        )
+
+    def beat_start(self, line: ScriptLine) -> None:
+        self.add(self.driver.group)  # the first state (the tracker stays at 0 in this chapter)
+        self.add_fixed_in_frame_mobjects(self.start_label)
+        self.beat(line, FadeIn(self.driver.group), FadeIn(self.start_label), seconds=1.0)
+
+    def beat_bottom(self, line: ScriptLine) -> None:
+        self.add_fixed_in_frame_mobjects(self.best, self.best_label)
+        self.beat(line, FadeIn(self.best, scale=0.5), FadeIn(self.best_label), seconds=1.0)
+
+    def beat_map(self, line: ScriptLine) -> None:
+        fading = VGroup(self.axis_labels, self.start_label, self.best, self.best_label)
+        self.driver.attach(self.tracker)  # the point is redrawn facing the turning camera
+        self.beat(
+            line,
+            self.camera.phi_tracker.animate.set_value(0.0),
+            self.camera.theta_tracker.animate.set_value(-90 * math.pi / 180),
+            # far away and zoomed in: the perspective flattens into a map that fills the frame
+            self.camera.focal_distance_tracker.animate.set_value(400.0),
+            self.camera.zoom_tracker.animate.set_value(self.MAP_ZOOM),
+            fading.animate(rate_func=lambda a: min(1.0, 4 * a)).set_opacity(0),
+            seconds=3.0,
+        )
+
+
+# -- 4. training -------------------------------------------------------------------------------
+def _training_layout() -> dict[str, Box]:
+    lay = fit_layout()
+    lay["data"] = Box(-3.55, 1.08, 6.5, 2.85)
+    lay["readout"] = Box(-3.55, -0.78, 6.5, 0.72)
+    return lay
+
+
+class TrainingChapter(LessonChapter):
+    """The fit scene's panels, with the gradient and the update rule for the first steps."""
+
+    CHAPTER = "training"
+
+    def setup(self) -> None:
+        from descent.scenes.panels.gradient import GradientArrow, UpdateReadout
+
+        super().setup()
+        ch = self.chapter()
+        lay = _training_layout()
+        self.ctx = self.run_context(self.runs.main)
+        self.header = Header(self.ctx, lay["header"], f"{ch.number}   {ch.title}")
+        self.data = DataPanel(self.ctx, lay["data"])
+        self.contour = ContourPanel(self.ctx, lay["contour"])
+        self.loss = LossPanel(self.ctx, lay["loss"])
+        self.arrow = GradientArrow(self.ctx, self.contour)
+        self.readout = UpdateReadout(self.ctx, lay["readout"])
+        self.panels = [self.header, self.data, self.contour, self.loss, self.readout, self.arrow]
+        self.tracker = ValueTracker(0.0)
+        self.driver = StepDriver(self.ctx.clock, self.panels)
+        self.driver.push(0.0)
+
+    def _to(self, k: int, seconds: float) -> Animation:
+        return self.tracker.animate(run_time=seconds, rate_func=lambda a: a).set_value(self.t_of(self.ctx.clock, k))
+
+    def beat_gradient(self, line: ScriptLine) -> None:
+        statics = [p.static for p in (self.header, self.data, self.contour, self.loss)]
+        self.driver.attach(self.tracker)
+        set_opacity(self.readout.static, 0)
+        set_opacity(self.readout.stepwise, 0)
+        # each part joins the scene as its fade starts, in this order: the moving parts over the panels
+        parts = [*statics, self.readout.static, self.driver.group]
+        self.beat(line, LaggedStart(*[FadeIn(s) for s in parts], lag_ratio=0.2, run_time=2.0), seconds=2.0)
+
+    def beat_rule(self, line: ScriptLine) -> None:
+        self.beat(line, *fade_to(self.readout.static, 1), *fade_to(self.readout.stepwise, 1))
+
+    def beat_first(self, line: ScriptLine) -> None:
+        self.beat(line, self._to(1, min(2.5, 0.6 * line.seconds)))
+
+    def beat_early(self, line: ScriptLine) -> None:
+        self.beat(line, self._to(min(3, self.runs.main.last_k), min(3.0, 0.6 * line.seconds)))
+
+    def beat_end(self, line: ScriptLine) -> None:
+        # the gradient and the rule have been seen: they leave, and the driver stops updating them
+        self.driver.panels = [p for p in self.driver.panels if p not in (self.arrow, self.readout)]
+        fade = Group(self.arrow.dynamic, self.readout.static, self.readout.stepwise)
+        self.beat(
+            line,
+            *fade_to(fade, 0),
+            self._to(self.runs.main.last_k, 0.75 * line.seconds),
+            seconds=0.75 * line.seconds,
+        )
+
+
+# -- 5. learning rates ---------------------------------------------------------------------------
+class RatesChapter(LessonChapter):
+    """lr against twice lr on one map; the limit lr_max = 2/λ_max; a run above it."""
+
+    CHAPTER = "rates"
+
+    def setup(self) -> None:
+        import dataclasses
+
+        super().setup()
+        th, ch = self.th, self.chapter()
+        lay = fit_layout()
+        main, fast, wild = self.runs.main, self.runs.faster, self.runs.diverging
+        # part one: two runs on one tracker
+        pair = [main, fast]
+        longest = max(pair, key=lambda t: t.n_states)
+        self.ctx = Context.for_trace(
+            dataclasses.replace(longest, window=union_window(pair)), th, self.max_keys, self.step_hold
+        )
+        clocks = [
+            StepClock(
+                t.w, t.b, t.loss, key_steps(t.last_k, self.max_keys), log_loss=self.ctx.log_loss, hold=self.step_hold
+            )
+            for t in pair
+        ]
+        runs = [Run(t, th.series[i], clocks[i]) for i, t in enumerate(pair)]
+        title = f"{ch.number}   {ch.title}"
+        self.a_panels = [
+            CompareHeader(self.ctx, lay["header"], pair, title),
+            DataPanel(self.ctx, lay["data"], runs=runs),
+            ContourPanel(self.ctx, lay["contour"], runs=runs),
+            LossPanel(self.ctx, lay["loss"], runs=runs),
+        ]
+        legend = Legend(self.ctx, runs, [0.0, 0.0, 0])
+        box = legend.static[0][0]
+        corner = self.a_panels[2].clearest_corner(box.width, box.height)
+        legend.static.shift(corner - box.get_corner(UP + LEFT))
+        self.a_panels.append(legend)
+        self.a_tracker = ValueTracker(0.0)
+        self.a_driver = StepDriver(self.ctx.clock, self.a_panels, run_clocks=clocks)
+        self.a_driver.push(0.0)
+        # the limit: the three learning rates on a line, lr_max marked
+        self.limit = self._limit_picture()
+        # part two: the diverging run alone
+        wctx = self.run_context(wild)
+        c = lay["contour"]
+        self.b_contour = ContourPanel(wctx, c)
+        self.b_panels = [
+            Header(wctx, lay["header"], f"{ch.number}   {ch.title}: above lr_max"),
+            DataPanel(wctx, lay["data"]),
+            self.b_contour,
+            LossPanel(wctx, lay["loss"]),
+            Banner(wctx, anchor=[c.x + 0.35, c.top - 0.95, 0], width=c.width - 1.2, contains=self.b_contour.contains),
+        ]
+        self.b_tracker = ValueTracker(0.0)
+        self.b_driver = StepDriver(wctx.clock, self.b_panels)
+        self.b_driver.push(0.0)
+        self.b_clock = wctx.clock
+
+    def _limit_picture(self) -> VGroup:
+        th = self.th
+        main, fast, wild = self.runs.main, self.runs.faster, self.runs.diverging
+        lr_max = main.lr_max
+        lam = max(main.hessian_eigenvalues)
+        top = max(wild.config.lr, lr_max) * 1.2
+        x0, x1, y = -5.6, 5.6, -0.4
+
+        def at(v: float) -> np.ndarray:
+            return np.array([x0 + (x1 - x0) * v / top, y, 0.0])
+
+        axis = Line(at(0), at(top), color=th.axis, stroke_width=3)
+        zero = label("0", th, th.sizes.tick, th.muted).next_to(at(0), DOWN, buff=0.2)
+        name = label("learning rate", th, th.sizes.axis, th.muted).next_to(at(top), UP, buff=0.2, aligned_edge=RIGHT)
+        safe = Line(at(0), at(lr_max), color=th.optimum, stroke_width=10, stroke_opacity=0.35)
+        unsafe = Line(at(lr_max), at(top), color=th.warn, stroke_width=10, stroke_opacity=0.35)
+        limit = DashedLine(at(lr_max) + DOWN * 0.9, at(lr_max) + UP * 1.3, color=th.warn, stroke_width=3)
+        limit_label = label(f"lr_max = {fmt_num(lr_max, 3)}", th, th.sizes.banner, th.warn, weight="BOLD").next_to(
+            limit, UP, buff=0.1
+        )
+        marks = VGroup()
+        for t, colour, side in ((main, th.series[0], UP), (fast, th.series[1], UP), (wild, th.warn, DOWN)):
+            v = t.config.lr
+            dot = Dot(at(v), radius=0.11, color=colour).set_stroke(color=th.run_outline, width=2)
+            text = label(f"lr {v:g}", th, th.sizes.legend + 2, colour).next_to(dot, side, buff=0.22)
+            marks.add(VGroup(dot, text))
+        formula = VGroup(
+            label("lr_max = 2 / λ_max", th, 40, th.text, weight="BOLD"),
+            label(
+                f"λ_max = {fmt_num(lam)}: the steepest curvature of L(w, b)   ·   2 / {fmt_num(lam)} = "
+                f"{fmt_num(lr_max, 3)}",
+                th,
+                th.sizes.values,
+                th.muted,
+            ),
+        ).arrange(DOWN, buff=0.3)
+        formula.move_to([0, 2.0, 0])
+        return VGroup(formula, safe, unsafe, axis, zero, name, limit, limit_label, marks)
+
+    def beat_faster(self, line: ScriptLine) -> None:
+        parts = [*[p.static for p in self.a_panels], self.a_driver.group]  # the moving parts over the panels
+        self.a_driver.attach(self.a_tracker)
+        self.beat(line, LaggedStart(*[FadeIn(s) for s in parts], lag_ratio=0.2, run_time=2.0), seconds=2.0)
+
+    def beat_compare(self, line: ScriptLine) -> None:
+        t_max = self.a_driver.clock.t_max
+        self.beat(
+            line,
+            self.a_tracker.animate(run_time=0.8 * line.seconds, rate_func=lambda a: a).set_value(t_max),
+            seconds=0.8 * line.seconds,
+        )
+
+    def beat_limit(self, line: ScriptLine) -> None:
+        part_a = Group(*[p.static for p in self.a_panels], self.a_driver.group)
+        self.a_driver.group.clear_updaters()
+        self.beat(
+            line,
+            Succession(
+                FadeOut(part_a, run_time=0.8),
+                AnimationGroup(FadeIn(self.heading), FadeIn(self.limit, lag_ratio=0.1), run_time=2.2),
+            ),
+            seconds=3.0,
+        )
+
+    def beat_diverge(self, line: ScriptLine) -> None:
+        parts = [*[p.static for p in self.b_panels], self.b_driver.group]
+        self.b_driver.attach(self.b_tracker)
+        grow = 0.8 * line.seconds - 1.6
+        self.beat(
+            line,
+            Succession(
+                FadeOut(Group(self.limit, self.heading), run_time=0.8),
+                AnimationGroup(*[FadeIn(s) for s in parts], run_time=0.8),
+                self.b_tracker.animate(run_time=max(grow, 1.0), rate_func=lambda a: a).set_value(self.b_clock.t_max),
+            ),
+            seconds=0.8 + 0.8 + max(grow, 1.0),
+        )
+
+
+# -- 6. summary -----------------------------------------------------------------------------------
+class SummaryChapter(LessonChapter):
+    """The final fit beside what each learning rate reached."""
+
+    CHAPTER = "summary"
+
+    def setup(self) -> None:
+        super().setup()
+        th, t = self.th, self.runs.main
+        ctx = self.run_context(t)
+        self.data = DataPanel(ctx, Box(-3.5, -0.55, 6.8, 6.3), fits_in_view=False)
+        d = self.data
+        ends = d.line_endpoints(float(t.w[-1]), float(t.b[-1]))
+        self.fit = Line(*ends, color=th.run, stroke_width=4.5) if ends else VMobject()
+        self.fit.set_background_stroke(color=th.run_outline, width=8)
+        self.left = Group(d.static, self.fit)
+        self.table = self._table()
+
+    def _table(self) -> VGroup:
+        th = self.th
+        main, fast, wild = self.runs.main, self.runs.faster, self.runs.diverging
+        w_opt, b_opt, l_opt = main.optimum
+        head = ["", "w", "b", "loss"]
+        rows = [(f"lr {t.config.lr:g}", t) for t in (main, fast, wild)]
+        cells = [[label(h, th, th.sizes.values, th.muted, weight="BOLD") for h in head]]
+        colours = [th.series[0], th.series[1], th.warn]
+        for (name, t), colour in zip(rows, colours, strict=True):
+            cells.append(
+                [
+                    label(name, th, th.sizes.values, colour, weight="BOLD"),
+                    label(fmt_num(float(t.w[-1])), th, th.sizes.values, th.text),
+                    label(fmt_num(float(t.b[-1])), th, th.sizes.values, th.text),
+                    label(fmt_num(float(t.loss[-1])), th, th.sizes.values, th.text),
+                ]
+            )
+        cells.append(
+            [
+                label("best line", th, th.sizes.values, th.optimum, weight="BOLD"),
+                label(fmt_num(w_opt), th, th.sizes.values, th.optimum),
+                label(fmt_num(b_opt), th, th.sizes.values, th.optimum),
+                label(fmt_num(l_opt, 3), th, th.sizes.values, th.optimum),
+            ]
+        )
+        col_x = [0.0, 2.6, 4.4, 6.2]
+        rows_g = VGroup()
+        for r, row in enumerate(cells):
+            g = VGroup()
+            for cx, cell in zip(col_x, row, strict=True):
+                cell.move_to([cx, -0.62 * r, 0], aligned_edge=LEFT if cx == 0 else RIGHT)
+                g.add(cell)
+            rows_g.add(g)
+        steps = f"after {main.last_k} steps from w = {fmt_num(float(main.w[0]))}, b = {fmt_num(float(main.b[0]))}"
+        caption = label(steps, th, th.sizes.subtitle, th.muted)
+        table = VGroup(caption, rows_g)
+        caption.next_to(rows_g, UP, buff=0.4, aligned_edge=LEFT)
+        limit = label(f"lr_max = 2 / λ_max = {fmt_num(main.lr_max, 3)}", th, th.sizes.values, th.warn)
+        limit.next_to(rows_g, DOWN, buff=0.5, aligned_edge=LEFT)
+        table.add(limit)
+        table.move_to([3.75, -0.2, 0])
+        return table
+
+    def beat_fit(self, line: ScriptLine) -> None:
+        self.beat(
+            line,
+            FadeIn(self.heading),
+            FadeIn(self.left),
+            Succession(Wait(0.8), FadeIn(self.table[:2], lag_ratio=0.15, run_time=1.6)),
+            seconds=2.4,
+        )
+
+    def beat_learned(self, line: ScriptLine) -> None:
+        self.beat(line, FadeIn(self.table[2:], shift=UR * 0), seconds=1.0)
+
+
+#: chapter key → its scene, in the lesson's order.
+CHAPTER_SCENES: dict[str, type[LessonChapter]] = {
+    cls.CHAPTER: cls
+    for cls in (DataChapter, ModelChapter, SurfaceChapter, TrainingChapter, RatesChapter, SummaryChapter)
+}

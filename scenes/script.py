@@ -1,0 +1,476 @@
+"""The lesson's narration script: one plain-language line per beat, built from the runs.
+
+Every number in the script comes from a trace or its config, never typed in.
+Each :class:`Line` has a stable id (``chapter.beat``), its chapter, its text and
+its length in seconds; the lesson scenes time each beat by its line, so the
+length of the video is decided here and nowhere else (:func:`reading_seconds`
+estimates it from the text today; recorded or synthesised speech can set it
+later). Nothing here imports Manim or torch.
+
+Examples
+--------
+>>> from descent.scenes.script import CHAPTERS, lesson_script, reading_seconds
+>>> [c.key for c in CHAPTERS]
+['data', 'model', 'surface', 'training', 'rates', 'summary']
+>>> reading_seconds("Five short words right here.") >= 2.0
+True
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from descent.scenes.helpers import fmt_num
+from descent.trainer import OPTIMIZERS, Config, Trace
+
+__all__ = [
+    "Chapter",
+    "CHAPTERS",
+    "Line",
+    "Script",
+    "ScriptError",
+    "LessonRuns",
+    "lesson_configs",
+    "lesson_script",
+    "reading_seconds",
+    "select_chapters",
+    "beat_frames",
+    "WORDS_PER_SECOND",
+    "GAP_SECONDS",
+]
+
+#: A calm lecture pace (150 words a minute); a number counts as two words.
+WORDS_PER_SECOND = 2.5
+#: The pause after each line, before the next beat.
+GAP_SECONDS = 0.6
+#: No beat is shorter than this (an animation needs time to be seen).
+MIN_SECONDS = 2.0
+#: Nor longer: a line that would take longer is a line to split.
+MAX_SECONDS = 120.0
+#: The longest line of text a script file may hold, and the most lines.
+MAX_TEXT = 600
+MAX_LINES = 200
+MAX_SCRIPT_BYTES = 1 << 20
+
+
+class ScriptError(ValueError):
+    """A script file or a chapter selection is not usable; the message is one line."""
+
+
+@dataclass(frozen=True)
+class Chapter:
+    """One chapter of the lesson: its number (1-based), file-name key and title."""
+
+    number: int
+    key: str
+    title: str
+
+
+#: The lesson's chapters, in order.
+CHAPTERS: tuple[Chapter, ...] = (
+    Chapter(1, "data", "The data"),
+    Chapter(2, "model", "The model and its cost"),
+    Chapter(3, "surface", "The loss surface"),
+    Chapter(4, "training", "Training"),
+    Chapter(5, "rates", "Learning rates"),
+    Chapter(6, "summary", "Summary"),
+)
+_BY_KEY = {c.key: c for c in CHAPTERS}
+
+
+def reading_seconds(text: str) -> float:
+    """How long ``text`` takes to say at a lecture pace, plus the pause after it.
+
+    The one place a line's length is estimated: numbers count double (they are
+    read slowly), and no beat is shorter than :data:`MIN_SECONDS`.
+
+    >>> reading_seconds("The loss fell from 835.8 to 26.15.")  # 5 words and 2 numbers: 9 / 2.5 + 0.6
+    4.2
+    """
+    words = text.split()
+    weight = sum(2 if any(ch.isdigit() for ch in w) else 1 for w in words)
+    return round(min(max(weight / WORDS_PER_SECOND + GAP_SECONDS, MIN_SECONDS), MAX_SECONDS), 2)
+
+
+def beat_frames(seconds: float, fps: float) -> int:
+    """Frames a beat of ``seconds`` lasts at ``fps`` (whole frames, at least one)."""
+    return max(1, int(round(seconds * fps)))
+
+
+@dataclass(frozen=True)
+class Line:
+    """One beat's narration."""
+
+    id: str
+    chapter: str
+    text: str
+    seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "chapter": self.chapter, "text": self.text, "seconds": self.seconds}
+
+
+@dataclass(frozen=True)
+class Script:
+    """The lines of the lesson, in order."""
+
+    lines: tuple[Line, ...]
+    title: str = "Gradient descent fits a line"
+
+    @property
+    def ids(self) -> list[str]:
+        return [ln.id for ln in self.lines]
+
+    def chapter(self, key: str) -> list[Line]:
+        """The lines of one chapter, in order."""
+        return [ln for ln in self.lines if ln.chapter == key]
+
+    def line(self, line_id: str) -> Line:
+        for ln in self.lines:
+            if ln.id == line_id:
+                return ln
+        raise KeyError(line_id)
+
+    def seconds(self, key: str) -> float:
+        """A chapter's length as the script plans it."""
+        return sum(ln.seconds for ln in self.chapter(key))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"schema": "descent.script/1", "title": self.title, "lines": [ln.to_dict() for ln in self.lines]}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=1, ensure_ascii=False) + "\n"
+
+    def to_markdown(self) -> str:
+        """The script to read from: chapter headings, then each line with its id."""
+        out = [f"# {self.title}", ""]
+        for ch in CHAPTERS:
+            lines = self.chapter(ch.key)
+            if not lines:
+                continue
+            out += [f"## {ch.number}. {ch.title}", ""]
+            for ln in lines:
+                out += [f"**{ln.id}** ({ln.seconds:g} s)  ", ln.text, ""]
+        return "\n".join(out)
+
+    def reworded(self, edited: Script) -> Script:
+        """This script with the texts (and longer lengths) of ``edited``.
+
+        ``edited`` holds some or all of this script's lines, by id and in order (a
+        script printed for some chapters only is fine); a line it lacks keeps its text.
+        A line's length is the longer of the edited file's ``seconds`` and the reading
+        estimate of its new text, so a reworded line is never cut short.
+        """
+        mine = self.ids
+        for line_id in edited.ids:
+            if line_id not in mine:
+                raise ScriptError(f"unknown line id {line_id!r} in the script (see `descent script lesson`)")
+        if len(set(edited.ids)) != len(edited.ids):
+            dup = next(i for i in edited.ids if edited.ids.count(i) > 1)
+            raise ScriptError(f"line {dup!r} appears twice in the script")
+        if [i for i in mine if i in set(edited.ids)] != edited.ids:
+            raise ScriptError("the script's lines are out of order (keep the order of `descent script lesson`)")
+        new = {ln.id: ln for ln in edited.lines}
+        lines = tuple(
+            Line(old.id, old.chapter, new[old.id].text, max(new[old.id].seconds, reading_seconds(new[old.id].text)))
+            if old.id in new
+            else old
+            for old in self.lines
+        )
+        return Script(lines, edited.title or self.title)
+
+    @classmethod
+    def from_dict(cls, d: Any, where: str = "script") -> Script:
+        if not isinstance(d, Mapping) or not isinstance(d.get("lines"), list):
+            raise ScriptError(f'{where}: expected an object with a list of "lines"')
+        raw = d["lines"]
+        if not raw or len(raw) > MAX_LINES:
+            raise ScriptError(f"{where}: expected 1 to {MAX_LINES} lines (got {len(raw)})")
+        lines = []
+        for i, item in enumerate(raw, 1):
+            if not isinstance(item, Mapping):
+                raise ScriptError(f"{where}: line {i} is not an object")
+            line_id, text = item.get("id"), item.get("text")
+            if not isinstance(line_id, str) or not line_id:
+                raise ScriptError(f'{where}: line {i} has no "id"')
+            if not isinstance(text, str) or not text.strip():
+                raise ScriptError(f'{where}: line {line_id!r} has no "text"')
+            text = " ".join(text.split())
+            if len(text) > MAX_TEXT:
+                raise ScriptError(f"{where}: line {line_id!r} is longer than {MAX_TEXT} characters")
+            seconds = item.get("seconds", 0.0)
+            if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not math.isfinite(seconds):
+                raise ScriptError(f'{where}: line {line_id!r} has a bad "seconds" ({seconds!r})')
+            if not 0 <= seconds <= MAX_SECONDS:
+                raise ScriptError(f'{where}: line {line_id!r} "seconds" must be 0 to {MAX_SECONDS:g}')
+            chapter = line_id.partition(".")[0]
+            lines.append(Line(line_id, chapter, text, float(seconds)))
+        title = d.get("title")
+        if title is not None and (not isinstance(title, str) or len(title) > MAX_TEXT):
+            raise ScriptError(f'{where}: "title" must be a short text')
+        return cls(tuple(lines), " ".join(title.split()) if title else "")
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> Script:
+        """Read an edited script (JSON as ``descent script lesson`` prints it)."""
+        from descent.trainer.inputs import InputFileError, read_limited
+
+        where = str(path)
+        try:
+            data = read_limited(Path(path), MAX_SCRIPT_BYTES, what="script")
+        except InputFileError as exc:
+            raise ScriptError(str(exc)) from None
+        try:
+            d = json.loads(data.decode("utf-8-sig"))
+        except UnicodeDecodeError:
+            raise ScriptError(f"{where}: not UTF-8 text") from None
+        except json.JSONDecodeError as exc:
+            raise ScriptError(f"{where}: not JSON ({exc.msg} at line {exc.lineno})") from None
+        return cls.from_dict(d, where)
+
+
+def select_chapters(spec: str | Iterable[int | str] | None) -> list[Chapter]:
+    """The chapters named by ``"1,4,5"`` (numbers or keys); all when ``spec`` is None.
+
+    >>> [c.key for c in select_chapters("1, 4,rates")]
+    ['data', 'training', 'rates']
+    """
+    if spec is None:
+        return list(CHAPTERS)
+    items = [s.strip() for s in spec.split(",")] if isinstance(spec, str) else [str(s).strip() for s in spec]
+    chosen: set[int] = set()
+    for item in items:
+        if not item:
+            continue
+        if item.isdigit() and 1 <= int(item) <= len(CHAPTERS):
+            chosen.add(int(item))
+        elif item in _BY_KEY:
+            chosen.add(_BY_KEY[item].number)
+        else:
+            names = ", ".join(f"{c.number} {c.key}" for c in CHAPTERS)
+            raise ScriptError(f"unknown chapter {item[:40]!r} (choose from {names})")
+    if not chosen:
+        raise ScriptError("no chapter chosen")
+    return [c for c in CHAPTERS if c.number in chosen]
+
+
+# -- the runs the lesson draws ---------------------------------------------------
+_NICE = (1.0, 1.2, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0)
+
+
+def _nice_above(v: float) -> float:
+    """The smallest round number (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8 × 10^k) at or above v."""
+    e = math.floor(math.log10(v))
+    for m in _NICE:
+        if m * 10.0**e >= v * (1 - 1e-12):
+            return float(f"{m * 10.0**e:.6g}")
+    return float(f"{10.0 ** (e + 1):.6g}")
+
+
+def lesson_configs(config: Config, lr_max: float) -> dict[str, Config]:
+    """The three runs of the lesson, from one config, only the learning rate varying.
+
+    ``main`` is the config itself; ``faster`` doubles its learning rate (the lab's
+    exercise: 0.1, then 0.2), or stops halfway to ``lr_max`` when doubling would
+    reach it; ``diverging`` takes the first round learning rate 10 % above ``lr_max``.
+    Raises :class:`ScriptError` for a run the lesson cannot tell (not plain
+    full-batch gradient descent, or a learning rate at or above ``lr_max``).
+
+    >>> runs = lesson_configs(Config(), lr_max=0.333)
+    >>> runs["main"].lr, runs["faster"].lr, runs["diverging"].lr
+    (0.1, 0.2, 0.4)
+    """
+    if not OPTIMIZERS[config.optimizer].plain_gd or config.batch_size is not None:
+        raise ScriptError(
+            "the lesson teaches plain full-batch gradient descent: use --optimizer sgd without --batch-size"
+        )
+    if not (math.isfinite(lr_max) and lr_max > 0):
+        raise ScriptError("the lesson needs data with a finite lr_max (the x values must vary)")
+    if config.lr >= lr_max:
+        raise ScriptError(
+            f"the lesson's run must converge: lr {config.lr:g} is at or above lr_max = {fmt_num(lr_max, 3)}"
+        )
+    faster = 2 * config.lr
+    if faster >= 0.95 * lr_max:
+        faster = float(f"{(config.lr + lr_max) / 2:.2g}")
+        if not config.lr < faster < lr_max:
+            faster = (config.lr + lr_max) / 2
+    return {
+        "main": config,
+        "faster": config.replace(lr=faster),
+        "diverging": config.replace(lr=_nice_above(1.1 * lr_max)),
+    }
+
+
+@dataclass(frozen=True)
+class LessonRuns:
+    """The three traces the lesson draws: the lab's run, a faster one, one that diverges."""
+
+    main: Trace
+    faster: Trace
+    diverging: Trace
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def traces(self) -> list[Trace]:
+        return [self.main, self.faster, self.diverging]
+
+    @classmethod
+    def from_traces(cls, traces: Sequence[Trace]) -> LessonRuns:
+        if len(traces) != 3:
+            raise ScriptError(f"the lesson draws three runs (got {len(traces)})")
+        main, faster, diverging = traces
+        for t in (faster, diverging):
+            if t.config.replace(lr=main.config.lr) != main.config:
+                raise ScriptError("the lesson's three runs must share one config, only lr varying")
+        return cls(main, faster, diverging)
+
+
+# -- the script ------------------------------------------------------------------
+def _n(v: float, digits: int = 4) -> str:
+    return fmt_num(float(v), digits)
+
+
+def _line_eq(slope: float, bias: float, var: str = "x") -> str:
+    sign = "+" if bias >= 0 else "−"
+    return f"{_n(slope)}·{var} {sign} {_n(abs(bias))}"
+
+
+def _early(trace: Trace) -> int:
+    """The step the 'after a few steps' line speaks about."""
+    return min(3, trace.last_k)
+
+
+def lesson_script(runs: LessonRuns) -> Script:
+    """The narration of the whole lesson, every number from the runs.
+
+    >>> from descent.trainer import Config, train
+    >>> main = train(Config())
+    >>> cfg = lesson_configs(main.config, main.lr_max)
+    >>> runs = LessonRuns(main, train(cfg["faster"]), train(cfg["diverging"]))
+    >>> lesson_script(runs).line("training.early").text
+    'After 3 steps the loss has fallen from 835.8 to 26.15.'
+    """
+    t, fast, wild = runs.main, runs.faster, runs.diverging
+    c = t.config
+    w_opt, b_opt, l_opt = t.optimum
+    lam = max(t.hessian_eigenvalues)
+    l0 = _n(t.loss[0])
+    early = _early(t)
+    n = t.x.size
+    steps_word = "step" if t.last_k == 1 else "steps"
+    lines: list[tuple[str, str]] = [
+        # 1. the data
+        (
+            "data.truth",
+            f"Everything starts from a straight line, f(x) = {_line_eq(c.slope, c.bias)}: "
+            f"its slope is {_n(c.slope)} and its bias {_n(c.bias)}.",
+        ),
+        (
+            "data.noise",
+            f"We take {n} values of x from {_n(float(t.x.min()))} to {_n(float(t.x.max()))}, and for each one "
+            f"the line's value plus random noise with a standard deviation of {_n(c.noise)}.",
+        ),
+        ("data.task", "The learner is shown only these points. Its task is to find the line again from them."),
+        # 2. the model and its cost
+        (
+            "model.guess",
+            f"The model is a line as well, ŷ = w·x + b. Training starts from a poor guess: "
+            f"w = {_n(t.w[0])} and b = {_n(t.b[0])}.",
+        ),
+        (
+            "model.residuals",
+            "For each point, the residual is how far the point lies above or below the model's line.",
+        ),
+        (
+            "model.squares",
+            "Squaring the residuals makes every error positive, and makes the large errors count the most.",
+        ),
+        (
+            "model.mse",
+            f"The mean of the squares is the mean squared error, our cost: {l0} for the first guess.",
+        ),
+        # 3. the loss surface
+        (
+            "surface.every",
+            "Every pair of w and b is a line with a cost of its own. Over all the pairs, the costs form a surface.",
+        ),
+        ("surface.start", f"The first guess sits high up on its side, at a cost of {l0}."),
+        (
+            "surface.bottom",
+            f"The lowest point is the best line, w = {_n(w_opt)} and b = {_n(b_opt)}, "
+            f"where the cost is {_n(l_opt)}: what the noise leaves.",
+        ),
+        (
+            "surface.map",
+            "Seen from straight above, the surface becomes a map whose contour lines join points of equal cost.",
+        ),
+        # 4. training
+        (
+            "training.gradient",
+            "The gradient points uphill, straight across the contour lines. Gradient descent steps the other way.",
+        ),
+        (
+            "training.rule",
+            f"Each step subtracts the gradient times the learning rate, {c.lr:g}, from w and from b.",
+        ),
+        ("training.first", f"The first step takes the cost from {l0} to {_n(t.loss[1])}." if t.last_k >= 1 else ""),
+        (
+            "training.early",
+            f"After {early} {'step' if early == 1 else 'steps'} the loss has fallen from {l0} to {_n(t.loss[early])}.",
+        ),
+        (
+            "training.end",
+            f"After {t.last_k} {steps_word}, w = {_n(t.w[-1])} and b = {_n(t.b[-1])}, with a cost of {_n(t.loss[-1])}.",
+        ),
+        # 5. learning rates
+        (
+            "rates.faster",
+            f"Now the same start with a learning rate of {fast.config.lr:g} instead of {c.lr:g}.",
+        ),
+        (
+            "rates.compare",
+            f"After {min(t.last_k, fast.last_k)} steps the larger rate has reached a cost of "
+            f"{_n(fast.loss[min(t.last_k, fast.last_k)])}, against {_n(t.loss[min(t.last_k, fast.last_k)])}.",
+        ),
+        (
+            "rates.limit",
+            f"But the stride has a limit. The steepest curvature of the surface, λ_max = {_n(lam)}, "
+            f"sets it: lr_max = 2 / λ_max = {_n(t.lr_max, 3)}.",
+        ),
+        ("rates.diverge", _diverge_text(wild, t.lr_max)),
+        # 6. summary
+        (
+            "summary.fit",
+            f"With a learning rate of {c.lr:g}, {t.last_k} {steps_word} took the guess to w = {_n(t.w[-1])} "
+            f"and b = {_n(t.b[-1])}; the best line has w = {_n(w_opt)} and b = {_n(b_opt)}.",
+        ),
+        (
+            "summary.learned",
+            "The gradient gives the way downhill, the learning rate sets the stride, "
+            "and a stride beyond lr_max = 2 / λ_max makes the descent diverge.",
+        ),
+    ]
+    out = tuple(
+        Line(line_id, line_id.partition(".")[0], text, reading_seconds(text)) for line_id, text in lines if text
+    )
+    return Script(out)
+
+
+def _diverge_text(wild: Trace, lr_max: float) -> str:
+    lr = f"{wild.config.lr:g}"
+    if wild.diverged:
+        return (
+            f"At {lr}, above that limit, every step overshoots the valley by more than the last, "
+            f"and the cost grows without bound: the run is stopped at step {wild.diverged_at}."
+        )
+    return (
+        f"At {lr}, above that limit, every step overshoots the valley by more than the last: "
+        f"in {wild.last_k} steps the cost grows from {_n(wild.loss[0])} to {_n(wild.loss[-1])}."
+    )
