@@ -15,6 +15,7 @@ them. A scene never trains: set ``runs`` (and ``script``) as class attributes.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -201,32 +202,57 @@ class LessonChapter(DescentScene):
             if len(self.beat_log) != before + 1:
                 raise RuntimeError(f"beat {line.id!r} must call beat() exactly once")
 
-    def beat(self, line: ScriptLine, *animations: Animation, seconds: float | None = None) -> None:
-        """Play one beat: ``animations`` (together) in its first ``seconds``, then hold to its end.
+    def beat(
+        self,
+        line: ScriptLine,
+        *animations: Animation,
+        seconds: float | None = None,
+        then: Sequence[tuple] = (),
+    ) -> None:
+        """Play one beat: ``animations`` (together) in its first ``seconds``, then each phase of
+        ``then`` (animations, seconds[, a function called as it starts]) in turn, then hold to
+        the beat's end.
 
-        The beat lasts exactly :func:`beat_frames` frames: the animations' play()
-        writes one frame per 1/fps strictly before its run time (so that run time is
-        half a frame short of a whole number of frames), and the hold repeats the
-        last picture (the renderer reuses it while :meth:`frame_key` says so).
+        The beat lasts exactly :func:`beat_frames` frames: a play() writes one frame per
+        1/fps strictly before its run time (so each run time is half a frame short of a
+        whole number of frames), and the hold repeats the last picture (the renderer
+        reuses it while :meth:`frame_key` says so). Phases are separate play()s so that
+        what moved in one is painted once, as static, in the next.
         """
         fps = config.frame_rate
         n = beat_frames(line.seconds, fps)
         self.beat_log.append((line.id, self.frames_written))
-        body = 0
-        if animations:
-            group = AnimationGroup(*animations)
-            wanted = seconds if seconds is not None else group.run_time
-            body = min(n, max(1, round(wanted * fps)))
+        phases = [(animations, seconds, None)] if animations else []
+        phases += [(tuple(ph[0]), ph[1], ph[2] if len(ph) > 2 else None) for ph in then]
+        used = 0
+        for anims, secs, start in phases:
+            if start is not None:
+                start()
+            wanted = secs if secs is not None else AnimationGroup(*anims).run_time
+            frames = min(n - used, max(1, round(wanted * fps)))
+            if frames <= 0:
+                raise ValueError(f"beat {line.id!r}: its phases outlast its line ({line.seconds:g} s)")
             # an introducer: the group itself is not added to the scene (adding it would pull its
             # members out of the groups they belong to, such as a driver's); each part adds its own
-            self.play(AnimationGroup(*animations, run_time=(body - 0.5) / fps, introducer=True))
-        rest = n - body
+            self.play(AnimationGroup(*anims, run_time=(frames - 0.5) / fps, introducer=True))
+            used += frames
+        rest = n - used
         if rest > 0:
             self._holding = len(self.beat_log)
             # not Manim's frozen frame (which writes int(run_time·fps) frames): the same count as any play()
             self.play(Wait((rest - 0.5) / fps, frozen_frame=False))
             self._holding = None
         self.frames_written += n
+
+    def settle(self, *statics: Mobject) -> None:
+        """Mark ``statics`` as still from now on: the per-frame updater walk skips them."""
+        roots = getattr(self, "static_roots", set())
+        self.static_roots = roots | {id(m) for m in statics}
+
+    def step_layer(self) -> tuple[int, list[Mobject], Mobject] | None:
+        """The running driver's stepwise layer, for the renderer to paint once per step."""
+        driver = getattr(self, "active_driver", None)
+        return driver.layer() if driver is not None else None
 
     # -- helpers for the chapters --------------------------------------------------------
     def run_context(self, trace: Trace) -> Context:
@@ -412,7 +438,7 @@ class ModelChapter(LessonChapter):
 class CentredCamera(ShiftedThreeDCamera):
     """The 3-D camera with the surface in the middle of the frame (the chapter has no side panels)."""
 
-    screen_shift = np.array([0.2, 0.05, 0.0])
+    screen_shift = np.array([0.0, -0.2, 0.0])  # set per scene: see SurfaceChapter.setup
 
 
 class SurfaceChapter(LessonChapter, ThreeDScene):
@@ -421,7 +447,8 @@ class SurfaceChapter(LessonChapter, ThreeDScene):
     CHAPTER = "surface"
     PHI_DEGREES: ClassVar[float] = 64.0  # the camera while the surface rises: from the vertical
     THETA_DEGREES: ClassVar[float] = -120.0  # and around it
-    ZOOM: ClassVar[float] = 1.12  # the surface fills the frame (there are no side panels)
+    ZOOM: ClassVar[float] = 1.0  # the surface fills the frame (there are no side panels)
+    SCREEN_Y: ClassVar[float] = -0.25  # where the picture's middle sits (below the heading)
     MAP_ZOOM: ClassVar[float] = 1.3  # the closing view from above: the map fills the frame's height
 
     CAMERA_CLASS = CentredCamera
@@ -444,6 +471,25 @@ class SurfaceChapter(LessonChapter, ThreeDScene):
 
         self.surface = SurfacePanel(self.ctx, rotation, size=6.2, z_length=3.6)
         self.surface.bake_shading(self.camera)
+        # centre the surface's box on screen for the opening camera; the map (from above) is
+        # centred on the surface's middle, and the closing move slides from one to the other
+        sp = self.surface
+        corners = np.array(
+            [sp.point3(w, b, z) for w in sp.w_range for b in sp.b_range for z in (0.0, sp.z_max)], dtype=float
+        )
+        self.camera.screen_shift = np.zeros(3)
+        self._rotation_now()
+        seen = self.camera.project_points(corners.copy())
+        middle = (seen.min(axis=0) + seen.max(axis=0)) / 2
+        self.opening_shift = np.array([-middle[0], self.SCREEN_Y - middle[1], 0.0])
+        self.map_shift = np.array([0.0, self.SCREEN_Y, 0.0])
+        self.camera.screen_shift = self.opening_shift.copy()
+        self.slide = ValueTracker(0.0)  # 0: the opening view's centring, 1: the map's
+        self.slide.add_updater(
+            lambda m: setattr(
+                self.camera, "screen_shift", self.opening_shift + m.get_value() * (self.map_shift - self.opening_shift)
+            )
+        )
         self.tracker = ValueTracker(0.0)
         self.driver = StepDriver(self.ctx.clock, [self.surface])
         self.driver.push(0.0)
@@ -466,6 +512,10 @@ class SurfaceChapter(LessonChapter, ThreeDScene):
             self.best.get_center(),
             DOWN,
         )
+
+    def _rotation_now(self) -> np.ndarray:
+        self.camera.reset_rotation_matrix()
+        return self.camera.get_rotation_matrix()
 
     def _callout(self, text: str, colour: str, at: np.ndarray, direction: np.ndarray) -> VMobject:
         th = self.th
@@ -504,6 +554,7 @@ class SurfaceChapter(LessonChapter, ThreeDScene):
     def beat_map(self, line: ScriptLine) -> None:
         fading = VGroup(self.axis_labels, self.start_label, self.best, self.best_label)
         self.driver.attach(self.tracker)  # the point is redrawn facing the turning camera
+        self.add(self.slide)
         self.beat(
             line,
             self.camera.phi_tracker.animate.set_value(0.0),
@@ -511,6 +562,7 @@ class SurfaceChapter(LessonChapter, ThreeDScene):
             # far away and zoomed in: the perspective flattens into a map that fills the frame
             self.camera.focal_distance_tracker.animate.set_value(400.0),
             self.camera.zoom_tracker.animate.set_value(self.MAP_ZOOM),
+            self.slide.animate.set_value(1.0),
             fading.animate(rate_func=lambda a: min(1.0, 4 * a)).set_opacity(0),
             seconds=3.0,
         )
@@ -558,6 +610,8 @@ class TrainingChapter(LessonChapter):
         # each part joins the scene as its fade starts, in this order: the moving parts over the panels
         parts = [*statics, self.readout.static, self.driver.group]
         self.beat(line, LaggedStart(*[FadeIn(s) for s in parts], lag_ratio=0.2, run_time=2.0), seconds=2.0)
+        self.settle(*statics)
+        self.active_driver = self.driver
 
     def beat_rule(self, line: ScriptLine) -> None:
         self.beat(line, *fade_to(self.readout.static, 1), *fade_to(self.readout.stepwise, 1))
@@ -569,14 +623,21 @@ class TrainingChapter(LessonChapter):
         self.beat(line, self._to(min(3, self.runs.main.last_k), min(3.0, 0.6 * line.seconds)))
 
     def beat_end(self, line: ScriptLine) -> None:
-        # the gradient and the rule have been seen: they leave, and the driver stops updating them
+        # the gradient and the rule have been seen: they fade, and the driver stops updating them
         self.driver.panels = [p for p in self.driver.panels if p not in (self.arrow, self.readout)]
         fade = Group(self.arrow.dynamic, self.readout.static, self.readout.stepwise)
+        self.active_driver = None  # the fade is drawn frame by frame, then the descent step by step
         self.beat(
             line,
             *fade_to(fade, 0),
-            self._to(self.runs.main.last_k, 0.75 * line.seconds),
-            seconds=0.75 * line.seconds,
+            seconds=0.8,
+            then=[
+                (
+                    [self._to(self.runs.main.last_k, 0.65 * line.seconds)],
+                    0.65 * line.seconds,
+                    lambda: setattr(self, "active_driver", self.driver),
+                )
+            ],
         )
 
 
@@ -682,6 +743,8 @@ class RatesChapter(LessonChapter):
         parts = [*[p.static for p in self.a_panels], self.a_driver.group]  # the moving parts over the panels
         self.a_driver.attach(self.a_tracker)
         self.beat(line, LaggedStart(*[FadeIn(s) for s in parts], lag_ratio=0.2, run_time=2.0), seconds=2.0)
+        self.settle(*parts[:-1])
+        self.active_driver = self.a_driver
 
     def beat_compare(self, line: ScriptLine) -> None:
         t_max = self.a_driver.clock.t_max
@@ -692,29 +755,32 @@ class RatesChapter(LessonChapter):
         )
 
     def beat_limit(self, line: ScriptLine) -> None:
-        part_a = Group(*[p.static for p in self.a_panels], self.a_driver.group)
+        # one FadeOut per mobject of the scene: Scene.remove() does not look inside a new Group
+        part_a = [p.static for p in self.a_panels] + [self.a_driver.group]
         self.a_driver.group.clear_updaters()
+        self.active_driver = None
         self.beat(
             line,
-            Succession(
-                FadeOut(part_a, run_time=0.8),
-                AnimationGroup(FadeIn(self.heading), FadeIn(self.limit, lag_ratio=0.1), run_time=2.2),
-            ),
-            seconds=3.0,
+            *[FadeOut(m) for m in part_a],
+            seconds=0.8,
+            then=[((FadeIn(self.heading), FadeIn(self.limit, lag_ratio=0.1)), 2.2)],
         )
 
     def beat_diverge(self, line: ScriptLine) -> None:
         parts = [*[p.static for p in self.b_panels], self.b_driver.group]
         self.b_driver.attach(self.b_tracker)
-        grow = 0.8 * line.seconds - 1.6
+        self.settle(*parts[:-1])
+        grow = max(0.8 * line.seconds - 1.6, 1.0)
+        run = self.b_tracker.animate(run_time=grow, rate_func=lambda a: a).set_value(self.b_clock.t_max)
         self.beat(
             line,
-            Succession(
-                FadeOut(Group(self.limit, self.heading), run_time=0.8),
-                AnimationGroup(*[FadeIn(s) for s in parts], run_time=0.8),
-                self.b_tracker.animate(run_time=max(grow, 1.0), rate_func=lambda a: a).set_value(self.b_clock.t_max),
-            ),
-            seconds=0.8 + 0.8 + max(grow, 1.0),
+            FadeOut(self.limit),
+            FadeOut(self.heading),
+            seconds=0.8,
+            then=[
+                ([FadeIn(s) for s in parts], 0.8),
+                ([run], grow, lambda: setattr(self, "active_driver", self.b_driver)),
+            ],
         )
 
 

@@ -3,7 +3,8 @@
 Cairo paints the mobjects that do not move once per play() and redraws the
 moving ones on every frame. descent's scenes have a third kind: numbers,
 markers and the path so far change once per step, not per frame. When a
-scene offers such a layer (``scene.step_layer()`` → ``(version, mobjects, container)``),
+scene offers such a layer (``scene.step_layer()`` → ``(version, mobjects, container)``, or None
+while it has none),
 this renderer paints it over the static image only when its version changes,
 and then draws just the truly moving mobjects on each frame.
 
@@ -208,10 +209,12 @@ class ProgressRenderer(CairoRenderer):
     def _draw(self, scene, moving_mobjects):
         """Draw a frame and return it as a new array (the encoder owns it from then on)."""
         layer = getattr(scene, "step_layer", None)
-        if layer is None or not moving_mobjects:
+        parts = layer() if layer is not None and moving_mobjects else None  # a scene may have none just now
+        if parts is None:
             self.update_frame(scene, moving_mobjects)
             return self.get_frame()
-        version, roots, container = layer()
+        step_version, roots, container = parts
+        version = (id(container), step_version)  # a scene may hand over from one layer to another
         if self._members_key != version:  # the layer's members only change with its version
             self._members = {id(m) for r in roots for m in r.get_family()}
             self._members_key = version
