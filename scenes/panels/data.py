@@ -137,7 +137,10 @@ class DataPanel(Panel):
         if extra > 0:  # the longer data label: the legend keeps the width it has with "data" alone
             items.scale_to_fit_width(items.width - extra)
         items.next_to(ax.c2p(self.x_range[0], self.y_range[1]), UP, buff=0.1, aligned_edge=LEFT)
-        items.shift(RIGHT * 0.3)  # clear of the y axis' name, which sits above the axis' top left
+        # clear of the y axis' name (above the axis' top left), the right end where it was
+        right = items.get_right()[0]
+        items.scale((items.width - 0.3) / items.width, about_edge=RIGHT)
+        items.shift(RIGHT * (right - items.get_right()[0]))
         return items
 
     def _clipped_line(self, w: float, b: float) -> tuple[np.ndarray, np.ndarray] | None:
