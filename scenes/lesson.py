@@ -150,6 +150,11 @@ class LessonChapter(DescentScene):
 
     _holding: int | None = None
 
+    def update_mobjects(self, dt: float) -> None:
+        """While a beat holds, nothing moves: no updater is run (their inputs are still)."""
+        if self._holding is None:
+            super().update_mobjects(dt)
+
     def get_moving_mobjects(self, *animations: Animation) -> list[Mobject]:
         """Everything from the first mobject a beat animates (at any depth) or updates, in drawing order.
 
@@ -537,9 +542,9 @@ class SurfaceChapter(LessonChapter, ThreeDScene):
         self.beat(
             line,
             FadeIn(self.heading),
-            s.animate(run_time=2.6).stretch(50.0, 2, about_point=floor),
-            Succession(Wait(2.0), FadeIn(self.axis_labels, run_time=0.8)),
-            seconds=2.8,
+            s.animate(run_time=2.0).stretch(50.0, 2, about_point=floor),
+            Succession(Wait(1.5), FadeIn(self.axis_labels, run_time=0.7)),
+            seconds=2.2,
         )
 
     def beat_start(self, line: ScriptLine) -> None:
@@ -564,7 +569,7 @@ class SurfaceChapter(LessonChapter, ThreeDScene):
             self.camera.zoom_tracker.animate.set_value(self.MAP_ZOOM),
             self.slide.animate.set_value(1.0),
             fading.animate(rate_func=lambda a: min(1.0, 4 * a)).set_opacity(0),
-            seconds=3.0,
+            seconds=2.5,
         )
 
 
@@ -721,7 +726,7 @@ class RatesChapter(LessonChapter):
             limit, UP, buff=0.1
         )
         marks = VGroup()
-        for t, colour, side in ((main, th.series[0], UP), (fast, th.series[1], UP), (wild, th.warn, DOWN)):
+        for t, colour, side in ((main, th.series[0], UP), (fast, th.series[1], UP), (wild, th.series[2], DOWN)):
             v = t.config.lr
             dot = Dot(at(v), radius=0.11, color=colour).set_stroke(color=th.run_outline, width=2)
             text = label(f"lr {v:g}", th, th.sizes.legend + 2, colour).next_to(dot, side, buff=0.22)
@@ -804,44 +809,47 @@ class SummaryChapter(LessonChapter):
 
     def _table(self) -> VGroup:
         th = self.th
+        size = th.sizes.values + 4  # the chapter has room: the table reads from the back of the hall
         main, fast, wild = self.runs.main, self.runs.faster, self.runs.diverging
         w_opt, b_opt, l_opt = main.optimum
         head = ["", "w", "b", "loss"]
         rows = [(f"lr {t.config.lr:g}", t) for t in (main, fast, wild)]
-        cells = [[label(h, th, th.sizes.values, th.muted, weight="BOLD") for h in head]]
-        colours = [th.series[0], th.series[1], th.warn]
+        cells = [[label(h, th, size, th.muted, weight="BOLD") for h in head]]
+        colours = th.series[:3]  # the runs' colours in the comparison; the third, the one above lr_max
         for (name, t), colour in zip(rows, colours, strict=True):
             cells.append(
                 [
-                    label(name, th, th.sizes.values, colour, weight="BOLD"),
-                    label(fmt_num(float(t.w[-1])), th, th.sizes.values, th.text),
-                    label(fmt_num(float(t.b[-1])), th, th.sizes.values, th.text),
-                    label(fmt_num(float(t.loss[-1])), th, th.sizes.values, th.text),
+                    label(name, th, size, colour, weight="BOLD"),
+                    label(fmt_num(float(t.w[-1])), th, size, th.text),
+                    label(fmt_num(float(t.b[-1])), th, size, th.text),
+                    label(fmt_num(float(t.loss[-1])), th, size, th.text),
                 ]
             )
         cells.append(
             [
-                label("best line", th, th.sizes.values, th.optimum, weight="BOLD"),
-                label(fmt_num(w_opt), th, th.sizes.values, th.optimum),
-                label(fmt_num(b_opt), th, th.sizes.values, th.optimum),
-                label(fmt_num(l_opt, 3), th, th.sizes.values, th.optimum),
+                label("best line", th, size, th.optimum, weight="BOLD"),
+                label(fmt_num(w_opt), th, size, th.optimum),
+                label(fmt_num(b_opt), th, size, th.optimum),
+                label(fmt_num(l_opt, 3), th, size, th.optimum),
             ]
         )
-        col_x = [0.0, 2.6, 4.4, 6.2]
+        col_x = [0.0, 2.7, 4.5, 6.4]
         rows_g = VGroup()
         for r, row in enumerate(cells):
             g = VGroup()
             for cx, cell in zip(col_x, row, strict=True):
-                cell.move_to([cx, -0.62 * r, 0], aligned_edge=LEFT if cx == 0 else RIGHT)
+                cell.move_to([cx, -0.72 * r, 0], aligned_edge=LEFT if cx == 0 else RIGHT)
                 g.add(cell)
             rows_g.add(g)
         steps = f"after {main.last_k} steps from w = {fmt_num(float(main.w[0]))}, b = {fmt_num(float(main.b[0]))}"
-        caption = label(steps, th, th.sizes.subtitle, th.muted)
+        caption = label(steps, th, th.sizes.subtitle + 3, th.muted)
         table = VGroup(caption, rows_g)
         caption.next_to(rows_g, UP, buff=0.4, aligned_edge=LEFT)
-        limit = label(f"lr_max = 2 / λ_max = {fmt_num(main.lr_max, 3)}", th, th.sizes.values, th.warn)
+        limit = label(f"lr_max = 2 / λ_max = {fmt_num(main.lr_max, 3)}", th, size, th.warn)
         limit.next_to(rows_g, DOWN, buff=0.5, aligned_edge=LEFT)
         table.add(limit)
+        if table.width > 6.3:  # long numbers: the table shrinks to the space beside the plot
+            table.scale_to_fit_width(6.3)
         table.move_to([3.75, -0.2, 0])
         return table
 
