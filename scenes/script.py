@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from descent.scenes.helpers import fmt_num
 from descent.trainer import OPTIMIZERS, Config, Trace
 
@@ -276,9 +278,10 @@ def _nice_above(v: float) -> float:
 def lesson_configs(config: Config, lr_max: float) -> dict[str, Config]:
     """The three runs of the lesson, from one config, only the learning rate varying.
 
-    ``main`` is the config itself; ``faster`` doubles its learning rate (the lab's
-    exercise: 0.1, then 0.2), or stops halfway to ``lr_max`` when doubling would
-    reach it; ``diverging`` takes the first round learning rate 10 % above ``lr_max``.
+    ``main`` is the config itself; ``faster``, the run it is compared with, doubles
+    its learning rate (the lab's exercise: 0.1, then 0.2) or, when twice the rate
+    would come near ``lr_max``, halves it; ``diverging`` takes the first round
+    learning rate 10 % above ``lr_max``.
     Raises :class:`ScriptError` for a run the lesson cannot tell (not plain
     full-batch gradient descent, or a learning rate at or above ``lr_max``).
 
@@ -296,11 +299,7 @@ def lesson_configs(config: Config, lr_max: float) -> dict[str, Config]:
         raise ScriptError(
             f"the lesson's run must converge: lr {config.lr:g} is at or above lr_max = {fmt_num(lr_max, 3)}"
         )
-    faster = 2 * config.lr
-    if faster >= 0.95 * lr_max:
-        faster = float(f"{(config.lr + lr_max) / 2:.2g}")
-        if not config.lr < faster < lr_max:
-            faster = (config.lr + lr_max) / 2
+    faster = 2 * config.lr if 2 * config.lr < 0.95 * lr_max else config.lr / 2
     return {
         "main": config,
         "faster": config.replace(lr=faster),
@@ -310,7 +309,8 @@ def lesson_configs(config: Config, lr_max: float) -> dict[str, Config]:
 
 @dataclass(frozen=True)
 class LessonRuns:
-    """The three traces the lesson draws: the lab's run, a faster one, one that diverges."""
+    """The three traces the lesson draws: the lab's run, the run it is compared with
+    (``faster``: twice the rate, or half when twice would near lr_max), one that diverges."""
 
     main: Trace
     faster: Trace
@@ -342,6 +342,39 @@ def _line_eq(slope: float, bias: float, var: str = "x") -> str:
     return f"{_n(slope)}·{var} {sign} {_n(abs(bias))}"
 
 
+def _steps(k: int) -> str:
+    return f"{k} step" if k == 1 else f"{k} steps"
+
+
+def _within(trace: Trace, level: float) -> int | None:
+    """The first step at which the run's loss is at or below ``level`` (None if never)."""
+    hits = np.nonzero(np.asarray(trace.loss) <= level)[0]
+    return int(hits[0]) if hits.size else None
+
+
+def _compare_text(t: Trace, other: Trace) -> str:
+    """How the two runs' costs compare: the steps each takes to come within 10 % of the lowest."""
+    k = min(t.last_k, other.last_k)
+    lr, o = f"{t.config.lr:g}", f"{other.config.lr:g}"
+    l_opt = t.optimum[2]
+    level = 1.1 * l_opt if l_opt > 1e-12 * float(t.loss[0]) else 1e-12 * float(t.loss[0])
+    ka, kb = _within(t, level), _within(other, level)
+    if ka is not None and kb is not None:
+        return (
+            f"Both come within 10 percent of the lowest cost: the run at {o} in {_steps(kb)}, "
+            f"the run at {lr} in {_steps(ka)}."
+        )
+    if kb is not None or ka is not None:
+        (near, near_t), (far, far_t) = ((o, other), (lr, t)) if kb is not None else ((lr, t), (o, other))
+        return (
+            f"After {_steps(k)} the run at {near} is within 10 percent of the lowest cost, at "
+            f"{_n(near_t.loss[k])}; the run at {far} is still at {_n(far_t.loss[k])}."
+        )
+    return (
+        f"After {_steps(k)} the run at {o} has reached a cost of {_n(other.loss[k])}, against {_n(t.loss[k])} at {lr}."
+    )
+
+
 def _early(trace: Trace) -> int:
     """The step the 'after a few steps' line speaks about."""
     return min(3, trace.last_k)
@@ -364,7 +397,6 @@ def lesson_script(runs: LessonRuns) -> Script:
     l0 = _n(t.loss[0])
     early = _early(t)
     n = t.x.size
-    steps_word = "step" if t.last_k == 1 else "steps"
     lines: list[tuple[str, str]] = [
         # 1. the data
         (
@@ -423,22 +455,18 @@ def lesson_script(runs: LessonRuns) -> Script:
         ("training.first", f"The first step takes the cost from {l0} to {_n(t.loss[1])}." if t.last_k >= 1 else ""),
         (
             "training.early",
-            f"After {early} {'step' if early == 1 else 'steps'} the loss has fallen from {l0} to {_n(t.loss[early])}.",
+            f"After {_steps(early)} the loss has fallen from {l0} to {_n(t.loss[early])}.",
         ),
         (
             "training.end",
-            f"After {t.last_k} {steps_word}, w = {_n(t.w[-1])} and b = {_n(t.b[-1])}, with a cost of {_n(t.loss[-1])}.",
+            f"After {_steps(t.last_k)}, w = {_n(t.w[-1])} and b = {_n(t.b[-1])}, with a cost of {_n(t.loss[-1])}.",
         ),
         # 5. learning rates
         (
             "rates.faster",
             f"Now the same start with a learning rate of {fast.config.lr:g} instead of {c.lr:g}.",
         ),
-        (
-            "rates.compare",
-            f"After {min(t.last_k, fast.last_k)} steps the larger rate has reached a cost of "
-            f"{_n(fast.loss[min(t.last_k, fast.last_k)])}, against {_n(t.loss[min(t.last_k, fast.last_k)])}.",
-        ),
+        ("rates.compare", _compare_text(t, fast)),
         (
             "rates.limit",
             f"But the stride has a limit. The steepest curvature of the surface, λ_max = {_n(lam)}, "
@@ -448,7 +476,7 @@ def lesson_script(runs: LessonRuns) -> Script:
         # 6. summary
         (
             "summary.fit",
-            f"With a learning rate of {c.lr:g}, {t.last_k} {steps_word} took the guess to w = {_n(t.w[-1])} "
+            f"With a learning rate of {c.lr:g}, {_steps(t.last_k)} took the guess to w = {_n(t.w[-1])} "
             f"and b = {_n(t.b[-1])}; the best line has w = {_n(w_opt)} and b = {_n(b_opt)}.",
         ),
         (
@@ -472,5 +500,5 @@ def _diverge_text(wild: Trace, lr_max: float) -> str:
         )
     return (
         f"At {lr}, above that limit, every step overshoots the valley by more than the last: "
-        f"in {wild.last_k} steps the cost grows from {_n(wild.loss[0])} to {_n(wild.loss[-1])}."
+        f"in {_steps(wild.last_k)} the cost grows from {_n(wild.loss[0])} to {_n(wild.loss[-1])}."
     )

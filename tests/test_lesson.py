@@ -147,6 +147,18 @@ def independent(config: Config) -> dict:
     return {"runs": runs, "lam": lam, "lr_max": 2 / lam, "opt": (float(w_opt), float(b_opt), l_opt)}
 
 
+def compare_numbers(t: Trace, other: Trace, l_opt: float, k: int) -> list[str]:
+    """rates.compare: the steps each run takes to come within 10 % of the lowest cost, or where each is."""
+    level = 1.1 * l_opt
+    first = [next((i for i in range(tr.n_states) if mse(tr, i) <= level), None) for tr in (t, other)]
+    if None not in first:
+        return ["10", str(first[1]), str(first[0])]
+    if first != [None, None]:
+        near, far = (other, t) if first[1] is not None else (t, other)
+        return [str(k), f"{near.config.lr:g}", "10", fmt_num(mse(near, k)), f"{far.config.lr:g}", fmt_num(mse(far, k))]
+    return [str(k), f"{other.config.lr:g}", fmt_num(mse(other, k)), fmt_num(mse(t, k)), f"{t.config.lr:g}"]
+
+
 def expected_numbers(ind: dict) -> dict[str, list[str]]:
     """Every number each line must show, in order, formatted as the lesson formats numbers (fmt_num; lr as :g)."""
     runs = ind["runs"]
@@ -179,7 +191,7 @@ def expected_numbers(ind: dict) -> dict[str, list[str]]:
         "training.early": [str(min(3, K)), f(mse(t, 0)), f(mse(t, min(3, K)))],
         "training.end": [str(K), *end, f(mse(t, K))],
         "rates.faster": [f"{fast.config.lr:g}", f"{c.lr:g}"],
-        "rates.compare": [str(k_cmp), f(mse(fast, k_cmp)), f(mse(t, k_cmp))],
+        "rates.compare": compare_numbers(t, fast, l_opt, k_cmp),
         "rates.limit": [f(ind["lam"]), "2", f(ind["lr_max"], 3)],
         "rates.diverge": diverge,
         "summary.fit": [f"{c.lr:g}", str(K), *end, f(w_opt), f(b_opt)],
@@ -242,9 +254,7 @@ def test_another_config_changes_the_numbers_and_keeps_the_ids(lab, other):
 
 
 def test_one_step_is_said_in_the_singular():
-    """BUG, left failing on purpose (reported): with --steps 1 the script says "After 1 steps the larger rate …"
-    (rates.compare) and "in 1 steps the cost grows …" (rates.diverge); training.early and training.end say "1 step".
-    Reproduce: `descent script lesson --steps 1 --format md | grep '1 steps'`."""
+    """With --steps 1 every line says "1 step" (rates.compare and rates.diverge once said "1 steps")."""
     script = lesson_script(lesson_runs(Config(steps=1)))
     assert "After 1 step, w = " in script.line("training.end").text  # the lines that get it right
     assert [ln.id for ln in script.lines if re.search(r"\b1 steps\b", ln.text)] == []
@@ -699,3 +709,16 @@ def test_faststart_remux_puts_a_seams_jitter_back_on_the_frame_grid(tmp_path):
     before, after = decoded_pictures(src), decoded_pictures(dst)
     assert len(after) == len(before) == 24
     assert all(np.array_equal(a, b) for a, b in zip(before, after, strict=True))
+
+
+def test_near_lr_max_the_lesson_compares_with_half_the_rate():
+    """Twice a rate near lr_max would oscillate or diverge: the comparison halves it instead (it was
+    (lr + lr_max) / 2 = 0.331505 against 0.33, printed to six digits, and called "the larger rate")."""
+    ind = independent(Config(lr=0.33))
+    t, other, wild = ind["runs"].traces
+    assert 2 * 0.33 >= 0.95 * ind["lr_max"] and other.config.lr == pytest.approx(0.165)
+    script = lesson_script(ind["runs"])
+    assert "learning rate of 0.165 instead of 0.33" in script.line("rates.faster").text
+    want = compare_numbers(t, other, ind["opt"][2], min(t.last_k, other.last_k))
+    assert NUMBER.findall(script.line("rates.compare").text) == want
+    assert wild.config.lr > ind["lr_max"]
