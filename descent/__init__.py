@@ -22,6 +22,7 @@ Importing ``descent`` imports neither torch nor Manim.
 from ._version import __version__, versions
 from .batch import BatchOptions, BatchResult, run_batch
 from .outputs.clip import RenderError, RenderResult, render
+from .outputs.lesson import LessonResult, render_lesson
 from .outputs.files import DiskFull, FolderBusy, Interrupted
 from .scenes import SCENES, SceneSpec
 from .trainer import OPTIMIZERS, Config, ConfigError, OptimizerSpec, Trace, TraceError, train
@@ -33,6 +34,7 @@ __all__ = [
     "DiskFull",
     "FolderBusy",
     "Interrupted",
+    "LessonResult",
     "ConfigError",
     "OPTIMIZERS",
     "OptimizerSpec",
@@ -43,6 +45,7 @@ __all__ = [
     "Trace",
     "TraceError",
     "render",
+    "render_lesson",
     "run_batch",
     "train",
     "versions",

@@ -15,6 +15,10 @@ fit       the default FitScene at 480p15, 720p30 and 1080p60: frames, wall
 surface   the default SurfaceScene against FitScene at 720p30 (target: 3×).
 batch     4 variants at 720p30 with 2 workers against one after another in
           one process (target: 0.75×).
+lesson    the whole lesson at 1080p60 (chapters in 2 worker processes, joined
+          without re-encoding) against encoding its frames alone (target: 1.3×),
+          and at 480p15 its chapters side by side against one after another.
+          One run each (the 1080p60 lesson takes minutes).
 
 Each figure is the best of three runs (noise on a shared machine only ever
 adds time). Prints a Markdown table for the README and writes every figure
@@ -64,6 +68,31 @@ def encode_only_seconds(mp4: Path, preset: str = "veryfast") -> tuple[float, int
             for packet in st.encode():
                 out.mux(packet)
         return time.perf_counter() - t0, len(frames)
+
+
+def encode_only_streaming(mp4: Path, preset: str = "veryfast") -> tuple[float, int]:
+    """Like :func:`encode_only_seconds` for clips too long to hold in memory: frames are
+    decoded one at a time and only the encoder's calls are timed."""
+    import av
+
+    with av.open(str(mp4)) as src, tempfile.TemporaryDirectory() as tmp:
+        s = src.streams.video[0]
+        with av.open(os.path.join(tmp, "x.mp4"), mode="w") as out:
+            st = out.add_stream("libx264", rate=Fraction(s.average_rate), options={"preset": preset, "crf": "23"})
+            st.width, st.height, st.pix_fmt = s.width, s.height, "yuv420p"
+            spent, n = 0.0, 0
+            for f in src.decode(s):
+                arr = f.to_ndarray(format="rgba")
+                t0 = time.perf_counter()
+                for packet in st.encode(av.VideoFrame.from_ndarray(arr, format="rgba")):
+                    out.mux(packet)
+                spent += time.perf_counter() - t0
+                n += 1
+            t0 = time.perf_counter()
+            for packet in st.encode():
+                out.mux(packet)
+            spent += time.perf_counter() - t0
+    return spent, n
 
 
 REPEATS = 3  # each figure is the best of this many: noise on a shared machine only ever adds time
@@ -175,6 +204,38 @@ def bench_batch(tmp: Path) -> dict:
     }
 
 
+def bench_lesson(tmp: Path) -> dict:
+    from descent.outputs.lesson import lesson_runs, render_lesson
+
+    runs = lesson_runs()
+
+    def once(quality: str, jobs: int, out: str) -> tuple[float, object]:
+        t0 = time.perf_counter()
+        res = render_lesson(runs, quality=quality, out_dir=tmp / out, jobs=jobs, progress=False)
+        return time.perf_counter() - t0, res
+
+    wall, res = once("h", 2, "lesson-h")
+    enc, frames = encode_only_streaming(res.mp4)
+    print(
+        f"  lesson 1080p60: {frames} frames ({res.duration:.0f} s) in {wall:.1f} s; encode alone {enc:.1f} s; "
+        f"ratio {wall / enc:.2f}",
+        flush=True,
+    )
+    serial, _ = once("l", 1, "lesson-l1")
+    parallel, _ = once("l", 2, "lesson-l2")
+    print(f"  lesson 480p15: chapters one after another {serial:.1f} s, 2 workers {parallel:.1f} s", flush=True)
+    return {
+        "frames_1080p60": frames,
+        "wall_1080p60_s": round(wall, 3),
+        "encode_only_1080p60_s": round(enc, 3),
+        "ratio_1080p60": round(wall / enc, 3),
+        "target_ratio": 1.3,
+        "serial_480p15_s": round(serial, 3),
+        "parallel_480p15_s": round(parallel, 3),
+        "parallel_ratio": round(parallel / serial, 3),
+    }
+
+
 def markdown(results: dict) -> str:
     lines = ["| clip | frames | wall s | fps | encode-only s | ratio | target |", "|---|---:|---:|---:|---:|---:|---|"]
     fit = results.get("fit")
@@ -198,15 +259,26 @@ def markdown(results: dict) -> str:
             f"| batch 4 × 720p30, 2 workers vs serial | | {bat['parallel_s']:.2f} | | "
             f"{bat['serial_s']:.2f} (serial) | {bat['ratio']:.2f} | ≤ 0.75 |"
         )
+    les = results.get("lesson")
+    if les:
+        lines.append(
+            f"| lesson 1080p60 (6 chapters, 2 workers) | {les['frames_1080p60']} | {les['wall_1080p60_s']:.1f} | "
+            f"{les['frames_1080p60'] / les['wall_1080p60_s']:.0f} | {les['encode_only_1080p60_s']:.1f} | "
+            f"{les['ratio_1080p60']:.2f} | ≤ 1.3 |"
+        )
+        lines.append(
+            f"| lesson 480p15, 2 workers vs chapters in turn | | {les['parallel_480p15_s']:.1f} | | "
+            f"{les['serial_480p15_s']:.1f} (serial) | {les['parallel_ratio']:.2f} | |"
+        )
     return "\n".join(lines)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--only", choices=["fit", "surface", "batch"], action="append")
+    ap.add_argument("--only", choices=["fit", "surface", "batch", "lesson"], action="append")
     ap.add_argument("--out", type=Path, default=ROOT / "media" / "bench.json")
     args = ap.parse_args()
-    sections = args.only or ["fit", "surface", "batch"]
+    sections = args.only or ["fit", "surface", "batch", "lesson"]
     results: dict = {
         "date": date.today().isoformat(),
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
