@@ -12,6 +12,19 @@ from descent.trainer import Config, train
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_collection_modifyitems(config, items):
+    """Keep ``xdist_group`` working: pytest-xdist 3.8 marks a test's group by setting ``item._nodeid``
+    to ``<id>@<group>``, which pytest 9.2 no longer reads (its ``nodeid`` comes from ``item._id``), so
+    ``--dist loadgroup`` spread grouped tests over every worker and built their shared renders twice."""
+    result = yield
+    for item in items:
+        grouped = item.__dict__.get("_nodeid")
+        if grouped and grouped != item.nodeid:
+            item._id = grouped
+    return result
+
+
 @pytest.fixture(scope="session", autouse=True)
 def private_manim_media(tmp_path_factory):
     """Scenes built outside ``render`` write Text SVGs to Manim's media dir: one per test process,
