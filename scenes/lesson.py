@@ -189,12 +189,16 @@ class LessonChapter(DescentScene):
         self.lines = self.lesson_script().chapter(self.CHAPTER)
         self.beat_log: list[tuple[str, int]] = []  # (line id, first frame)
         self.frames_written = 0
-        ch = self.chapter()
-        self.heading = VGroup(
-            label(str(ch.number), self.th, self.th.sizes.title, self.th.run, weight="BOLD"),
-            label(ch.title, self.th, self.th.sizes.title, self.th.text, weight="BOLD"),
-        ).arrange(RIGHT, buff=0.25)
-        self.heading.to_corner(UP + LEFT, buff=0.32)
+        # the chapter's heading where (and as) the header of the panel chapters writes it
+        top = fit_layout()["header"]
+        self.heading = label(self.heading_text(), self.th, self.th.sizes.title, self.th.text, weight="BOLD")
+        self.heading.move_to([top.left, top.top, 0], aligned_edge=UP + LEFT)
+
+    @classmethod
+    def heading_text(cls, suffix: str = "") -> str:
+        """``"4   Training"``: the chapter's number and title (and ``suffix``)."""
+        ch = cls.chapter()
+        return f"{ch.number}   {ch.title}{suffix}"
 
     def construct(self) -> None:
         for line in self.lines:
@@ -590,10 +594,9 @@ class TrainingChapter(LessonChapter):
         from descent.scenes.panels.gradient import GradientArrow, UpdateReadout
 
         super().setup()
-        ch = self.chapter()
         lay = _training_layout()
         self.ctx = self.run_context(self.runs.main)
-        self.header = Header(self.ctx, lay["header"], f"{ch.number}   {ch.title}")
+        self.header = Header(self.ctx, lay["header"], self.heading_text())
         self.data = DataPanel(self.ctx, lay["data"])
         self.contour = ContourPanel(self.ctx, lay["contour"])
         self.loss = LossPanel(self.ctx, lay["loss"])
@@ -656,7 +659,7 @@ class RatesChapter(LessonChapter):
         import dataclasses
 
         super().setup()
-        th, ch = self.th, self.chapter()
+        th = self.th
         lay = fit_layout()
         main, fast, wild = self.runs.main, self.runs.faster, self.runs.diverging
         # part one: two runs on one tracker
@@ -672,7 +675,7 @@ class RatesChapter(LessonChapter):
             for t in pair
         ]
         runs = [Run(t, th.series[i], clocks[i]) for i, t in enumerate(pair)]
-        title = f"{ch.number}   {ch.title}"
+        title = self.heading_text()
         self.a_panels = [
             CompareHeader(self.ctx, lay["header"], pair, title),
             DataPanel(self.ctx, lay["data"], runs=runs),
@@ -694,7 +697,7 @@ class RatesChapter(LessonChapter):
         c = lay["contour"]
         self.b_contour = ContourPanel(wctx, c)
         self.b_panels = [
-            Header(wctx, lay["header"], f"{ch.number}   {ch.title}: above lr_max"),
+            Header(wctx, lay["header"], self.heading_text(": above lr_max")),
             DataPanel(wctx, lay["data"]),
             self.b_contour,
             LossPanel(wctx, lay["loss"]),
