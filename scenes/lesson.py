@@ -233,14 +233,18 @@ class LessonChapter(DescentScene):
         self.beat_log.append((line.id, self.frames_written))
         phases = [(animations, seconds, None)] if animations else []
         phases += [(tuple(ph[0]), ph[1], ph[2] if len(ph) > 2 else None) for ph in then]
+        wanted = [
+            max(1, round((secs if secs is not None else AnimationGroup(*a).run_time) * fps)) for a, secs, _ in phases
+        ]
+        if len(phases) > n:
+            raise ValueError(f"beat {line.id!r} has {len(phases)} phases in {n} frames ({line.seconds:g} s)")
+        if sum(wanted) > n:  # a short line (a brisk take): the animations quicken to fit inside it
+            scale = n / sum(wanted)
+            wanted = [max(1, int(w * scale)) for w in wanted]
         used = 0
-        for anims, secs, start in phases:
+        for (anims, _secs, start), frames in zip(phases, wanted, strict=True):
             if start is not None:
                 start()
-            wanted = secs if secs is not None else AnimationGroup(*anims).run_time
-            frames = min(n - used, max(1, round(wanted * fps)))
-            if frames <= 0:
-                raise ValueError(f"beat {line.id!r}: its phases outlast its line ({line.seconds:g} s)")
             # an introducer: the group itself is not added to the scene (adding it would pull its
             # members out of the groups they belong to, such as a driver's); each part adds its own
             self.play(AnimationGroup(*anims, run_time=(frames - 0.5) / fps, introducer=True))

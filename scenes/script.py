@@ -187,6 +187,19 @@ class Script:
         )
         return Script(lines, edited.title or self.title)
 
+    def with_audio(self, seconds: Mapping[str, float], gap: float = GAP_SECONDS) -> Script:
+        """This script timed by recorded or synthesised speech: each line lasts its audio plus ``gap``
+        (never less than :data:`MIN_SECONDS`, so a beat still has time to be seen); lines without
+        audio keep their length. The audio is never cut or sped up: the animation stretches to it.
+        """
+        lines = tuple(
+            Line(ln.id, ln.chapter, ln.text, round(max(float(seconds[ln.id]) + gap, MIN_SECONDS), 3))
+            if ln.id in seconds
+            else ln
+            for ln in self.lines
+        )
+        return Script(lines, self.title)
+
     @classmethod
     def from_dict(cls, d: Any, where: str = "script") -> Script:
         if not isinstance(d, Mapping) or not isinstance(d.get("lines"), list):
