@@ -21,8 +21,8 @@ Importing ``descent`` imports neither torch nor Manim.
 
 from ._version import __version__, versions
 from .batch import BatchOptions, BatchResult, run_batch
+from .lesson import LessonResult, render_lesson
 from .outputs.clip import RenderError, RenderResult, render
-from .outputs.lesson import LessonResult, render_lesson
 from .outputs.files import DiskFull, FolderBusy, Interrupted
 from .scenes import SCENES, SceneSpec
 from .trainer import OPTIMIZERS, Config, ConfigError, OptimizerSpec, Trace, TraceError, train

@@ -47,7 +47,7 @@ class SceneSpec:
         One line for ``--help``.
     lesson
         Whether it is a lesson in chapters (one scene per chapter, rendered into a
-        folder of files by :func:`descent.outputs.lesson.render_lesson`) rather than one clip.
+        folder of files by :func:`descent.lesson.render_lesson`) rather than one clip.
     """
 
     name: str

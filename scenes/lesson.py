@@ -24,7 +24,6 @@ from manim import (
     LEFT,
     RIGHT,
     UP,
-    UR,
     Animation,
     AnimationGroup,
     Create,
@@ -64,8 +63,17 @@ from descent.scenes.panels import (
     StepDriver,
     label,
 )
-from descent.scenes.panels.draw import boxed, plot_axes, plot_frame, tick_labels
-from descent.scenes.script import CHAPTERS, Chapter, LessonRuns, Script, beat_frames, lesson_script
+from descent.scenes.panels.draw import boxed, plot_axes, plot_frame, tick_labels, ticks_between
+from descent.scenes.script import (
+    CHAPTERS,
+    Chapter,
+    LessonRuns,
+    Script,
+    beat_frames,
+    early_step,
+    lesson_script,
+    steps_text,
+)
 from descent.scenes.script import Line as ScriptLine
 from descent.scenes.surface import ShiftedThreeDCamera, SurfacePanel
 from descent.scenes.theme import THEMES
@@ -370,8 +378,8 @@ class ModelChapter(LessonChapter):
             plot_frame(ax, th),
             tick_labels(
                 ax,
-                [v for v in np.arange(math.ceil(d.x_range[0]), d.x_range[1] + 1e-9, 1.0)],
-                [v for v in np.arange(0, top + 1e-9, nice_step(top, 4))],
+                ticks_between(*d.x_range, nice_step(d.x_range[1] - d.x_range[0], 6)),
+                ticks_between(0.0, top, nice_step(top, 4)),
                 th,
                 th.sizes.tick,
             ),
@@ -544,14 +552,14 @@ class SurfaceChapter(LessonChapter, ThreeDScene):
         s = self.surface.static
         floor = self.surface.point3(0.0, 0.0, 0.0) * np.array([0.0, 0.0, 1.0])  # the plane L = 0
         s.stretch(0.02, 2, about_point=floor)
-        flat = [self.heading, self.axis_labels]
-        self.add_fixed_in_frame_mobjects(*flat)
+        set_opacity(self.axis_labels, 0)  # they fade in once the surface has risen
+        self.add_fixed_in_frame_mobjects(self.heading, self.axis_labels)
         self.add(s)
         self.beat(
             line,
             FadeIn(self.heading),
             s.animate(run_time=2.0).stretch(50.0, 2, about_point=floor),
-            Succession(Wait(1.5), FadeIn(self.axis_labels, run_time=0.7)),
+            Succession(Wait(1.5), AnimationGroup(*fade_to(self.axis_labels, 1, run_time=0.7))),
             seconds=2.2,
         )
 
@@ -632,7 +640,7 @@ class TrainingChapter(LessonChapter):
         self.beat(line, self._to(1, min(2.5, 0.6 * line.seconds)))
 
     def beat_early(self, line: ScriptLine) -> None:
-        self.beat(line, self._to(min(3, self.runs.main.last_k), min(3.0, 0.6 * line.seconds)))
+        self.beat(line, self._to(early_step(self.runs.main), min(3.0, 0.6 * line.seconds)))
 
     def beat_end(self, line: ScriptLine) -> None:
         # the gradient and the rule have been seen: they fade, and the driver stops updating them
@@ -699,12 +707,13 @@ class RatesChapter(LessonChapter):
         # part two: the diverging run alone
         wctx = self.run_context(wild)
         c = lay["contour"]
-        self.b_contour = ContourPanel(wctx, c)
+        wild_run = [Run(wild, th.series[2], wctx.clock)]  # its colour on the line of learning rates
+        self.b_contour = ContourPanel(wctx, c, runs=wild_run)
         self.b_panels = [
             Header(wctx, lay["header"], self.heading_text(": above lr_max")),
-            DataPanel(wctx, lay["data"]),
+            DataPanel(wctx, lay["data"], runs=wild_run),
             self.b_contour,
-            LossPanel(wctx, lay["loss"]),
+            LossPanel(wctx, lay["loss"], runs=wild_run),
             Banner(wctx, anchor=[c.x + 0.35, c.top - 0.95, 0], width=c.width - 1.2, contains=self.b_contour.contains),
         ]
         self.b_tracker = ValueTracker(0.0)
@@ -848,7 +857,7 @@ class SummaryChapter(LessonChapter):
                 cell.move_to([cx, -0.72 * r, 0], aligned_edge=LEFT if cx == 0 else RIGHT)
                 g.add(cell)
             rows_g.add(g)
-        steps = f"after {main.last_k} steps from w = {fmt_num(float(main.w[0]))}, b = {fmt_num(float(main.b[0]))}"
+        steps = f"after {steps_text(main.last_k)} from w = {fmt_num(float(main.w[0]))}, b = {fmt_num(float(main.b[0]))}"
         caption = label(steps, th, th.sizes.subtitle + 3, th.muted)
         table = VGroup(caption, rows_g)
         caption.next_to(rows_g, UP, buff=0.4, aligned_edge=LEFT)
@@ -870,7 +879,7 @@ class SummaryChapter(LessonChapter):
         )
 
     def beat_learned(self, line: ScriptLine) -> None:
-        self.beat(line, FadeIn(self.table[2:], shift=UR * 0), seconds=1.0)
+        self.beat(line, FadeIn(self.table[2:]), seconds=1.0)
 
 
 #: chapter key → its scene, in the lesson's order.

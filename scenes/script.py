@@ -43,6 +43,8 @@ __all__ = [
     "reading_seconds",
     "select_chapters",
     "beat_frames",
+    "early_step",
+    "steps_text",
     "WORDS_PER_SECOND",
     "GAP_SECONDS",
 ]
@@ -336,12 +338,19 @@ class LessonRuns:
 
     @classmethod
     def from_traces(cls, traces: Sequence[Trace]) -> LessonRuns:
-        if len(traces) != 3:
-            raise ScriptError(f"the lesson draws three runs (got {len(traces)})")
+        """The runs from three traces (main, compared, diverging); what the lesson says of them must hold."""
+        if len(traces) != 3 or not all(isinstance(t, Trace) for t in traces):
+            raise ScriptError(f"the lesson draws three traces (got {len(traces)})")
         main, faster, diverging = traces
         for t in (faster, diverging):
             if t.config.replace(lr=main.config.lr) != main.config:
                 raise ScriptError("the lesson's three runs must share one config, only lr varying")
+        lr_max = main.lr_max
+        if not main.config.lr < lr_max < diverging.config.lr or not faster.config.lr < lr_max:
+            raise ScriptError(
+                f"the lesson's runs must be two below lr_max = {fmt_num(lr_max, 3)} and one above it "
+                f"(got lr {main.config.lr:g}, {faster.config.lr:g}, {diverging.config.lr:g})"
+            )
         return cls(main, faster, diverging)
 
 
@@ -355,7 +364,8 @@ def _line_eq(slope: float, bias: float, var: str = "x") -> str:
     return f"{_n(slope)}·{var} {sign} {_n(abs(bias))}"
 
 
-def _steps(k: int) -> str:
+def steps_text(k: int) -> str:
+    """``'1 step'``, ``'3 steps'``."""
     return f"{k} step" if k == 1 else f"{k} steps"
 
 
@@ -374,22 +384,24 @@ def _compare_text(t: Trace, other: Trace) -> str:
     ka, kb = _within(t, level), _within(other, level)
     if ka is not None and kb is not None:
         return (
-            f"Both come within 10 percent of the lowest cost: the run at {o} in {_steps(kb)}, "
-            f"the run at {lr} in {_steps(ka)}."
+            f"Both come within 10 percent of the lowest cost: the run at {o} in {steps_text(kb)}, "
+            f"the run at {lr} in {steps_text(ka)}."
         )
     if kb is not None or ka is not None:
         (near, near_t), (far, far_t) = ((o, other), (lr, t)) if kb is not None else ((lr, t), (o, other))
         return (
-            f"After {_steps(k)} the run at {near} is within 10 percent of the lowest cost, at "
+            f"After {steps_text(k)} the run at {near} is within 10 percent of the lowest cost, at "
             f"{_n(near_t.loss[k])}; the run at {far} is still at {_n(far_t.loss[k])}."
         )
     return (
-        f"After {_steps(k)} the run at {o} has reached a cost of {_n(other.loss[k])}, against {_n(t.loss[k])} at {lr}."
+        f"After {steps_text(k)} the run at {o} has reached a cost of {_n(other.loss[k])}, "
+        f"against {_n(t.loss[k])} at {lr}."
     )
 
 
-def _early(trace: Trace) -> int:
-    """The step the 'after a few steps' line speaks about."""
+def early_step(trace: Trace) -> int:
+    """The step the 'after a few steps' line speaks about (its beat is left out when that is
+    the first step or the last, which other lines tell)."""
     return min(3, trace.last_k)
 
 
@@ -408,7 +420,7 @@ def lesson_script(runs: LessonRuns) -> Script:
     w_opt, b_opt, l_opt = t.optimum
     lam = max(t.hessian_eigenvalues)
     l0 = _n(t.loss[0])
-    early = _early(t)
+    early = early_step(t)
     n = t.x.size
     lines: list[tuple[str, str]] = [
         # 1. the data
@@ -468,11 +480,11 @@ def lesson_script(runs: LessonRuns) -> Script:
         ("training.first", f"The first step takes the cost from {l0} to {_n(t.loss[1])}." if t.last_k >= 1 else ""),
         (
             "training.early",
-            f"After {_steps(early)} the loss has fallen from {l0} to {_n(t.loss[early])}.",
+            f"After {steps_text(early)} the loss has fallen from {l0} to {_n(t.loss[early])}.",
         ),
         (
             "training.end",
-            f"After {_steps(t.last_k)}, w = {_n(t.w[-1])} and b = {_n(t.b[-1])}, with a cost of {_n(t.loss[-1])}.",
+            f"After {steps_text(t.last_k)}, w = {_n(t.w[-1])} and b = {_n(t.b[-1])}, with a cost of {_n(t.loss[-1])}.",
         ),
         # 5. learning rates
         (
@@ -489,7 +501,7 @@ def lesson_script(runs: LessonRuns) -> Script:
         # 6. summary
         (
             "summary.fit",
-            f"With a learning rate of {c.lr:g}, {_steps(t.last_k)} took the guess to w = {_n(t.w[-1])} "
+            f"With a learning rate of {c.lr:g}, {steps_text(t.last_k)} took the guess to w = {_n(t.w[-1])} "
             f"and b = {_n(t.b[-1])}; the best line has w = {_n(w_opt)} and b = {_n(b_opt)}.",
         ),
         (
@@ -498,6 +510,8 @@ def lesson_script(runs: LessonRuns) -> Script:
             "and a stride beyond lr_max = 2 / λ_max makes the descent diverge.",
         ),
     ]
+    if early in (1, t.last_k):  # "after 1 step" is the first step's line; "after all the steps", the end's
+        lines = [(i, text) for i, text in lines if i != "training.early"]
     out = tuple(
         Line(line_id, line_id.partition(".")[0], text, reading_seconds(text)) for line_id, text in lines if text
     )
@@ -505,13 +519,27 @@ def lesson_script(runs: LessonRuns) -> Script:
 
 
 def _diverge_text(wild: Trace, lr_max: float) -> str:
+    """What the run above lr_max does, told from its own numbers."""
     lr = f"{wild.config.lr:g}"
     if wild.diverged:
         return (
             f"At {lr}, above that limit, every step overshoots the valley by more than the last, "
             f"and the cost grows without bound: the run is stopped at step {wild.diverged_at}."
         )
-    return (
-        f"At {lr}, above that limit, every step overshoots the valley by more than the last: "
-        f"in {_steps(wild.last_k)} the cost grows from {_n(wild.loss[0])} to {_n(wild.loss[-1])}."
+    loss = np.asarray(wild.loss, dtype=float)
+    k_low = int(np.argmin(loss))
+    if k_low == 0:
+        return (
+            f"At {lr}, above that limit, every step overshoots the valley by more than the last: "
+            f"in {steps_text(wild.last_k)} the cost grows from {_n(loss[0])} to {_n(loss[-1])}."
+        )
+    if k_low < wild.last_k:
+        return (
+            f"At {lr}, above that limit, the steps overshoot the valley by more and more: the cost falls "
+            f"to {_n(loss[k_low])} at step {k_low}, then grows to {_n(loss[-1])} by step {wild.last_k}."
+        )
+    return (  # too few steps for the overshoot to show: say what the numbers say, and why it will grow
+        f"At {lr}, above that limit, each step overshoots along the steepest direction; in "
+        f"{steps_text(wild.last_k)} the cost goes from {_n(loss[0])} to {_n(loss[-1])}, and more steps would "
+        "make it grow without bound."
     )

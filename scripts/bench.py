@@ -205,7 +205,7 @@ def bench_batch(tmp: Path) -> dict:
 
 
 def bench_lesson(tmp: Path) -> dict:
-    from descent.outputs.lesson import lesson_runs, render_lesson
+    from descent.lesson import lesson_runs, render_lesson
 
     runs = lesson_runs()
 

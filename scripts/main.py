@@ -230,6 +230,22 @@ def _notify(msg: str) -> None:
 )
 @click.option("--webm", is_flag=True, help="lesson: also write a VP9 WebM of the whole lesson.")
 @click.option("--jobs", "-j", type=click.IntRange(1, 64), default=None, help="lesson: chapters rendered side by side.")
+@click.option(
+    "--voice",
+    default=None,
+    metavar="none|espeak|DIR",
+    help="lesson: narrate each script line: espeak (offline speech) or DIR of takes named ID.wav/.flac/.mp3/.m4a.",
+)
+@click.option("--voice-name", default=None, help="lesson: espeak-ng voice.  [default: en-us]")
+@click.option(
+    "--voice-rate", type=click.IntRange(40, 500), default=None, help="lesson: espeak words a minute.  [default: 160]"
+)
+@click.option(
+    "--voice-fallback",
+    type=click.Choice(["espeak"]),
+    default=None,
+    help="lesson: speak the lines that have no take with espeak instead of refusing.",
+)
 def render_cmd(
     scene: str,
     config_file: Path | None,
@@ -249,6 +265,10 @@ def render_cmd(
     script_file: Path | None,
     webm: bool,
     jobs: int | None,
+    voice: str | None,
+    voice_name: str | None,
+    voice_rate: int | None,
+    voice_fallback: str | None,
     **options: Any,
 ) -> None:
     """Render a clip: SCENE is one of the registered scenes (default: fit).
@@ -258,7 +278,16 @@ def render_cmd(
     The lesson writes the whole lab in chapters: NAME.mp4 and one clip per
     chapter, captions, chapter marks, a transcript and a presenter page NAME.html.
     """
-    lesson_only = {"--chapters": chapters, "--script": script_file, "--webm": webm or None, "--jobs": jobs}
+    lesson_only = {
+        "--chapters": chapters,
+        "--script": script_file,
+        "--webm": webm or None,
+        "--jobs": jobs,
+        "--voice": voice,
+        "--voice-name": voice_name,
+        "--voice-rate": voice_rate,
+        "--voice-fallback": voice_fallback,
+    }
     if SCENES[scene].lesson:
         clip_only = {
             "--trace": trace_files or None,
@@ -273,8 +302,27 @@ def render_cmd(
         if len(lrs) > 1:
             raise UserError("the lesson trains its own comparison: give one --lr")
         config = config_from_options(config_file, {**options, "lr": lrs[0] if lrs else None})
+        voicing = {
+            "voice": voice,
+            "voice_name": voice_name or "en-us",
+            "voice_rate": voice_rate or 160,
+            "voice_fallback": voice_fallback,
+        }
         _render_lesson(
-            config, chapters, script_file, quality, fps, theme, out_dir, name, preset, webm, jobs, quiet, no_wait
+            config,
+            chapters,
+            script_file,
+            quality,
+            fps,
+            theme,
+            out_dir,
+            name,
+            preset,
+            webm,
+            jobs,
+            quiet,
+            no_wait,
+            voicing,
         )
         return
     for flag, value in lesson_only.items():
@@ -337,9 +385,10 @@ def _render_lesson(
     jobs: int | None,
     quiet: bool,
     no_wait: bool,
+    voicing: dict[str, Any],
 ) -> None:
+    from descent.lesson import render_lesson
     from descent.outputs.clip import Interrupted, RenderError
-    from descent.outputs.lesson import render_lesson
 
     try:
         result = render_lesson(
@@ -357,6 +406,7 @@ def _render_lesson(
             progress=not quiet,
             wait=not no_wait,
             notify=_notify,
+            **voicing,
         )
     except (RenderError, ValueError) as exc:
         raise UserError(str(exc)) from None
@@ -391,7 +441,7 @@ def script_cmd(scene: str, config_file: Path | None, chapters: str | None, fmt: 
     Each line has an id, its chapter, its text and its length in seconds. Edit the
     texts (keep the ids) and render with `descent render lesson --script FILE`.
     """
-    from descent.outputs.lesson import lesson_runs
+    from descent.lesson import lesson_runs
     from descent.scenes.script import Script, ScriptError, lesson_script, select_chapters
 
     config = config_from_options(config_file, options)

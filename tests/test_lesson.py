@@ -30,13 +30,13 @@ import pytest
 from click.testing import CliRunner
 
 from descent.cli.main import cli
+from descent.lesson import chapter_file, lesson_files, lesson_runs, render_lesson
 from descent.outputs.encode import faststart_remux
 from descent.outputs.files import read_marker
-from descent.outputs.lesson import chapter_file, lesson_files, lesson_runs, render_lesson
 from descent.scenes.helpers import fmt_num
 from descent.scenes.lesson import CHAPTER_SCENES, chapter_frames
 from descent.scenes.script import CHAPTERS, Script, beat_frames, lesson_script, reading_seconds, select_chapters
-from descent.trainer import Config, Trace
+from descent.trainer import Config, Trace, train
 
 from .cdp import Browser, chromium
 from .test_lesson_pages import PLAYED, READY, RECORD, SETTLED, STATE, RangeHandler, parse_vtt
@@ -722,3 +722,33 @@ def test_near_lr_max_the_lesson_compares_with_half_the_rate():
     want = compare_numbers(t, other, ind["opt"][2], min(t.last_k, other.last_k))
     assert NUMBER.findall(script.line("rates.compare").text) == want
     assert wild.config.lr > ind["lr_max"]
+
+
+def test_the_run_above_lr_max_is_told_by_its_own_numbers():
+    """From a start near the minimum the run above lr_max first falls, then grows: the line said
+    "the cost grows from 80.8 to 4.471" (a fall) before it read the numbers."""
+    runs = lesson_runs(Config(w0=1.01, b0=-10, steps=5))
+    wild = runs.diverging
+    text = lesson_script(runs).line("rates.diverge").text
+    k_low = int(np.argmin([mse(wild, k) for k in range(wild.n_states)]))
+    assert 0 < k_low < wild.last_k
+    assert f"falls to {fmt_num(mse(wild, k_low))} at step {k_low}" in text
+    assert f"grows to {fmt_num(mse(wild, wild.last_k))} by step {wild.last_k}" in text
+
+
+def test_runs_given_as_traces_must_bear_out_what_the_lesson_says():
+    from descent.scenes.script import LessonRuns, ScriptError
+
+    main, fast, _wild = lesson_runs(Config()).traces
+    below = train(Config(lr=0.3))  # a "diverging" run below lr_max would be narrated "above that limit"
+    with pytest.raises(ScriptError, match="one above it"):
+        LessonRuns.from_traces([main, fast, below])
+    with pytest.raises(ScriptError, match="three traces"):
+        LessonRuns.from_traces([main, fast])
+
+
+def test_short_runs_do_not_tell_the_same_step_twice():
+    for steps in (1, 3):
+        ids = lesson_script(lesson_runs(Config(steps=steps))).ids
+        assert "training.early" not in ids and {"training.first", "training.end"} <= set(ids)
+    assert "training.early" in lesson_script(lesson_runs(Config(steps=4))).ids

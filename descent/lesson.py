@@ -1,0 +1,502 @@
+"""Render the lesson: every chapter as a clip (side by side in worker processes, as the batch
+renders its variants), joined into one lecture video without re-encoding, with captions,
+chapter marks, a transcript and a presenter page, published as one set. The Python API
+behind ``descent render lesson``; it sits beside :mod:`descent.batch`, over the outputs
+(one chapter: :func:`descent.outputs.lesson.render_chapter`) and the course pages.
+
+Files, for ``name="lesson"``: ``lesson.mp4`` (the chapters joined; chapter marks inside),
+``lesson.png`` (poster), ``lesson.json`` (config, the three runs, the script, the timeline,
+versions), ``lesson_01_data.mp4`` … (one clip per chapter), ``lesson.chapters.vtt``,
+``lesson.vtt`` (the script as captions), ``lesson.transcript.md`` / ``.html``, ``lesson.html``
+(the presenter page) and, with ``webm=True``, ``lesson.webm``. They appear together or not
+at all (see :mod:`descent.outputs.files`).
+
+Examples
+--------
+>>> from descent import Config
+>>> from descent.lesson import render_lesson
+>>> result = render_lesson(Config(), chapters="1", quality="l", out_dir="/tmp/lesson-doc",
+...                        progress=False)  # doctest: +SKIP
+>>> [p.name for p in result.chapters]  # doctest: +SKIP
+['lesson_01_data.mp4']
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from descent._version import versions
+from descent.scenes.helpers import safe_name
+from descent.scenes.script import (
+    Chapter,
+    LessonRuns,
+    Script,
+    ScriptError,
+    beat_frames,
+    lesson_configs,
+    lesson_script,
+    select_chapters,
+)
+from descent.trainer import Config, Trace
+
+from .outputs import files
+from .outputs.clip import RenderError, _prepare, check_out_dir
+from .outputs.files import Interrupted
+from .outputs.lesson import render_chapter
+
+__all__ = ["render_lesson", "lesson_runs", "LessonResult", "lesson_files", "chapter_file", "AUDIO_RATE"]
+
+#: The sample rate of the narration in every output (Hz).
+AUDIO_RATE = 48_000
+
+
+@dataclass
+class LessonResult:
+    """What :func:`render_lesson` published."""
+
+    name: str
+    mp4: Path
+    poster: Path
+    sidecar: Path
+    chapters: list[Path]
+    captions: Path
+    chapter_marks: Path
+    transcript_md: Path
+    transcript_html: Path
+    page: Path
+    webm: Path | None
+    frames: int
+    width: int
+    height: int
+    fps: float
+    duration: float
+    seconds: float
+    timeline: dict = field(default_factory=dict)
+
+    @property
+    def paths(self) -> list[Path]:
+        extra = [self.webm] if self.webm else []
+        return [
+            self.mp4,
+            *extra,
+            self.poster,
+            self.sidecar,
+            *self.chapters,
+            self.captions,
+            self.chapter_marks,
+            self.transcript_md,
+            self.transcript_html,
+            self.page,
+        ]
+
+
+def lesson_runs(config: Config | None = None) -> LessonRuns:
+    """Train the lesson's three runs from ``config`` (default: the lab), only lr varying."""
+    from descent.trainer import train
+
+    main = train(config or Config())
+    cfg = lesson_configs(main.config, main.lr_max)
+    return LessonRuns(main, train(cfg["faster"]), train(cfg["diverging"]))
+
+
+def chapter_file(name: str, chapter: Chapter) -> str:
+    """The file stem of one chapter's clip, e.g. ``lesson_01_data``."""
+    return f"{name}_{chapter.number:02d}_{chapter.key}"
+
+
+def lesson_files(name: str, chapters: Sequence[Chapter], webm: bool = False) -> list[str]:
+    """Every file a lesson named ``name`` publishes, in the order they are listed."""
+    names = [f"{name}.mp4", *([f"{name}.webm"] if webm else []), f"{name}.png", f"{name}.json"]
+    names += [f"{chapter_file(name, c)}.mp4" for c in chapters]
+    names += [f"{name}.vtt", f"{name}.chapters.vtt", f"{name}.transcript.md", f"{name}.transcript.html"]
+    return [*names, f"{name}.html"]
+
+
+def _script_for(runs: LessonRuns, script: Script | str | os.PathLike | None) -> Script:
+    base = lesson_script(runs)
+    if script is None:
+        return base
+    edited = script if isinstance(script, Script) else Script.load(script)
+    return base.reworded(edited)
+
+
+def _timeline(script: Script, chapters: Sequence[Chapter], rendered: dict[str, dict], name: str) -> dict:
+    """Chapter and line times in the joined video, from the frames each chapter clip holds."""
+    out_chapters, out_lines = [], []
+    start_frames = 0
+    fps = next(iter(rendered.values()))["fps"]
+    for ch in chapters:
+        r = rendered[ch.key]
+        t0 = start_frames / fps
+        f = start_frames
+        for line in script.chapter(ch.key):
+            n = beat_frames(line.seconds, fps)
+            out_lines.append(
+                {
+                    **line.to_dict(),
+                    "start": round(f / fps, 6),
+                    "end": round(min(f + n, start_frames + r["frames"]) / fps, 6),
+                }
+            )
+            f += n
+        if f != start_frames + r["frames"]:
+            raise RenderError(
+                f"chapter {ch.key} has {r['frames']} frames where its beats plan {f - start_frames}: not published"
+            )
+        start_frames += r["frames"]
+        out_chapters.append(
+            {
+                "number": ch.number,
+                "key": ch.key,
+                "title": ch.title,
+                "start": round(t0, 6),
+                "end": round(start_frames / fps, 6),
+                "file": f"{chapter_file(name, ch)}.mp4",
+            }
+        )
+    return {"chapters": out_chapters, "lines": out_lines, "frames": start_frames, "duration": start_frames / fps}
+
+
+def _run_chapters(jobs: list[dict], parallel: int, notify: Callable[[str], None]) -> dict[str, dict]:
+    done: dict[str, dict] = {}
+    failures: list[str] = []
+
+    def finished(status: str, name: str, payload: dict) -> None:
+        if status == "ok":
+            done[payload["chapter"]] = payload
+            notify(f"  chapter {name}: {payload['frames']} frames in {payload['seconds']:.1f} s")
+        else:
+            failures.append(f"{name}: {payload.get('reason', 'failed')}")
+
+    if parallel > 1 and len(jobs) > 1:
+        from descent.batch import WorkerPool
+
+        pool = WorkerPool(parallel, target=render_chapter)
+        try:
+            pool.run(jobs, finished)
+        finally:
+            pool.stop()
+    else:
+        for job in jobs:
+            finished("ok", job["name"], render_chapter(job))
+    if failures:
+        raise RenderError(f"chapter {failures[0]}")
+    return done
+
+
+def render_lesson(
+    runs: LessonRuns | Config | Sequence[Trace] | None = None,
+    *,
+    script: Script | str | os.PathLike | None = None,
+    chapters: str | Sequence[int | str] | None = None,
+    quality: str = "l",
+    fps: float | None = None,
+    theme: str = "dark",
+    out_dir: str | os.PathLike = "media",
+    name: str = "lesson",
+    preset: str = "veryfast",
+    webm: bool = False,
+    jobs: int | None = None,
+    progress: bool = True,
+    wait: bool = True,
+    notify: Callable[[str], None] | None = None,
+    voice: str | os.PathLike | None = None,
+    voice_name: str = "en-us",
+    voice_rate: int = 160,
+    voice_fallback: str | None = None,
+) -> LessonResult:
+    """Render the lesson (or some of its chapters) and publish its files in ``out_dir``.
+
+    Parameters
+    ----------
+    runs
+        The three runs (:class:`~descent.scenes.script.LessonRuns` or three traces), or a
+        config to train them from (:func:`lesson_runs`); default: the lab's config.
+    script
+        An edited script (a :class:`~descent.scenes.script.Script` or its JSON file) whose
+        ids match the lesson's: its texts are shown and spoken, its lengths kept when longer.
+    chapters
+        ``"1,4,5"`` (numbers or keys): only those chapters, joined in order.
+    jobs
+        Worker processes rendering chapters side by side (default: the cores, at most the chapters).
+    progress
+        One line per finished chapter on the notifier.
+    voice
+        None or ``"none"``: silent. ``"espeak"``: every line spoken offline by espeak-ng
+        (``voice_name``, ``voice_rate`` in words a minute). A directory: the lecturer's own
+        takes, one file per line named by its id (``ID.wav``, ``.flac``, ``.mp3`` or ``.m4a``);
+        a missing take is an error unless ``voice_fallback="espeak"``. Each beat then lasts its
+        line's audio plus a pause; the audio is loudness-normalised and muxed as AAC (Opus in the WebM).
+
+    Raises
+    ------
+    RenderError
+        Bad input or output folder (one line); :class:`Interrupted` on Ctrl-C.
+    """
+    say = notify or (lambda msg: print(msg, file=sys.stderr, flush=True))
+    t_start = time.perf_counter()
+    try:
+        chosen = select_chapters(chapters)
+    except ScriptError as exc:
+        raise RenderError(str(exc)) from None
+    try:
+        if runs is None or isinstance(runs, Config):
+            runs = lesson_runs(runs)
+        elif not isinstance(runs, LessonRuns):
+            runs = LessonRuns.from_traces(list(runs))
+        the_script = _script_for(runs, script)
+    except ScriptError as exc:
+        raise RenderError(str(exc)) from None
+    _prepare(runs.traces, "lesson", quality, theme)
+    speech = _speech(the_script, chosen, voice, voice_name, voice_rate, voice_fallback)
+    if speech is not None:
+        the_script = the_script.with_audio({i: a.size / AUDIO_RATE for i, a in speech.items()})
+    if jobs is not None and not 1 <= jobs <= 64:
+        raise RenderError(f"jobs must be 1 to 64 (got {jobs})")
+    name = safe_name(name or "lesson")
+    out = check_out_dir(out_dir)
+    names = lesson_files(name, chosen, webm)
+    for n in names:
+        if (out / n).is_dir():
+            raise RenderError(f"cannot write {str(out / n)!r}: a directory has that name")
+    parallel = max(1, min(jobs or os.cpu_count() or 1, len(chosen)))
+    threads = max(1, (os.cpu_count() or 1) // parallel) if parallel > 1 else None
+    published: list[str] = []
+    try:
+        with files.output_lock(out, wait=wait, notify=say):
+            for line in files.sweep_stale(out):
+                say(line)
+            with files.work_dir(out) as work:
+                new = files.staging(work)
+                job_list = [
+                    {
+                        "name": chapter_file(name, ch),
+                        "chapter": ch.key,
+                        "work": str(work),
+                        "runs": runs,
+                        "script": the_script,
+                        "quality": quality,
+                        "fps": fps,
+                        "theme": theme,
+                        "preset": preset,
+                        "encoder_threads": threads,
+                    }
+                    for ch in chosen
+                ]
+                rendered = _run_chapters(job_list, parallel, say if progress else (lambda _m: None))
+                timeline = _timeline(the_script, chosen, rendered, name)
+                first = rendered[chosen[0].key]
+                with files.disk_guard([out]):
+                    meta = _finish(
+                        new, name, chosen, rendered, timeline, runs, the_script, quality, theme, webm, preset
+                    )
+                    if speech is not None:
+                        meta = _voice_over(new, name, chosen, timeline, speech, webm, meta, _voice_label(voice))
+                with files.signals_deferred():
+                    with files.disk_guard([out]):
+                        files.publish(out, work, names)
+                    published = names
+    except Interrupted:
+        raise
+    except KeyboardInterrupt:
+        raise Interrupted(published) from None
+    return LessonResult(
+        name=name,
+        mp4=out / f"{name}.mp4",
+        poster=out / f"{name}.png",
+        sidecar=out / f"{name}.json",
+        chapters=[out / f"{chapter_file(name, c)}.mp4" for c in chosen],
+        captions=out / f"{name}.vtt",
+        chapter_marks=out / f"{name}.chapters.vtt",
+        transcript_md=out / f"{name}.transcript.md",
+        transcript_html=out / f"{name}.transcript.html",
+        page=out / f"{name}.html",
+        webm=out / f"{name}.webm" if webm else None,
+        frames=timeline["frames"],
+        width=first["width"],
+        height=first["height"],
+        fps=first["fps"],
+        duration=timeline["duration"],
+        seconds=time.perf_counter() - t_start,
+        timeline=meta["lesson"],
+    )
+
+
+def _finish(
+    new: Path,
+    name: str,
+    chosen: Sequence[Chapter],
+    rendered: dict[str, dict],
+    timeline: dict,
+    runs: LessonRuns,
+    script: Script,
+    quality: str,
+    theme: str,
+    webm: bool,
+    preset: str,
+) -> dict:
+    """Join the chapters and write every other file of the set into the staging folder ``new``."""
+    from descent.publish.captions import chapters_vtt, script_vtt
+    from descent.publish.presenter import presenter_page
+    from descent.publish.transcript import transcript_html, transcript_markdown
+    from descent.trainer import atomic_write
+
+    from .outputs.encode import concat_clips
+
+    first = rendered[chosen[0].key]
+    parts = [Path(rendered[c.key]["mp4"]) for c in chosen]
+    marks = [(f"{c['number']}. {c['title']}", c["start"], c["end"]) for c in timeline["chapters"]]
+    concat_clips(parts, new / f"{name}.mp4", marks)
+    # the poster: the end of training (the fitted line on the map), else the last chapter rendered
+    poster_from = rendered.get("training") or rendered[chosen[-1].key]
+    shutil.copyfile(poster_from["poster"], new / f"{name}.png")
+    if webm:
+        from descent.publish import transcode_webm
+
+        transcode_webm(new / f"{name}.mp4", new / f"{name}.webm")
+    lesson = {
+        "title": script.title,
+        "lang": "en",
+        "video": {
+            "mp4": f"{name}.mp4",
+            "webm": f"{name}.webm" if webm else None,
+            "poster": f"{name}.png",
+            "captions": f"{name}.vtt",
+            "chapters": f"{name}.chapters.vtt",
+            "transcript": f"{name}.transcript.html",
+            "page": f"{name}.html",
+            "duration": timeline["duration"],
+            "width": first["width"],
+            "height": first["height"],
+            "fps": first["fps"],
+        },
+        "chapters": timeline["chapters"],
+        "lines": timeline["lines"],
+    }
+    atomic_write(new / f"{name}.vtt", script_vtt(lesson["lines"]))
+    atomic_write(new / f"{name}.chapters.vtt", chapters_vtt(lesson["chapters"]))
+    atomic_write(new / f"{name}.transcript.md", transcript_markdown(lesson))
+    atomic_write(new / f"{name}.transcript.html", transcript_html(lesson))
+    atomic_write(new / f"{name}.html", presenter_page(lesson))
+    meta = {
+        "schema": "descent.lesson/1",
+        "name": name,
+        "scene": "lesson",
+        "files": {"mp4": f"{name}.mp4", "poster": f"{name}.png"},
+        "video": {
+            "width": first["width"],
+            "height": first["height"],
+            "fps": first["fps"],
+            "frames": timeline["frames"],
+            "duration": timeline["duration"],
+            "codec": "h264",
+            "pix_fmt": "yuv420p",
+            "preset": preset,
+        },
+        "render": {"quality": quality, "theme": theme, "chapters": [c.number for c in chosen]},
+        "lesson": lesson,
+        "script": script.to_dict(),
+        "config": runs.main.config.to_dict(),
+        "versions": versions(),
+        "traces": [json.loads(t.to_json()) for t in runs.traces],
+    }
+    atomic_write(new / f"{name}.json", json.dumps(meta, indent=1, ensure_ascii=False, allow_nan=False) + "\n")
+    return meta
+
+
+# -- the voice ---------------------------------------------------------------------------
+def _voice_label(voice: str | os.PathLike | None) -> str:
+    return "espeak" if str(voice) == "espeak" else "takes"
+
+
+def _speech(
+    script: Script,
+    chosen: Sequence[Chapter],
+    voice: str | os.PathLike | None,
+    voice_name: str,
+    voice_rate: int,
+    fallback: str | None,
+) -> dict[str, Any] | None:
+    """Each spoken line's audio (mono float32 at :data:`AUDIO_RATE`), or None for a silent lesson.
+
+    Everything is checked before anything is rendered: a missing or silent take, an
+    unknown format or voice, espeak-ng missing are one-line errors.
+    """
+    import tempfile
+
+    from .outputs.voice import VoiceError, find_takes, load_take, speech_text, synthesize
+
+    if voice is None or str(voice) == "none":
+        return None
+    if fallback not in (None, "espeak"):
+        raise RenderError(f"unknown voice fallback {str(fallback)!r} (choose espeak)")
+    if not 40 <= voice_rate <= 500:
+        raise RenderError(f"voice rate must be 40 to 500 words a minute (got {voice_rate})")
+    keys = {c.key for c in chosen}
+    lines = [ln for ln in script.lines if ln.chapter in keys]
+    ids = [ln.id for ln in lines]
+    try:
+        with tempfile.TemporaryDirectory(prefix="descent-voice-") as tmp:
+            paths: dict[str, Path] = {}
+            if str(voice) == "espeak":
+                todo = ids
+            else:
+                folder = Path(voice)
+                if not folder.is_dir():
+                    raise RenderError(f"--voice {str(voice)!r}: not espeak, none, or a folder of takes")
+                try:
+                    paths = find_takes(folder, ids)
+                except VoiceError:
+                    if fallback != "espeak":
+                        raise
+                    paths = find_takes(folder, ids, missing_ok=True)
+                todo = [i for i in ids if i not in paths]
+            if todo:
+                texts = {ln.id: speech_text(ln.text) for ln in lines}
+                paths.update(synthesize([(i, texts[i]) for i in todo], Path(tmp), voice=voice_name, rate=voice_rate))
+            return {i: load_take(paths[i], AUDIO_RATE) for i in ids}
+    except VoiceError as exc:
+        raise RenderError(str(exc)) from None
+
+
+def _voice_over(
+    new: Path,
+    name: str,
+    chosen: Sequence[Chapter],
+    timeline: dict,
+    speech: dict[str, Any],
+    webm: bool,
+    meta: dict,
+    label: str,
+) -> dict:
+    """Lay the narration under the staged videos: each line from its beat's start, normalised once
+    for the whole lesson; the lesson and each chapter clip get their part as AAC (the WebM, Opus)."""
+    import os as _os
+
+    from descent.trainer import atomic_write
+
+    from .outputs.voice import loudness_normalise, mix, mux_audio
+
+    cues = [(ln["start"], speech[ln["id"]]) for ln in timeline["lines"]]
+    track = loudness_normalise(mix(cues, timeline["duration"], AUDIO_RATE), AUDIO_RATE)
+    targets = [(f"{name}.mp4", 0.0, timeline["duration"])]
+    targets += [(c["file"], c["start"], c["end"]) for c in timeline["chapters"]]
+    if webm:
+        targets.append((f"{name}.webm", 0.0, timeline["duration"]))
+    for file, start, end in targets:
+        silent = new / f".silent-{file}"
+        _os.replace(new / file, silent)
+        a, z = round(start * AUDIO_RATE), round(end * AUDIO_RATE)
+        mux_audio(silent, track[a:z], new / file, rate=AUDIO_RATE, codec="opus" if file.endswith(".webm") else "aac")
+        silent.unlink()
+    meta["audio"] = {"voice": label, "rate": AUDIO_RATE, "codec": "aac", "loudness_lufs": -16.0}
+    atomic_write(new / f"{name}.json", json.dumps(meta, indent=1, ensure_ascii=False, allow_nan=False) + "\n")
+    return meta
