@@ -416,7 +416,9 @@ def test_presenter_page_of_the_real_lesson_with_real_keys(lesson, browser, serve
     page.press("ArrowRight")
     second = page.evaluate(SETTLED)
     assert second["paused"] and second["t"] == pytest.approx(chapters[2]["start"], abs=1 / FPS), second
-    assert second["current"] == 2 and "End of chapter 2." in second["status"]
+    # half a frame before chapter 3 starts: on chapter 2's last picture (not chapter 3's dark first one)
+    assert second["t"] == pytest.approx(chapters[1]["end"] - 0.5 / FPS, abs=1e-3), second
+    assert second["current"] == 1 and "End of chapter 2." in second["status"]
     assert page.evaluate("window.__plays") == 2  # each → played its chapter
     # and played them through, no jump: at 16 times the speed the video may stop up to a screen refresh (16 ms, a
     # quarter of a second of video) before the chapter's end, then the page seeks to that end exactly
