@@ -48,7 +48,7 @@ from descent.scenes.script import (
 from descent.trainer import Config, Trace
 
 from .outputs import files
-from .outputs.clip import RenderError, _prepare, check_out_dir
+from .outputs.clip import QUALITIES, RenderError, _prepare, check_out_dir
 from .outputs.files import Interrupted
 from .outputs.lesson import render_chapter
 
@@ -247,6 +247,13 @@ def render_lesson(
         chosen = select_chapters(chapters)
     except ScriptError as exc:
         raise RenderError(str(exc)) from None
+    # what can be checked before the three runs are trained
+    if isinstance(jobs, bool) or (jobs is not None and not (isinstance(jobs, int) and 1 <= jobs <= 64)):
+        raise RenderError(f"jobs must be 1 to 64 (got {jobs!r})")
+    if quality not in QUALITIES:
+        raise RenderError(f"unknown quality {quality!r} (choose from {', '.join(QUALITIES)})")
+    if not isinstance(webm, bool):
+        raise RenderError(f"webm must be True or False (got {webm!r})")
     try:
         if runs is None or isinstance(runs, Config):
             runs = lesson_runs(runs)
@@ -259,8 +266,6 @@ def render_lesson(
     speech = _speech(the_script, chosen, voice, voice_name, voice_rate, voice_fallback)
     if speech is not None:
         the_script = the_script.with_audio({i: a.size / AUDIO_RATE for i, a in speech.items()})
-    if jobs is not None and not 1 <= jobs <= 64:
-        raise RenderError(f"jobs must be 1 to 64 (got {jobs})")
     name = safe_name(name or "lesson")
     out = check_out_dir(out_dir)
     names = lesson_files(name, chosen, webm)

@@ -462,7 +462,7 @@ def lesson_script(runs: LessonRuns) -> Script:
         (
             "surface.bottom",
             f"The lowest point is the best line, w = {_n(w_opt)} and b = {_n(b_opt)}, "
-            f"where the cost is {_n(l_opt)}: what the noise leaves.",
+            f"where the cost is {_n(l_opt, 3)}: what the noise leaves.",
         ),
         (
             "surface.map",

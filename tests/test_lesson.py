@@ -183,7 +183,7 @@ def expected_numbers(ind: dict) -> dict[str, list[str]]:
         "model.mse": [f(mse(t, 0))],
         "surface.every": [],
         "surface.start": [f(mse(t, 0))],
-        "surface.bottom": [f(w_opt), f(b_opt), f(l_opt)],
+        "surface.bottom": [f(w_opt), f(b_opt), f(l_opt, 3)],
         "surface.map": [],
         "training.gradient": [],
         "training.rule": [f"{c.lr:g}"],
@@ -754,3 +754,59 @@ def test_short_runs_do_not_tell_the_same_step_twice():
         ids = lesson_script(lesson_runs(Config(steps=steps))).ids
         assert "training.early" not in ids and {"training.first", "training.end"} <= set(ids)
     assert "training.early" in lesson_script(lesson_runs(Config(steps=4))).ids
+
+
+def _texts(*mobjects) -> list[str]:
+    """The text of every Text in the families of ``mobjects`` (what the viewer reads)."""
+    out = []
+    for mob in mobjects:
+        for m in mob.get_family():
+            text = getattr(m, "original_text", None)
+            if isinstance(text, str):
+                out.append(text.replace("\u2009", " "))
+    return out
+
+
+def test_the_numbers_on_screen_are_the_runs_own(lab):
+    """What each chapter writes on screen (beside the panels, which have their own tests) against numpy:
+    the first guess and its MSE, the callouts on the surface, lr_max = 2/λ_max, the summary table."""
+    from descent.scenes.lesson import ModelChapter, RatesChapter, SummaryChapter, SurfaceChapter
+
+    runs = lab["runs"]
+    t, fast, wild = runs.traces
+    w_opt, b_opt, l_opt = lab["opt"]
+    f = fmt_num
+
+    def built(cls):
+        scene = type("Probe", (cls,), {"runs": runs, "script": lesson_script(runs)})()
+        scene.setup()
+        return scene
+
+    model = built(ModelChapter)
+    assert NUMBER.findall(" ".join(_texts(model.fit_label))) == [f(t.w[0]), f(t.b[0])]
+    assert f"MSE = {f(mse(t, 0))}" in _texts(model.mean_label)
+    # the bars are the squared residuals at the first guess, and the dashed line their mean
+    heights = [bar.height for bar in model.bars]
+    want = (t.w[0] * t.x + t.b[0] - t.y) ** 2
+    unit = model.bar_ax.c2p(0, 1.0)[1] - model.bar_ax.c2p(0, 0.0)[1]  # screen height of 1 on the bar axis
+    assert np.allclose(heights, want * unit, rtol=1e-6, atol=1e-3)  # a bar of ~0 is drawn 0.001 tall
+    assert model.mean_line.get_center()[1] == pytest.approx(model.bar_ax.c2p(0, mse(t, 0))[1], abs=1e-9)
+
+    surface = built(SurfaceChapter)
+    assert f"first guess  L = {f(mse(t, 0))}" in _texts(surface.start_label)
+    assert NUMBER.findall(" ".join(_texts(surface.best_label))) == [f(w_opt), f(b_opt), f(l_opt, 3)]
+
+    rates = built(RatesChapter)
+    shown = " ".join(_texts(rates.limit))
+    assert f"λ_max = {f(lab['lam'])}" in shown and f"lr_max = {f(lab['lr_max'], 3)}" in shown
+    assert all(f"lr {r.config.lr:g}" in shown for r in runs.traces)
+
+    summary = built(SummaryChapter)
+    table = " ".join(_texts(summary.table))
+    for r in runs.traces:
+        k = r.last_k
+        assert f"lr {r.config.lr:g}" in table
+        for v in (f(r.w[k]), f(r.b[k]), f(mse(r, k))):
+            assert v in table, (v, table)
+    for v in (f(w_opt), f(b_opt), f(l_opt, 3), f(lab["lr_max"], 3)):
+        assert v in table

@@ -345,6 +345,8 @@ def render(
     Interrupted
         Ctrl-C or SIGTERM (a KeyboardInterrupt): the clip was not published.
     """
+    if scene in SCENES and SCENES[scene].lesson:  # a folder of files, not one clip
+        raise RenderError(f"the {scene} is rendered by descent.render_lesson (descent render {scene})")
     traces = _prepare(traces, scene, quality, theme)
     name = safe_name(name) if name else default_name(scene, traces)
     out = check_out_dir(out_dir)
