@@ -470,7 +470,7 @@ class SurfaceChapter(LessonChapter, ThreeDScene):
     THETA_DEGREES: ClassVar[float] = -120.0  # and around it
     ZOOM: ClassVar[float] = 1.0  # the surface fills the frame (there are no side panels)
     SCREEN_Y: ClassVar[float] = -0.25  # where the picture's middle sits (below the heading)
-    MAP_ZOOM: ClassVar[float] = 1.3  # the closing view from above: the map fills the frame's height
+    SIZE: ClassVar[float] = 6.2  # the surface's side (scene units)
 
     CAMERA_CLASS = CentredCamera
 
@@ -490,7 +490,7 @@ class SurfaceChapter(LessonChapter, ThreeDScene):
             self.camera.reset_rotation_matrix()
             return self.camera.get_rotation_matrix()
 
-        self.surface = SurfacePanel(self.ctx, rotation, size=6.2, z_length=3.6)
+        self.surface = SurfacePanel(self.ctx, rotation, size=self.SIZE, z_length=3.6)
         self.surface.bake_shading(self.camera)
         # centre the surface's box on screen for the opening camera; the map (from above) is
         # centred on the surface's middle, and the closing move slides from one to the other
@@ -503,7 +503,13 @@ class SurfaceChapter(LessonChapter, ThreeDScene):
         seen = self.camera.project_points(corners.copy())
         middle = (seen.min(axis=0) + seen.max(axis=0)) / 2
         self.opening_shift = np.array([-middle[0], self.SCREEN_Y - middle[1], 0.0])
-        self.map_shift = np.array([0.0, self.SCREEN_Y, 0.0])
+        # the closing view from straight above lands where chapter 4's contour map will be, at its scale
+        box = fit_layout()["contour"]
+        aw, ah = box.width - 0.85, box.height - 0.75  # the contour panel's plot area
+        w_span, b_span = sp.w_range[1] - sp.w_range[0], sp.b_range[1] - sp.b_range[0]
+        per_unit = 1 / max(w_span / aw, b_span / ah)  # the map's scale there (equal aspect)
+        self.map_zoom = per_unit * max(w_span, b_span) / self.SIZE
+        self.map_shift = np.array([box.x + 0.35, box.y + 0.2, 0.0])
         self.camera.screen_shift = self.opening_shift.copy()
         self.slide = ValueTracker(0.0)  # 0: the opening view's centring, 1: the map's
         self.slide.add_updater(
@@ -582,7 +588,7 @@ class SurfaceChapter(LessonChapter, ThreeDScene):
             self.camera.theta_tracker.animate.set_value(-90 * math.pi / 180),
             # far away and zoomed in: the perspective flattens into a map that fills the frame
             self.camera.focal_distance_tracker.animate.set_value(400.0),
-            self.camera.zoom_tracker.animate.set_value(self.MAP_ZOOM),
+            self.camera.zoom_tracker.animate.set_value(self.map_zoom),
             self.slide.animate.set_value(1.0),
             fading.animate(rate_func=lambda a: min(1.0, 4 * a)).set_opacity(0),
             seconds=2.5,
