@@ -457,12 +457,7 @@ def _speech(
                 folder = Path(voice)
                 if not folder.is_dir():
                     raise RenderError(f"--voice {str(voice)!r}: not espeak, none, or a folder of takes")
-                try:
-                    paths = find_takes(folder, ids)
-                except VoiceError:
-                    if fallback != "espeak":
-                        raise
-                    paths = find_takes(folder, ids, missing_ok=True)
+                paths = find_takes(folder, ids, missing_ok=fallback == "espeak")
                 todo = [i for i in ids if i not in paths]
             if todo:
                 texts = {ln.id: speech_text(ln.text) for ln in lines}

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Install the Debian/Ubuntu packages that pycairo and ManimPango build against
+# Install the Debian/Ubuntu packages that pycairo and ManimPango build against, espeak-ng (offline speech
+# for narrated lessons)
 # (and, with --test, the headless browser the gallery test drives).
 # Idempotent: asks dpkg first and calls apt-get only for what is missing.
 set -euo pipefail
 
-pkgs=(libcairo2-dev libpango1.0-dev pkg-config fonts-dejavu-core)
+pkgs=(libcairo2-dev libpango1.0-dev pkg-config fonts-dejavu-core espeak-ng)
 if [[ "${1:-}" == "--test" ]]; then
     pkgs+=(chromium)
 fi

@@ -511,7 +511,7 @@ def _speak(exe: str, line_id: str, words: str, out_dir: Path, voice: str, rate: 
 # ---------------------------------------------------------------------------------------------------- takes
 
 
-def find_takes(directory: Path, ids: Sequence[str]) -> dict[str, Path]:
+def find_takes(directory: Path, ids: Sequence[str], *, missing_ok: bool = False) -> dict[str, Path]:
     """The lecturer's recording of each line: ``ID.wav``, ``ID.flac``, ``ID.mp3`` or ``ID.m4a`` in ``directory``.
 
     Parameters
@@ -520,6 +520,8 @@ def find_takes(directory: Path, ids: Sequence[str]) -> dict[str, Path]:
         The folder of takes (other files in it are ignored; suffixes match in any case).
     ids
         The line ids (``descent script`` lists them).
+    missing_ok
+        Leave out the ids that have no take (they are spoken some other way) instead of refusing.
 
     Returns
     -------
@@ -553,7 +555,9 @@ def find_takes(directory: Path, ids: Sequence[str]) -> dict[str, Path]:
     except OSError as exc:
         raise VoiceError(f"cannot read takes folder {brief_path(directory)}: {exc.strerror or exc}") from None
     missing = [i for i in ids if i not in found]
-    if missing:
+    if missing_ok:
+        ids = [i for i in ids if i in found]
+    elif missing:
         shown = ", ".join(missing[:5])
         more = f", … ({len(missing) - 5} more)" if len(missing) > 5 else ""
         raise VoiceError(
