@@ -80,6 +80,7 @@ class LessonResult:
     duration: float
     seconds: float
     timeline: dict = field(default_factory=dict)
+    voice_seconds: float = 0.0  # of ``seconds``: synthesising, mixing, normalising and muxing the narration
 
     @property
     def paths(self) -> list[Path]:
@@ -263,7 +264,9 @@ def render_lesson(
     except ScriptError as exc:
         raise RenderError(str(exc)) from None
     _prepare(runs.traces, "lesson", quality, theme)
+    t_voice = time.perf_counter()
     speech = _speech(the_script, chosen, voice, voice_name, voice_rate, voice_fallback)
+    voice_seconds = time.perf_counter() - t_voice
     if speech is not None:
         the_script = the_script.with_audio({i: a.size / AUDIO_RATE for i, a in speech.items()})
     name = safe_name(name or "lesson")
@@ -301,10 +304,22 @@ def render_lesson(
                 first = rendered[chosen[0].key]
                 with files.disk_guard([out]):
                     meta = _finish(
-                        new, name, chosen, rendered, timeline, runs, the_script, quality, theme, webm, preset
+                        new,
+                        name,
+                        chosen,
+                        rendered,
+                        timeline,
+                        runs,
+                        the_script,
+                        quality,
+                        theme,
+                        webm,
+                        preset,
+                        speech,
+                        _voice_label(voice),
                     )
                     if speech is not None:
-                        meta = _voice_over(new, name, chosen, timeline, speech, webm, meta, _voice_label(voice))
+                        voice_seconds += meta["audio"]["seconds"]
                 with files.signals_deferred():
                     with files.disk_guard([out]):
                         files.publish(out, work, names)
@@ -331,6 +346,7 @@ def render_lesson(
         fps=first["fps"],
         duration=timeline["duration"],
         seconds=time.perf_counter() - t_start,
+        voice_seconds=voice_seconds if speech is not None else 0.0,
         timeline=meta["lesson"],
     )
 
@@ -347,8 +363,11 @@ def _finish(
     theme: str,
     webm: bool,
     preset: str,
+    speech: dict[str, Any] | None = None,
+    voice_label: str = "",
 ) -> dict:
-    """Join the chapters and write every other file of the set into the staging folder ``new``."""
+    """Join the chapters (with their narration, when ``speech`` is given) and write every other
+    file of the set into the staging folder ``new``."""
     from descent.publish.captions import chapters_vtt, script_vtt
     from descent.publish.presenter import presenter_page
     from descent.publish.transcript import transcript_html, transcript_markdown
@@ -357,6 +376,9 @@ def _finish(
     from .outputs.encode import concat_clips
 
     first = rendered[chosen[0].key]
+    t_voice = time.perf_counter()
+    track = _narrate(new, timeline, speech) if speech is not None else None
+    voice_seconds = time.perf_counter() - t_voice
     parts = [Path(rendered[c.key]["mp4"]) for c in chosen]
     marks = [(f"{c['number']}. {c['title']}", c["start"], c["end"]) for c in timeline["chapters"]]
     concat_clips(parts, new / f"{name}.mp4", marks)
@@ -367,6 +389,15 @@ def _finish(
         from descent.publish import transcode_webm
 
         transcode_webm(new / f"{name}.mp4", new / f"{name}.webm")
+        if track is not None:
+            from .outputs.voice import mux_audio
+
+            t_voice = time.perf_counter()
+            silent = new / f".silent-{name}.webm"
+            os.replace(new / f"{name}.webm", silent)
+            mux_audio(silent, track, new / f"{name}.webm", rate=AUDIO_RATE, codec="opus")
+            silent.unlink()
+            voice_seconds += time.perf_counter() - t_voice
     lesson = {
         "title": script.title,
         "lang": "en",
@@ -389,7 +420,7 @@ def _finish(
     atomic_write(new / f"{name}.vtt", script_vtt(lesson["lines"]))
     atomic_write(new / f"{name}.chapters.vtt", chapters_vtt(lesson["chapters"]))
     atomic_write(new / f"{name}.transcript.md", transcript_markdown(lesson))
-    atomic_write(new / f"{name}.transcript.html", transcript_html(lesson))
+    atomic_write(new / f"{name}.transcript.html", transcript_html(lesson, presenter=f"{name}.html"))
     atomic_write(new / f"{name}.html", presenter_page(lesson))
     meta = {
         "schema": "descent.lesson/1",
@@ -413,6 +444,15 @@ def _finish(
         "versions": versions(),
         "traces": [json.loads(t.to_json()) for t in runs.traces],
     }
+    if track is not None:
+        meta["audio"] = {
+            "voice": voice_label,
+            "rate": AUDIO_RATE,
+            "codec": "aac",
+            "webm_codec": "opus",
+            "loudness_lufs": -16.0,
+            "seconds": round(voice_seconds, 3),  # mixing, normalising and muxing it
+        }
     atomic_write(new / f"{name}.json", json.dumps(meta, indent=1, ensure_ascii=False, allow_nan=False) + "\n")
     return meta
 
@@ -467,36 +507,18 @@ def _speech(
         raise RenderError(str(exc)) from None
 
 
-def _voice_over(
-    new: Path,
-    name: str,
-    chosen: Sequence[Chapter],
-    timeline: dict,
-    speech: dict[str, Any],
-    webm: bool,
-    meta: dict,
-    label: str,
-) -> dict:
-    """Lay the narration under the staged videos: each line from its beat's start, normalised once
-    for the whole lesson; the lesson and each chapter clip get their part as AAC (the WebM, Opus)."""
-    import os as _os
-
-    from descent.trainer import atomic_write
-
+def _narrate(new: Path, timeline: dict, speech: dict[str, Any]) -> Any:
+    """The narration under the staged chapter clips: each line from its beat's start, normalised
+    once for the whole lesson, each chapter's part muxed into its clip as AAC (stream copy of the
+    video). Returns the whole track (the lesson's audio joins with the clips; the WebM takes it whole)."""
     from .outputs.voice import loudness_normalise, mix, mux_audio
 
     cues = [(ln["start"], speech[ln["id"]]) for ln in timeline["lines"]]
     track = loudness_normalise(mix(cues, timeline["duration"], AUDIO_RATE), AUDIO_RATE)
-    targets = [(f"{name}.mp4", 0.0, timeline["duration"])]
-    targets += [(c["file"], c["start"], c["end"]) for c in timeline["chapters"]]
-    if webm:
-        targets.append((f"{name}.webm", 0.0, timeline["duration"]))
-    for file, start, end in targets:
-        silent = new / f".silent-{file}"
-        _os.replace(new / file, silent)
-        a, z = round(start * AUDIO_RATE), round(end * AUDIO_RATE)
-        mux_audio(silent, track[a:z], new / file, rate=AUDIO_RATE, codec="opus" if file.endswith(".webm") else "aac")
+    for c in timeline["chapters"]:
+        silent = new / f".silent-{c['file']}"
+        os.replace(new / c["file"], silent)
+        a, z = round(c["start"] * AUDIO_RATE), round(c["end"] * AUDIO_RATE)
+        mux_audio(silent, track[a:z], new / c["file"], rate=AUDIO_RATE, codec="aac")
         silent.unlink()
-    meta["audio"] = {"voice": label, "rate": AUDIO_RATE, "codec": "aac", "loudness_lufs": -16.0}
-    atomic_write(new / f"{name}.json", json.dumps(meta, indent=1, ensure_ascii=False, allow_nan=False) + "\n")
-    return meta
+    return track
