@@ -24,6 +24,7 @@ Examples
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import sys
@@ -41,6 +42,8 @@ from descent.scenes.script import (
     Script,
     ScriptError,
     beat_frames,
+    check_lesson_config,
+    check_runs,
     lesson_configs,
     lesson_script,
     select_chapters,
@@ -54,6 +57,8 @@ from .outputs.lesson import render_chapter
 
 __all__ = ["render_lesson", "lesson_runs", "LessonResult", "lesson_files", "chapter_file", "AUDIO_RATE"]
 
+#: x264's presets (the speed/size trade-off).
+PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
 #: The sample rate of the narration in every output (Hz).
 AUDIO_RATE = 48_000
 
@@ -103,7 +108,10 @@ def lesson_runs(config: Config | None = None) -> LessonRuns:
     """Train the lesson's three runs from ``config`` (default: the lab), only lr varying."""
     from descent.trainer import train
 
-    main = train(config or Config())
+    config = config or Config()
+    check_lesson_config(config)  # before any training
+    main = train(config)
+    check_runs(main)
     cfg = lesson_configs(main.config, main.lr_max)
     return LessonRuns(main, train(cfg["faster"]), train(cfg["diverging"]))
 
@@ -121,12 +129,20 @@ def lesson_files(name: str, chapters: Sequence[Chapter], webm: bool = False) -> 
     return [*names, f"{name}.html"]
 
 
-def _script_for(runs: LessonRuns, script: Script | str | os.PathLike | None) -> Script:
+def _edited_script(script: Script | dict | str | os.PathLike | None) -> Script | None:
+    """An edited script, read and checked before anything is trained."""
+    if script is None or isinstance(script, Script):
+        return script
+    if isinstance(script, dict):
+        return Script.from_dict(script)
+    if isinstance(script, (str, os.PathLike)):
+        return Script.load(script)
+    raise ScriptError(f"script must be a Script, its dict or a JSON file (got {type(script).__name__})")
+
+
+def _script_for(runs: LessonRuns, edited: Script | None) -> Script:
     base = lesson_script(runs)
-    if script is None:
-        return base
-    edited = script if isinstance(script, Script) else Script.load(script)
-    return base.reworded(edited)
+    return base if edited is None else base.reworded(edited)
 
 
 def _timeline(script: Script, chapters: Sequence[Chapter], rendered: dict[str, dict], name: str) -> dict:
@@ -255,12 +271,27 @@ def render_lesson(
         raise RenderError(f"unknown quality {quality!r} (choose from {', '.join(QUALITIES)})")
     if not isinstance(webm, bool):
         raise RenderError(f"webm must be True or False (got {webm!r})")
+    if fps is not None and (
+        isinstance(fps, bool) or not isinstance(fps, (int, float)) or not (math.isfinite(fps) and 1 <= fps <= 240)
+    ):
+        raise RenderError(f"fps must be 1 to 240 (got {fps!r})")
+    if preset not in PRESETS:
+        raise RenderError(f"unknown x264 preset {preset!r} (choose from {', '.join(PRESETS)})")
+    if not isinstance(name, str) or not isinstance(out_dir, (str, os.PathLike)):
+        raise RenderError("name must be a text and out_dir a path")
+    if chapters is not None and not isinstance(chapters, (str, list, tuple)):
+        raise RenderError(f"chapters must be a text such as '1,4' or a list (got {type(chapters).__name__})")
     try:
+        edited = _edited_script(script)
+        if isinstance(runs, Config):
+            check_lesson_config(runs)
         if runs is None or isinstance(runs, Config):
             runs = lesson_runs(runs)
+        elif isinstance(runs, Trace) or not isinstance(runs, (LessonRuns, list, tuple)):
+            raise ScriptError("runs must be a Config, LessonRuns or three traces (main, compared, above lr_max)")
         elif not isinstance(runs, LessonRuns):
             runs = LessonRuns.from_traces(list(runs))
-        the_script = _script_for(runs, script)
+        the_script = _script_for(runs, edited)
     except ScriptError as exc:
         raise RenderError(str(exc)) from None
     _prepare(runs.traces, "lesson", quality, theme)
@@ -275,6 +306,7 @@ def render_lesson(
     for n in names:
         if (out / n).is_dir():
             raise RenderError(f"cannot write {str(out / n)!r}: a directory has that name")
+    _claim(out, name, names)  # refuse before rendering; checked again under the lock
     parallel = max(1, min(jobs or os.cpu_count() or 1, len(chosen)))
     threads = max(1, (os.cpu_count() or 1) // parallel) if parallel > 1 else None
     published: list[str] = []
@@ -322,7 +354,7 @@ def render_lesson(
                         voice_seconds += meta["audio"]["seconds"]
                 with files.signals_deferred():
                     with files.disk_guard([out]):
-                        files.publish(out, work, names)
+                        files.publish(out, work, names, obsolete=_claim(out, name, names))
                     published = names
     except Interrupted:
         raise
@@ -349,6 +381,48 @@ def render_lesson(
         voice_seconds=voice_seconds if speech is not None else 0.0,
         timeline=meta["lesson"],
     )
+
+
+#: Names a lesson may not take: the batch's manifest and gallery page.
+RESERVED_NAMES = ("index", "manifest")
+#: The largest previous sidecar read to find the files of the set it describes.
+MAX_SIDECAR_BYTES = 256 << 20
+
+
+def _claim(out: Path, name: str, names: Sequence[str]) -> dict[str, dict]:
+    """Whether the lesson ``name`` may be written into ``out``, and the previous set's files it replaces.
+
+    A lesson replaces only a lesson: where ``NAME.json`` is another kind of file (a clip's
+    sidecar, a batch manifest, a file of the user's), or a file the new set would write
+    exists without a lesson's sidecar that lists it, it refuses. Returns the previous
+    set's files that the new set no longer has (name → size and hash), which publishing
+    removes if they are still what that set wrote (say, chapters left out with --chapters).
+    """
+    from descent.trainer.inputs import InputFileError, read_limited
+
+    if name in RESERVED_NAMES:
+        raise RenderError(f"--name {name} would replace the batch's {name} file; choose another name")
+    side = out / f"{name}.json"
+    prior: dict = {}
+    if side.exists():
+        try:
+            prior = json.loads(read_limited(side, MAX_SIDECAR_BYTES, what="sidecar"))
+        except (InputFileError, ValueError, RecursionError):
+            prior = {}
+        if not isinstance(prior, dict) or prior.get("schema") != "descent.lesson/1":
+            raise RenderError(f"{str(side)!r} is not a lesson's sidecar: choose another --name (nothing was written)")
+    checks = prior.get("checks") if isinstance(prior.get("checks"), dict) else {}
+    for n in names:
+        if n != side.name and (out / n).exists() and n not in checks:
+            raise RenderError(
+                f"{str(out / n)!r} exists and is no file of a lesson named {name}: choose another --name "
+                "(nothing was written)"
+            )
+    return {
+        n: c
+        for n, c in checks.items()
+        if n not in names and files.is_plain_name(n) and isinstance(c, dict) and {"size", "sha256"} <= set(c)
+    }
 
 
 def _finish(
@@ -444,6 +518,8 @@ def _finish(
         "versions": versions(),
         "traces": [json.loads(t.to_json()) for t in runs.traces],
     }
+    # each file's size and hash, so that the next lesson of this name can prove which files were this set's
+    meta["checks"] = {n: files.file_check(new / n) for n in lesson_files(name, chosen, webm) if n != f"{name}.json"}
     if track is not None:
         meta["audio"] = {
             "voice": voice_label,

@@ -43,6 +43,8 @@ __all__ = [
     "reading_seconds",
     "select_chapters",
     "beat_frames",
+    "check_lesson_config",
+    "check_runs",
     "early_step",
     "steps_text",
     "WORDS_PER_SECOND",
@@ -126,6 +128,7 @@ class Script:
 
     lines: tuple[Line, ...]
     title: str = "Gradient descent fits a line"
+    config: dict | None = None  # the config of the runs whose numbers the lines say
 
     @property
     def ids(self) -> list[str]:
@@ -146,7 +149,12 @@ class Script:
         return sum(ln.seconds for ln in self.chapter(key))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"schema": "descent.script/1", "title": self.title, "lines": [ln.to_dict() for ln in self.lines]}
+        """The script as JSON data (``descent.script/1``)."""
+        out: dict[str, Any] = {"schema": "descent.script/1", "title": self.title}
+        if self.config is not None:
+            out["config"] = dict(self.config)
+        out["lines"] = [ln.to_dict() for ln in self.lines]
+        return out
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=1, ensure_ascii=False) + "\n"
@@ -171,6 +179,12 @@ class Script:
         A line's length is the longer of the edited file's ``seconds`` and the reading
         estimate of its new text, so a reworded line is never cut short.
         """
+        if edited.config is not None and self.config is not None and edited.config != self.config:
+            key = next(k for k in self.config if edited.config.get(k) != self.config[k])
+            raise ScriptError(
+                f"the script was printed for {key} = {edited.config.get(key)!r} and this lesson has "
+                f"{key} = {self.config[key]!r}: print it again with `descent script lesson` and these options"
+            )
         mine = self.ids
         for line_id in edited.ids:
             if line_id not in mine:
@@ -187,7 +201,7 @@ class Script:
             else old
             for old in self.lines
         )
-        return Script(lines, edited.title or self.title)
+        return Script(lines, edited.title or self.title, self.config)
 
     def with_audio(self, seconds: Mapping[str, float], gap: float = GAP_SECONDS) -> Script:
         """This script timed by recorded or synthesised speech: each line lasts its audio plus ``gap``
@@ -200,7 +214,7 @@ class Script:
             else ln
             for ln in self.lines
         )
-        return Script(lines, self.title)
+        return Script(lines, self.title, self.config)
 
     @classmethod
     def from_dict(cls, d: Any, where: str = "script") -> Script:
@@ -219,6 +233,12 @@ class Script:
             if not isinstance(text, str) or not text.strip():
                 raise ScriptError(f'{where}: line {line_id!r} has no "text"')
             text = " ".join(text.split())
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ScriptError(
+                    f"{where}: line {line_id!r} holds a character that is not text (a lone surrogate)"
+                ) from None
             if len(text) > MAX_TEXT:
                 raise ScriptError(f"{where}: line {line_id!r} is longer than {MAX_TEXT} characters")
             seconds = item.get("seconds", 0.0)
@@ -231,7 +251,10 @@ class Script:
         title = d.get("title")
         if title is not None and (not isinstance(title, str) or len(title) > MAX_TEXT):
             raise ScriptError(f'{where}: "title" must be a short text')
-        return cls(tuple(lines), " ".join(title.split()) if title else "")
+        config = d.get("config")
+        if config is not None and not isinstance(config, Mapping):
+            raise ScriptError(f'{where}: "config" must be an object')
+        return cls(tuple(lines), " ".join(title.split()) if title else "", dict(config) if config else None)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Script:
@@ -249,6 +272,8 @@ class Script:
             raise ScriptError(f"{where}: not UTF-8 text") from None
         except json.JSONDecodeError as exc:
             raise ScriptError(f"{where}: not JSON ({exc.msg} at line {exc.lineno})") from None
+        except (RecursionError, ValueError) as exc:  # nested too deep; a number too long to read
+            raise ScriptError(f"{where}: not a script ({type(exc).__name__})") from None
         return cls.from_dict(d, where)
 
 
@@ -260,12 +285,14 @@ def select_chapters(spec: str | Iterable[int | str] | None) -> list[Chapter]:
     """
     if spec is None:
         return list(CHAPTERS)
+    if not isinstance(spec, (str, list, tuple)):
+        raise ScriptError(f"chapters must be a text such as '1,4' or a list (got {type(spec).__name__})")
     items = [s.strip() for s in spec.split(",")] if isinstance(spec, str) else [str(s).strip() for s in spec]
     chosen: set[int] = set()
     for item in items:
         if not item:
             continue
-        if item.isdigit() and 1 <= int(item) <= len(CHAPTERS):
+        if item.isascii() and item.isdigit() and 1 <= int(item) <= len(CHAPTERS):
             chosen.add(int(item))
         elif item in _BY_KEY:
             chosen.add(_BY_KEY[item].number)
@@ -290,6 +317,14 @@ def _nice_above(v: float) -> float:
     return float(f"{10.0 ** (e + 1):.6g}")
 
 
+def check_lesson_config(config: Config) -> None:
+    """Refuse, before anything is trained, a config the lesson cannot tell (one line)."""
+    if not OPTIMIZERS[config.optimizer].plain_gd or config.batch_size is not None:
+        raise ScriptError(
+            "the lesson teaches plain full-batch gradient descent: use --optimizer sgd without --batch-size"
+        )
+
+
 def lesson_configs(config: Config, lr_max: float) -> dict[str, Config]:
     """The three runs of the lesson, from one config, only the learning rate varying.
 
@@ -304,10 +339,7 @@ def lesson_configs(config: Config, lr_max: float) -> dict[str, Config]:
     >>> runs["main"].lr, runs["faster"].lr, runs["diverging"].lr
     (0.1, 0.2, 0.4)
     """
-    if not OPTIMIZERS[config.optimizer].plain_gd or config.batch_size is not None:
-        raise ScriptError(
-            "the lesson teaches plain full-batch gradient descent: use --optimizer sgd without --batch-size"
-        )
+    check_lesson_config(config)
     if not (math.isfinite(lr_max) and lr_max > 0):
         raise ScriptError("the lesson needs data with a finite lr_max (the x values must vary)")
     if config.lr >= lr_max:
@@ -320,6 +352,16 @@ def lesson_configs(config: Config, lr_max: float) -> dict[str, Config]:
         "faster": config.replace(lr=faster),
         "diverging": config.replace(lr=_nice_above(1.1 * lr_max)),
     }
+
+
+def check_runs(main: Trace) -> None:
+    """Refuse a lesson whose run has no descent to show: it starts (to rounding) at the minimum."""
+    l0, l_opt = float(main.loss[0]), main.optimum[2]
+    if not l0 - l_opt > 1e-9 * max(abs(l0), 1.0):
+        raise ScriptError(
+            f"the lesson's run starts at the minimum (loss {fmt_num(l0)}): there is no descent to show; "
+            "start elsewhere (--w0, --b0)"
+        )
 
 
 @dataclass(frozen=True)
@@ -342,6 +384,9 @@ class LessonRuns:
         if len(traces) != 3 or not all(isinstance(t, Trace) for t in traces):
             raise ScriptError(f"the lesson draws three traces (got {len(traces)})")
         main, faster, diverging = traces
+        check_lesson_config(main.config)
+        if faster.config.lr == main.config.lr:
+            raise ScriptError(f"the lesson compares two learning rates (both runs have lr {main.config.lr:g})")
         for t in (faster, diverging):
             if t.config.replace(lr=main.config.lr) != main.config:
                 raise ScriptError("the lesson's three runs must share one config, only lr varying")
@@ -351,6 +396,7 @@ class LessonRuns:
                 f"the lesson's runs must be two below lr_max = {fmt_num(lr_max, 3)} and one above it "
                 f"(got lr {main.config.lr:g}, {faster.config.lr:g}, {diverging.config.lr:g})"
             )
+        check_runs(main)
         return cls(main, faster, diverging)
 
 
@@ -438,7 +484,7 @@ def lesson_script(runs: LessonRuns) -> Script:
         # 2. the model and its cost
         (
             "model.guess",
-            f"The model is a line as well, ŷ = w·x + b. Training starts from a poor guess: "
+            f"The model is a line as well, ŷ = w·x + b. Training starts from a first guess: "
             f"w = {_n(t.w[0])} and b = {_n(t.b[0])}.",
         ),
         (
@@ -458,7 +504,7 @@ def lesson_script(runs: LessonRuns) -> Script:
             "surface.every",
             "Every pair of w and b is a line with a cost of its own. Over all the pairs, the costs form a surface.",
         ),
-        ("surface.start", f"The first guess sits high up on its side, at a cost of {l0}."),
+        ("surface.start", f"The first guess is a point on the surface, at a cost of {l0}."),
         (
             "surface.bottom",
             f"The lowest point is the best line, w = {_n(w_opt)} and b = {_n(b_opt)}, "
@@ -515,7 +561,7 @@ def lesson_script(runs: LessonRuns) -> Script:
     out = tuple(
         Line(line_id, line_id.partition(".")[0], text, reading_seconds(text)) for line_id, text in lines if text
     )
-    return Script(out)
+    return Script(out, config=t.config.to_dict())
 
 
 def _diverge_text(wild: Trace, lr_max: float) -> str:

@@ -450,8 +450,8 @@ def script_cmd(scene: str, config_file: Path | None, chapters: str | None, fmt: 
         script = lesson_script(lesson_runs(config))
     except ScriptError as exc:
         raise UserError(str(exc)) from None
-    script = Script(tuple(ln for ln in script.lines if ln.chapter in keys), script.title)
-    click.echo(script.to_json() if fmt == "json" else script.to_markdown(), nl=False)
+    script = Script(tuple(ln for ln in script.lines if ln.chapter in keys), script.title, script.config)
+    _out((script.to_json() if fmt == "json" else script.to_markdown()).rstrip("\n"))
 
 
 @cli.command("batch")

@@ -810,3 +810,45 @@ def test_the_numbers_on_screen_are_the_runs_own(lab):
             assert v in table, (v, table)
     for v in (f(w_opt), f(b_opt), f(l_opt, 3), f(lab["lr_max"], 3)):
         assert v in table
+
+
+def test_a_smaller_set_removes_the_previous_sets_other_chapters_and_names_are_not_taken_over(tmp_path):
+    """--chapters 1,6 then --chapters 1 into one folder: the second set's files, and no stale chapter 6
+    (it was left under its final name, describing another set); a lesson never takes over another kind
+    of set's files, nor a clip a lesson's."""
+    out = tmp_path / "out"
+    base = ["render", "lesson", "-q", "l", "--fps", str(FPS), "--out-dir", str(out), "--quiet"]
+    r = CliRunner().invoke(cli, [*base, "--chapters", "1,6"])
+    assert r.exit_code == 0, r.stderr
+    assert (out / "lesson_06_summary.mp4").exists()
+    r = CliRunner().invoke(cli, [*base, "--chapters", "1"])
+    assert r.exit_code == 0, r.stderr
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == sorted(
+        lesson_files("lesson", select_chapters("1"))
+    )
+    # a file the user keeps, a clip, the batch's names: refused before anything is rendered
+    (out / "notes.html").write_text("<p>mine</p>")
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    for name in ("notes", "index", "manifest"):
+        r = CliRunner().invoke(cli, [*base, "--chapters", "1", "--name", name])
+        assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1, (name, r.stderr)
+    r = CliRunner().invoke(cli, ["render", "fit", "-q", "l", "--fps", "5", "--out-dir", str(out), "--name", "lesson"])
+    assert r.exit_code == 2 and "descent.lesson/1" in r.stderr
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+
+
+def test_odd_chapter_and_script_input_is_one_line(tmp_path):
+    from descent.scenes.script import Script, ScriptError
+
+    for spec in ("²", "١", "1.5", "-1"):
+        with pytest.raises(ScriptError, match="unknown chapter"):
+            select_chapters(spec)
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(ScriptError, match="not a script"):
+        Script.load(deep)
+    # a script printed for one config does not narrate another
+    lab = lesson_script(lesson_runs(Config()))
+    other = lesson_script(lesson_runs(Config(lr=0.05)))
+    with pytest.raises(ScriptError, match="lr = 0.1"):
+        other.reworded(Script.from_dict(lab.to_dict()))

@@ -297,6 +297,23 @@ def stage_clip(
     return RenderResult(name, staged_mp4, staged_png, staged_json, frames, width, height, float(rate), seconds)
 
 
+def _refuse_other_set(sidecar: Path) -> None:
+    """A clip replaces a clip: not a lesson's (or a batch manifest's) files that share its name."""
+    try:
+        with open(sidecar, "rb") as fh:
+            head = fh.read(4096).decode("utf-8", "replace")
+    except OSError:
+        return
+    import re
+
+    found = re.search(r'"schema"\s*:\s*"([^"]{1,40})"', head)
+    if found and found.group(1) != "descent.clip/1":
+        raise RenderError(
+            f"{str(sidecar)!r} belongs to a {found.group(1)} set, not a clip: "
+            "choose another --name (nothing was written)"
+        )
+
+
 def render(
     traces: Trace | Sequence[Trace],
     scene: str = "fit",
@@ -353,6 +370,7 @@ def render(
     for ext in ("mp4", "png", "json"):  # all three land, or none: refuse before rendering
         if (out / f"{name}.{ext}").is_dir():
             raise RenderError(f"cannot write {str(out / f'{name}.{ext}')!r}: a directory has that name")
+    _refuse_other_set(out / f"{name}.json")
     say = notify or (lambda msg: print(msg, file=sys.stderr, flush=True))
     published: list[str] = []
     try:
