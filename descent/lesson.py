@@ -551,34 +551,14 @@ def _speech(
     Everything is checked before anything is rendered: a missing or silent take, an
     unknown format or voice, espeak-ng missing are one-line errors.
     """
-    import tempfile
-
-    from .outputs.voice import VoiceError, find_takes, load_take, speech_text, synthesize
+    from .outputs.voice import VoiceError, speak
 
     if voice is None or str(voice) == "none":
         return None
-    if fallback not in (None, "espeak"):
-        raise RenderError(f"unknown voice fallback {str(fallback)!r} (choose espeak)")
-    if not 40 <= voice_rate <= 500:
-        raise RenderError(f"voice rate must be 40 to 500 words a minute (got {voice_rate})")
     keys = {c.key for c in chosen}
-    lines = [ln for ln in script.lines if ln.chapter in keys]
-    ids = [ln.id for ln in lines]
+    lines = [(ln.id, ln.text) for ln in script.lines if ln.chapter in keys]
     try:
-        with tempfile.TemporaryDirectory(prefix="descent-voice-") as tmp:
-            paths: dict[str, Path] = {}
-            if str(voice) == "espeak":
-                todo = ids
-            else:
-                folder = Path(voice)
-                if not folder.is_dir():
-                    raise RenderError(f"--voice {str(voice)!r}: not espeak, none, or a folder of takes")
-                paths = find_takes(folder, ids, missing_ok=fallback == "espeak")
-                todo = [i for i in ids if i not in paths]
-            if todo:
-                texts = {ln.id: speech_text(ln.text) for ln in lines}
-                paths.update(synthesize([(i, texts[i]) for i in todo], Path(tmp), voice=voice_name, rate=voice_rate))
-            return {i: load_take(paths[i], AUDIO_RATE) for i in ids}
+        return speak(lines, voice, voice_name=voice_name, voice_rate=voice_rate, fallback=fallback, rate=AUDIO_RATE)
     except VoiceError as exc:
         raise RenderError(str(exc)) from None
 

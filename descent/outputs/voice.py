@@ -44,6 +44,7 @@ import numpy as np
 from descent.trainer.inputs import brief, brief_path, file_kind, printable
 
 __all__ = [
+    "speak",
     "VoiceError",
     "speech_text",
     "synthesize",
@@ -1052,3 +1053,42 @@ def _audio_frames(x: np.ndarray, rate: int, start: int, step: int = 4800):
         frame.time_base = Fraction(1, rate)
         frame.pts = start + i
         yield frame
+
+
+def speak(
+    lines: Sequence[tuple[str, str]],
+    voice: str | os.PathLike,
+    *,
+    voice_name: str = "en-us",
+    voice_rate: int = 160,
+    fallback: str | None = None,
+    rate: int = SAMPLE_RATE,
+) -> dict[str, np.ndarray]:
+    """The audio of each (id, caption text) line: ``voice`` is ``"espeak"`` or a folder of takes.
+
+    Returns id → mono float32 samples at ``rate``. With a folder, every line needs its
+    take unless ``fallback="espeak"`` (then the lines without one are synthesised).
+    Everything is checked here, before any rendering: a missing, silent or unreadable
+    take, an unknown voice, espeak-ng missing are :class:`VoiceError`.
+    """
+    import tempfile
+
+    if fallback not in (None, "espeak"):
+        raise VoiceError(f"unknown voice fallback {brief(fallback)} (choose espeak)")
+    if isinstance(voice_rate, bool) or not isinstance(voice_rate, int) or not 40 <= voice_rate <= 500:
+        raise VoiceError(f"voice rate must be 40 to 500 words a minute (got {voice_rate!r})")
+    ids = [i for i, _ in lines]
+    with tempfile.TemporaryDirectory(prefix="descent-voice-") as tmp:
+        paths: dict[str, Path] = {}
+        if str(voice) == "espeak":
+            todo = ids
+        else:
+            folder = Path(voice)
+            if not folder.is_dir():
+                raise VoiceError(f"--voice {brief_path(folder)}: not espeak, none, or a folder of takes")
+            paths = find_takes(folder, ids, missing_ok=fallback == "espeak")
+            todo = [i for i in ids if i not in paths]
+        if todo:
+            texts = dict(lines)
+            paths.update(synthesize([(i, texts[i]) for i in todo], Path(tmp), voice=voice_name, rate=voice_rate))
+        return {i: load_take(paths[i], rate) for i in ids}
