@@ -276,6 +276,27 @@ class LessonChapter(DescentScene):
         return driver.layer() if driver is not None else None
 
     # -- helpers for the chapters --------------------------------------------------------
+    def run_colours(self) -> list[str]:
+        """The three runs' colours (main, compared, above lr_max), the same in every chapter.
+
+        The theme's series, skipping the data points', the optimum's and the warning's colours
+        and those near the first run's or the points' (RGB distance), so no run is mistaken
+        for another, for the data or for the limit.
+        """
+        th = self.th
+
+        def rgb(c: str) -> np.ndarray:
+            return np.array([int(c.lstrip("#")[i : i + 2], 16) for i in (0, 2, 4)], dtype=float)
+
+        def apart(c: str, other: str, least: float) -> bool:
+            return float(np.linalg.norm(rgb(c) - rgb(other))) >= least
+
+        taken = {th.points.lower(), th.optimum.lower(), th.warn.lower()}
+        free = [
+            c for c in th.series[1:] if c.lower() not in taken and apart(c, th.run, 80) and apart(c, th.points, 130)
+        ]
+        return [th.run, *free[:2]]
+
     def run_context(self, trace: Trace) -> Context:
         return Context.for_trace(trace, self.th, self.max_keys, self.step_hold)
 
@@ -692,7 +713,7 @@ class RatesChapter(LessonChapter):
             )
             for t in pair
         ]
-        runs = [Run(t, th.series[i], clocks[i]) for i, t in enumerate(pair)]
+        runs = [Run(t, self.run_colours()[i], clocks[i]) for i, t in enumerate(pair)]
         title = self.heading_text()
         self.a_panels = [
             CompareHeader(self.ctx, lay["header"], pair, title),
@@ -713,7 +734,7 @@ class RatesChapter(LessonChapter):
         # part two: the diverging run alone
         wctx = self.run_context(wild)
         c = lay["contour"]
-        wild_run = [Run(wild, th.series[2], wctx.clock)]  # its colour on the line of learning rates
+        wild_run = [Run(wild, self.run_colours()[2], wctx.clock)]  # its colour on the line of learning rates
         self.b_contour = ContourPanel(wctx, c, runs=wild_run)
         self.b_panels = [
             Header(wctx, lay["header"], self.heading_text(": above lr_max")),
@@ -748,7 +769,8 @@ class RatesChapter(LessonChapter):
             limit, UP, buff=0.1
         )
         marks = VGroup()
-        for t, colour, side in ((main, th.series[0], UP), (fast, th.series[1], UP), (wild, th.series[2], DOWN)):
+        c0, c1, c2 = self.run_colours()
+        for t, colour, side in ((main, c0, UP), (fast, c1, UP), (wild, c2, DOWN)):
             v = t.config.lr
             dot = Dot(at(v), radius=0.11, color=colour).set_stroke(color=th.run_outline, width=2)
             text = label(f"lr {v:g}", th, th.sizes.legend + 2, colour).next_to(dot, side, buff=0.22)
@@ -837,7 +859,7 @@ class SummaryChapter(LessonChapter):
         head = ["", "w", "b", "loss"]
         rows = [(f"lr {t.config.lr:g}", t) for t in (main, fast, wild)]
         cells = [[label(h, th, size, th.muted, weight="BOLD") for h in head]]
-        colours = th.series[:3]  # the runs' colours in the comparison; the third, the one above lr_max
+        colours = self.run_colours()  # as in chapter 5
         for (name, t), colour in zip(rows, colours, strict=True):
             cells.append(
                 [
