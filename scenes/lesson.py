@@ -110,6 +110,7 @@ def fade_to(mob: Mobject, opacity: float, run_time: float = 0.8) -> list[Animati
 
 
 def set_opacity(mob: Mobject, opacity: float) -> None:
+    """Set every vectorized part of ``mob`` to ``opacity`` at once (a Group's own set_opacity does not)."""
     for v in _vmobjects(mob):
         v.set_opacity(opacity)
 
@@ -137,10 +138,12 @@ class LessonChapter(DescentScene):
     # -- timing ----------------------------------------------------------------------
     @classmethod
     def chapter(cls) -> Chapter:
+        """The chapter this scene draws (from :data:`~descent.scenes.script.CHAPTERS`)."""
         return next(c for c in CHAPTERS if c.key == cls.CHAPTER)
 
     @classmethod
     def lesson_script(cls) -> Script:
+        """The script the beats follow: the one given, else the one the runs tell."""
         if cls.script is not None:
             return cls.script
         if cls.runs is None:
@@ -507,11 +510,7 @@ class SurfaceChapter(LessonChapter, ThreeDScene):
         )
         self.ctx = self.run_context(t)
 
-        def rotation() -> np.ndarray:
-            self.camera.reset_rotation_matrix()
-            return self.camera.get_rotation_matrix()
-
-        self.surface = SurfacePanel(self.ctx, rotation, size=self.SIZE, z_length=3.6)
+        self.surface = SurfacePanel(self.ctx, self._rotation_now, size=self.SIZE, z_length=3.6)
         self.surface.bake_shading(self.camera)
         # centre the surface's box on screen for the opening camera; the map (from above) is
         # centred on the surface's middle, and the closing move slides from one to the other
@@ -562,6 +561,7 @@ class SurfaceChapter(LessonChapter, ThreeDScene):
         )
 
     def _rotation_now(self) -> np.ndarray:
+        """The camera's rotation now (its cached matrix is only refreshed when it draws)."""
         self.camera.reset_rotation_matrix()
         return self.camera.get_rotation_matrix()
 

@@ -22,7 +22,7 @@ import json
 import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -119,6 +119,7 @@ class Line:
     seconds: float
 
     def to_dict(self) -> dict[str, Any]:
+        """The line as it appears in the script's JSON."""
         return {"id": self.id, "chapter": self.chapter, "text": self.text, "seconds": self.seconds}
 
 
@@ -139,6 +140,7 @@ class Script:
         return [ln for ln in self.lines if ln.chapter == key]
 
     def line(self, line_id: str) -> Line:
+        """The line with id ``line_id`` (KeyError when there is none)."""
         for ln in self.lines:
             if ln.id == line_id:
                 return ln
@@ -216,8 +218,14 @@ class Script:
         )
         return Script(lines, self.title, self.config)
 
+    def only(self, keys: Iterable[str]) -> Script:
+        """The lines of the chapters ``keys`` only (a script printed for some chapters)."""
+        chosen = set(keys)
+        return Script(tuple(ln for ln in self.lines if ln.chapter in chosen), self.title, self.config)
+
     @classmethod
     def from_dict(cls, d: Any, where: str = "script") -> Script:
+        """A script from its JSON data, every field checked (:class:`ScriptError`, one line)."""
         if not isinstance(d, Mapping) or not isinstance(d.get("lines"), list):
             raise ScriptError(f'{where}: expected an object with a list of "lines"')
         raw = d["lines"]
@@ -372,7 +380,6 @@ class LessonRuns:
     main: Trace
     faster: Trace
     diverging: Trace
-    extra: dict = field(default_factory=dict)
 
     @property
     def traces(self) -> list[Trace]:

@@ -442,7 +442,7 @@ def script_cmd(scene: str, config_file: Path | None, chapters: str | None, fmt: 
     texts (keep the ids) and render with `descent render lesson --script FILE`.
     """
     from descent.lesson import lesson_runs
-    from descent.scenes.script import Script, ScriptError, lesson_script, select_chapters
+    from descent.scenes.script import ScriptError, lesson_script, select_chapters
 
     config = config_from_options(config_file, options)
     try:
@@ -450,7 +450,7 @@ def script_cmd(scene: str, config_file: Path | None, chapters: str | None, fmt: 
         script = lesson_script(lesson_runs(config))
     except ScriptError as exc:
         raise UserError(str(exc)) from None
-    script = Script(tuple(ln for ln in script.lines if ln.chapter in keys), script.title, script.config)
+    script = script.only(keys)
     _out((script.to_json() if fmt == "json" else script.to_markdown()).rstrip("\n"))
 
 
