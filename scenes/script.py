@@ -44,6 +44,7 @@ __all__ = [
     "select_chapters",
     "beat_frames",
     "check_lesson_config",
+    "clip_script",
     "check_runs",
     "early_step",
     "steps_text",
@@ -596,3 +597,52 @@ def _diverge_text(wild: Trace, lr_max: float) -> str:
         f"{steps_text(wild.last_k)} the cost goes from {_n(loss[0])} to {_n(loss[-1])}, and more steps would "
         "make it grow without bound."
     )
+
+
+# -- a clip's short script ---------------------------------------------------------
+def _and(items: Sequence[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def clip_script(traces: Sequence[Trace]) -> Script:
+    """The narration of a clip (fit, surface, compare): a line as it starts (``clip.start``),
+    one as the descent begins (``clip.descent``) and one on the final state (``clip.end``).
+
+    >>> from descent.trainer import Config, train
+    >>> clip_script([train(Config())]).line("clip.end").text
+    'After 15 steps, w = 1.001 and b = −1.343, at a cost of 0.1209; the lowest possible is 0.0109.'
+    """
+    t = traces[0]
+    c = t.config
+    l_opt = t.optimum[2]
+    if len(traces) == 1:
+        start = (
+            f"The run starts from w = {_n(t.w[0])} and b = {_n(t.b[0])}, at a cost of {_n(t.loss[0])}, "
+            f"with a learning rate of {c.lr:g}."
+        )
+        loss = np.asarray(t.loss, dtype=float)
+        if t.diverged or loss[-1] > loss[0]:
+            descent = "Each step overshoots the valley by more than the last, and the cost grows."
+            end = (
+                f"The run diverges: {t.divergence_text}."
+                if t.diverged and t.divergence_text
+                else f"After {steps_text(t.last_k)} the cost has grown to {_n(loss[-1])}."
+            )
+        else:
+            k = early_step(t)
+            descent = f"Each step moves w and b downhill; after {steps_text(k)} the cost is {_n(loss[k])}."
+            end = (
+                f"After {steps_text(t.last_k)}, w = {_n(t.w[-1])} and b = {_n(t.b[-1])}, at a cost of "
+                f"{_n(loss[-1])}; the lowest possible is {_n(l_opt, 3)}."
+            )
+    else:
+        lrs = _and([f"{r.config.lr:g}" for r in traces])
+        start = (
+            f"{len(traces)} runs from the same start, w = {_n(t.w[0])} and b = {_n(t.b[0])}, with learning rates {lrs}."
+        )
+        descent = "They step down the same surface, each with its own stride."
+        k = min(r.last_k for r in traces)
+        costs = _and([f"at {r.config.lr:g} the cost is {_n(r.loss[min(k, r.last_k)])}" for r in traces])
+        end = f"After {steps_text(k)}, {costs}."
+    lines = [("clip.start", start), ("clip.descent", descent), ("clip.end", end)]
+    return Script(tuple(Line(i, "clip", text, reading_seconds(text)) for i, text in lines), config=c.to_dict())

@@ -234,17 +234,15 @@ def _notify(msg: str) -> None:
     "--voice",
     default=None,
     metavar="none|espeak|DIR",
-    help="lesson: narrate each script line: espeak (offline speech) or DIR of takes named ID.wav/.flac/.mp3/.m4a.",
+    help="Narrate the script (descent script): espeak (offline speech) or DIR of takes named ID.wav/.flac/.mp3/.m4a.",
 )
-@click.option("--voice-name", default=None, help="lesson: espeak-ng voice.  [default: en-us]")
-@click.option(
-    "--voice-rate", type=click.IntRange(40, 500), default=None, help="lesson: espeak words a minute.  [default: 160]"
-)
+@click.option("--voice-name", default=None, help="espeak-ng voice.  [default: en-us]")
+@click.option("--voice-rate", type=click.IntRange(40, 500), default=None, help="espeak words a minute.  [default: 160]")
 @click.option(
     "--voice-fallback",
     type=click.Choice(["espeak"]),
     default=None,
-    help="lesson: speak the lines that have no take with espeak instead of refusing.",
+    help="Speak the lines that have no take with espeak instead of refusing.",
 )
 def render_cmd(
     scene: str,
@@ -283,10 +281,6 @@ def render_cmd(
         "--script": script_file,
         "--webm": webm or None,
         "--jobs": jobs,
-        "--voice": voice,
-        "--voice-name": voice_name,
-        "--voice-rate": voice_rate,
-        "--voice-fallback": voice_fallback,
     }
     if SCENES[scene].lesson:
         clip_only = {
@@ -337,10 +331,23 @@ def render_cmd(
 
     if not SCENES[scene].many_runs and len(traces) > 1:
         raise UserError(f"the {scene} scene draws one run (got {len(traces)} traces)")
+    if voice is None and (voice_name or voice_rate or voice_fallback):
+        raise UserError("--voice-name, --voice-rate and --voice-fallback go with --voice")
+    narrated: dict[str, Any] = {}
+    if voice is not None and voice != "none":
+        from descent.narrate import render_narrated as render  # noqa: F811  (the same options, and a voice)
+
+        narrated = {
+            "voice": voice,
+            "voice_name": voice_name or "en-us",
+            "voice_rate": voice_rate or 160,
+            "voice_fallback": voice_fallback,
+        }
     try:
         result = render(
             traces,
             scene,
+            **narrated,
             quality=quality,
             fps=fps,
             theme=theme,

@@ -149,8 +149,8 @@ def test_missing_takes_are_named_and_nothing_is_written(tmp_path, runs):
     assert lines[0]["seconds"] == pytest.approx(2.0 + GAP_SECONDS) and lines[1]["seconds"] > MIN_SECONDS
 
 
-def test_voice_options_are_the_lessons(tmp_path):
-    r = CliRunner().invoke(cli, ["render", "fit", "--voice", "espeak", "--out-dir", str(tmp_path)])
-    assert r.exit_code == 2 and "--voice is an option of the lesson" in r.stderr
+def test_voice_options_go_with_a_voice(tmp_path):
+    r = CliRunner().invoke(cli, ["render", "fit", "--voice-rate", "120", "--out-dir", str(tmp_path)])
+    assert r.exit_code == 2 and "go with --voice" in r.stderr
     r = CliRunner().invoke(cli, ["render", "lesson", "--voice", str(tmp_path / "nowhere"), "--out-dir", str(tmp_path)])
     assert r.exit_code == 2 and "nowhere" in r.stderr and len(r.stderr.strip().splitlines()) == 1

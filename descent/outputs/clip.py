@@ -27,7 +27,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from descent._version import versions
@@ -76,10 +76,12 @@ class RenderResult:
     height: int
     fps: float
     seconds: float
+    extra: list[Path] = field(default_factory=list)  # files published with the clip (its narration's captions)
 
     @property
     def paths(self) -> list[Path]:
-        return [self.mp4, self.poster, self.sidecar]
+        """Every file of the clip's set."""
+        return [self.mp4, self.poster, self.sidecar, *self.extra]
 
 
 def default_name(scene: str, traces: Sequence[Trace]) -> str:
@@ -329,6 +331,7 @@ def render(
     encoder_threads: int | None = None,
     wait: bool = True,
     notify: Callable[[str], None] | None = None,
+    extras: Callable[[RenderResult], Sequence[str]] | None = None,
 ) -> RenderResult:
     """Render ``scene`` for ``traces`` and publish the finished files in ``out_dir``.
 
@@ -354,6 +357,11 @@ def render(
     notify
         Receives one-line messages (waiting for the folder, an earlier interrupted
         publication completed); default: stderr.
+    extras
+        Called with the staged clip (its files in the work folder's staging folder)
+        before anything is published; it may rewrite them and stage more files beside
+        them, and returns those files' names, published in the same set (the
+        narration of :mod:`descent.narrate`).
 
     Raises
     ------
@@ -392,6 +400,12 @@ def render(
                     encoder_threads=encoder_threads,
                 )
                 names = [staged.mp4.name, staged.poster.name, staged.sidecar.name]
+                if extras is not None:
+                    with files.disk_guard([out]):
+                        more = list(extras(staged))
+                    if any(not files.is_plain_name(n) or n in names for n in more):
+                        raise RenderError("the clip's extra files must have names of their own")
+                    names += more
                 with files.signals_deferred():
                     with files.disk_guard([out]):
                         files.publish(out, work, names)
@@ -406,6 +420,7 @@ def render(
             staged.height,
             staged.fps,
             staged.seconds,
+            [out / n for n in names[3:]],
         )
     except Interrupted:
         raise

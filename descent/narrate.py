@@ -1,0 +1,131 @@
+"""A narrated clip: ``descent render fit|surface|compare --voice espeak|DIR``.
+
+A clip's short script (:func:`~descent.scenes.script.clip_script`: a line as it
+starts, one as the descent begins, one on the final state) is spoken by espeak-ng
+or taken from the lecturer's recordings. The clip's stretches grow to hold their
+lines (the intro, the descent and the closing hold each last at least their line
+plus a pause; the audio is never cut or sped up), the narration is normalised to
+−16 LUFS and muxed as AAC, and ``NAME.vtt`` (one cue per line, starting with its
+audio) is published with the clip as one set. It sits beside :mod:`descent.lesson`,
+over the render API and the captions.
+
+Examples
+--------
+>>> from descent import Config, train
+>>> from descent.narrate import render_narrated
+>>> result = render_narrated([train(Config())], "fit", voice="espeak", quality="l",
+...                          out_dir="/tmp/narrated-doc", progress=False)  # doctest: +SKIP
+>>> [p.name for p in result.paths]  # doctest: +SKIP
+['fit_sgd_lr0.1_steps15.mp4', 'fit_sgd_lr0.1_steps15.png', 'fit_sgd_lr0.1_steps15.json', 'fit_sgd_lr0.1_steps15.vtt']
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from typing import Any
+
+from descent.scenes import SCENES
+from descent.scenes.script import GAP_SECONDS, clip_script
+from descent.trainer import Trace
+
+from .outputs.clip import RenderError, RenderResult, render, scene_class
+from .outputs.voice import VoiceError, speak
+
+__all__ = ["render_narrated", "AUDIO_RATE"]
+
+#: The narration's sample rate (Hz).
+AUDIO_RATE = 48_000
+
+
+def _stretched(cls: type, traces: list[Trace], options: dict, seconds: dict[str, float]) -> dict:
+    """The scene options that give each line its stretch: intro, descent, hold at least line + pause."""
+    timed = type("Timed", (cls,), dict(options))
+    out = dict(options)
+    out["intro_seconds"] = max(timed.intro_seconds, seconds["clip.start"] + GAP_SECONDS)
+    out["descent_seconds"] = max(timed.descent_length(traces), seconds["clip.descent"] + GAP_SECONDS)
+    out["hold_seconds"] = max(timed.hold_seconds, seconds["clip.end"] + GAP_SECONDS)
+    return out
+
+
+def render_narrated(
+    traces: Trace | Sequence[Trace],
+    scene: str = "fit",
+    *,
+    voice: str | os.PathLike,
+    voice_name: str = "en-us",
+    voice_rate: int = 160,
+    voice_fallback: str | None = None,
+    scene_options: dict | None = None,
+    **render_options: Any,
+) -> RenderResult:
+    """Render ``scene`` for ``traces`` with a spoken script, published with its captions.
+
+    Parameters
+    ----------
+    voice
+        ``"espeak"`` (offline speech, ``voice_name`` and ``voice_rate`` in words a minute)
+        or a folder of takes named by line id: ``clip.start``, ``clip.descent``,
+        ``clip.end`` (``.wav``, ``.flac``, ``.mp3`` or ``.m4a``); ``voice_fallback="espeak"``
+        speaks the lines without a take.
+    render_options
+        Those of :func:`descent.render` (quality, fps, theme, out_dir, name, …).
+
+    Raises
+    ------
+    RenderError
+        Bad input, a missing or silent take, espeak-ng missing (one line), before anything is rendered.
+    """
+    from descent.publish.captions import script_vtt
+    from descent.trainer import atomic_write
+
+    from .outputs.voice import loudness_normalise, mix, mux_audio
+
+    traces = [traces] if isinstance(traces, Trace) else list(traces)
+    if scene not in SCENES or SCENES[scene].lesson:
+        raise RenderError(f"narrated clips are fit, surface or compare (got {scene!r}); the lesson has --voice too")
+    if not traces:
+        raise RenderError("no trace to render")
+    script = clip_script(traces)
+    lines = [(ln.id, ln.text) for ln in script.lines]
+    try:
+        speech = speak(
+            lines, voice, voice_name=voice_name, voice_rate=voice_rate, fallback=voice_fallback, rate=AUDIO_RATE
+        )
+    except VoiceError as exc:
+        raise RenderError(str(exc)) from None
+    seconds = {i: a.size / AUDIO_RATE for i, a in speech.items()}
+    cls = scene_class(scene)
+    options = _stretched(cls, traces, dict(scene_options or {}), seconds)
+    timed = type("Timed", (cls,), dict(options))
+    label = "espeak" if str(voice) == "espeak" else "takes"
+
+    def narrate(staged: RenderResult) -> list[str]:
+        fps = staged.fps
+        duration = staged.frames / fps
+        start, descent, _total = timed.schedule(traces)
+        # the descent's first frame: Manim writes a frame every 1/fps from the start of each play()
+        t_descent = min(-(-round(start * fps * 1e6) // 1_000_000) / fps, duration)
+        t_end = min(t_descent + descent, duration)
+        starts = {"clip.start": 0.0, "clip.descent": t_descent, "clip.end": t_end}
+        ends = {"clip.start": t_descent, "clip.descent": t_end, "clip.end": duration}
+        for i, a in speech.items():
+            if starts[i] + a.size / AUDIO_RATE > ends[i] + 1e-6:  # cannot happen: the stretches hold their lines
+                raise RenderError(f"line {i} outlasts its part of the clip")
+        track = loudness_normalise(mix([(starts[i], speech[i]) for i, _ in lines], duration, AUDIO_RATE), AUDIO_RATE)
+        silent = staged.mp4.with_name(f".silent-{staged.mp4.name}")
+        os.replace(staged.mp4, silent)
+        mux_audio(silent, track, staged.mp4, rate=AUDIO_RATE, codec="aac")
+        silent.unlink()
+        cues = [{**ln.to_dict(), "start": round(starts[ln.id], 6), "end": round(ends[ln.id], 6)} for ln in script.lines]
+        vtt = staged.mp4.with_suffix(".vtt")
+        atomic_write(vtt, script_vtt(cues))
+        meta = json.loads(staged.sidecar.read_text())
+        meta["files"]["captions"] = vtt.name
+        meta["narration"] = {"voice": label, "lines": cues, "script": script.to_dict()}
+        meta["audio"] = {"voice": label, "rate": AUDIO_RATE, "codec": "aac", "loudness_lufs": -16.0}
+        atomic_write(staged.sidecar, json.dumps(meta, indent=1, ensure_ascii=False, allow_nan=False) + "\n")
+        return [vtt.name]
+
+    return render(traces, scene, scene_options=options, extras=narrate, **render_options)
