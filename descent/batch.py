@@ -107,9 +107,12 @@ class BatchOptions:
     gif: bool = False
     gif_max_bytes: int = 8_000_000
     prefix: str | None = None
+    voice: str | None = None  # "espeak": each variant's clip narrated (the comparison stays silent)
 
     def render_dict(self) -> dict:
+        voiced = {"voice": self.voice} if self.voice else {}  # unvoiced batches keep their digests
         return {
+            **voiced,
             "scene": self.scene,
             "quality": self.quality,
             "fps": self.fps,
@@ -257,6 +260,13 @@ def render_variant(job: dict) -> dict:
     new = fs.staging(work)
     name = job["name"]
     trace = train(config)
+    narration = None
+    scene_options = r["scene_options"]
+    if r.get("voice"):
+        from descent.narrate import prepare_narration
+
+        narration = prepare_narration([trace], r["scene"], voice=r["voice"], scene_options=scene_options)
+        scene_options = narration.options
     res = stage_clip(
         trace,
         r["scene"],
@@ -267,16 +277,28 @@ def render_variant(job: dict) -> dict:
         theme=r["theme"],
         preset=r["preset"],
         progress=False,
-        scene_options=r["scene_options"],
+        scene_options=scene_options,
         encoder_threads=job.get("encoder_threads"),
     )
     names = {"mp4": res.mp4.name, "poster": res.poster.name, "json": res.sidecar.name}
     extras = (1.0 if r["webm"] else 0.0) + (1.0 if r["gif"] else 0.0)
     need = fs.space_needed(res.frames, res.width, res.height, res.fps, extras)
     with fs.disk_guard([work.parent], {work.parent: need}):
-        names["vtt"] = write_vtt(new / f"{name}.vtt", vtt_cues(r["scene"], [trace], r["scene_options"])).name
+        if narration is not None:
+            from descent.narrate import narrate_staged
+
+            names["vtt"] = narrate_staged(narration, res, [trace], r["scene"])[0]  # the spoken lines' captions
+        else:
+            names["vtt"] = write_vtt(new / f"{name}.vtt", vtt_cues(r["scene"], [trace], r["scene_options"])).name
         if r["webm"]:
             names["webm"] = transcode_webm(res.mp4, new / f"{name}.webm").name
+            if narration is not None:
+                from descent.outputs.voice import mux_audio
+
+                silent = new / f".silent-{name}.webm"
+                os.replace(new / names["webm"], silent)
+                mux_audio(silent, narration.track, new / names["webm"], codec="opus")
+                silent.unlink()
         if r["gif"]:
             names["gif"] = make_gif(res.mp4, new / f"{name}.gif", r["gif_max_bytes"]).name
     return {
@@ -291,6 +313,7 @@ def render_variant(job: dict) -> dict:
         "height": res.height,
         "frames": res.frames,
         "fps": res.fps,
+        "voiced": narration is not None,
     }
 
 
@@ -832,6 +855,7 @@ def _gallery(out: Path, shown: Sequence[tuple[Variant, dict]], compare_entry: di
                 "width": e["width"],
                 "height": e["height"],
                 "note": note,
+                "voiced": bool(e.get("voiced")),
                 "params": {
                     "learning rate": f"{c.lr:g}",
                     "optimizer": c.optimizer,

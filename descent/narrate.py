@@ -22,18 +22,20 @@ Examples
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from descent.scenes import SCENES
-from descent.scenes.script import GAP_SECONDS, clip_script
+from descent.scenes.script import GAP_SECONDS, Script, clip_script
 from descent.trainer import Trace
 
 from .outputs.clip import RenderError, RenderResult, render, scene_class
 from .outputs.voice import VoiceError, speak
 
-__all__ = ["render_narrated", "AUDIO_RATE"]
+__all__ = ["render_narrated", "prepare_narration", "narrate_staged", "Narration", "AUDIO_RATE"]
 
 #: The narration's sample rate (Hz).
 AUDIO_RATE = 48_000
@@ -47,6 +49,89 @@ def _stretched(cls: type, traces: list[Trace], options: dict, seconds: dict[str,
     out["descent_seconds"] = max(timed.descent_length(traces), seconds["clip.descent"] + GAP_SECONDS)
     out["hold_seconds"] = max(timed.hold_seconds, seconds["clip.end"] + GAP_SECONDS)
     return out
+
+
+@dataclass
+class Narration:
+    """A clip's script, its lines' audio and the scene options that give each line its stretch."""
+
+    script: Script
+    speech: dict[str, Any]
+    options: dict
+    label: str
+    track: Any = None  # the normalised narration once laid under a clip (a batch's WebM takes it as Opus)
+
+
+def prepare_narration(
+    traces: Sequence[Trace],
+    scene: str,
+    *,
+    voice: str | os.PathLike,
+    voice_name: str = "en-us",
+    voice_rate: int = 160,
+    voice_fallback: str | None = None,
+    scene_options: dict | None = None,
+) -> Narration:
+    """Speak a clip's script (before anything is rendered) and stretch the clip to it.
+
+    Raises :class:`RenderError` (one line) for a missing or silent take, an unknown voice,
+    espeak-ng missing, or a scene that is not a clip.
+    """
+    if scene not in SCENES or SCENES[scene].lesson:
+        raise RenderError(f"narrated clips are fit, surface or compare (got {scene!r}); the lesson has --voice too")
+    if not traces:
+        raise RenderError("no trace to render")
+    script = clip_script(traces)
+    lines = [(ln.id, ln.text) for ln in script.lines]
+    try:
+        speech = speak(
+            lines, voice, voice_name=voice_name, voice_rate=voice_rate, fallback=voice_fallback, rate=AUDIO_RATE
+        )
+    except VoiceError as exc:
+        raise RenderError(str(exc)) from None
+    seconds = {i: a.size / AUDIO_RATE for i, a in speech.items()}
+    options = _stretched(scene_class(scene), list(traces), dict(scene_options or {}), seconds)
+    return Narration(script, speech, options, "espeak" if str(voice) == "espeak" else "takes")
+
+
+def narrate_staged(narration: Narration, staged: RenderResult, traces: Sequence[Trace], scene: str) -> list[str]:
+    """Lay the narration under a staged clip: AAC in its mp4, ``NAME.vtt`` beside it (its name is
+    returned), the lines' times and the voice in its sidecar. The clip was rendered with
+    ``narration.options``."""
+    from descent.publish.captions import script_vtt
+    from descent.trainer import atomic_write
+
+    from .outputs.voice import loudness_normalise, mix, mux_audio
+
+    speech, script = narration.speech, narration.script
+    timed = type("Timed", (scene_class(scene),), dict(narration.options))
+    fps = staged.fps
+    duration = staged.frames / fps
+    start, descent, _total = timed.schedule(list(traces))
+    # the descent's first frame: Manim writes a frame every 1/fps from the start of each play()
+    t_descent = min(math.ceil(round(start * fps, 6)) / fps, duration)
+    t_end = min(t_descent + descent, duration)
+    starts = {"clip.start": 0.0, "clip.descent": t_descent, "clip.end": t_end}
+    ends = {"clip.start": t_descent, "clip.descent": t_end, "clip.end": duration}
+    for i, a in speech.items():
+        if starts[i] + a.size / AUDIO_RATE > ends[i] + 1e-6:  # cannot happen: the stretches hold their lines
+            raise RenderError(f"line {i} outlasts its part of the clip")
+    cues_audio = [(starts[ln.id], speech[ln.id]) for ln in script.lines]
+    track = loudness_normalise(mix(cues_audio, duration, AUDIO_RATE), AUDIO_RATE)
+    silent = staged.mp4.with_name(f".silent-{staged.mp4.name}")
+    os.replace(staged.mp4, silent)
+    mux_audio(silent, track, staged.mp4, rate=AUDIO_RATE, codec="aac")
+    silent.unlink()
+    cues = [{**ln.to_dict(), "start": round(starts[ln.id], 6), "end": round(ends[ln.id], 6)} for ln in script.lines]
+    vtt = staged.mp4.with_suffix(".vtt")
+    atomic_write(vtt, script_vtt(cues))
+    meta = json.loads(staged.sidecar.read_text())
+    meta["files"]["captions"] = vtt.name
+    meta["narration"] = {"voice": narration.label, "lines": cues, "script": script.to_dict()}
+    meta["audio"] = {"voice": narration.label, "rate": AUDIO_RATE, "codec": "aac", "loudness_lufs": -16.0}
+    atomic_write(staged.sidecar, json.dumps(meta, indent=1, ensure_ascii=False, allow_nan=False) + "\n")
+    narration.track = track
+    return [vtt.name]
 
 
 def render_narrated(
@@ -77,55 +162,20 @@ def render_narrated(
     RenderError
         Bad input, a missing or silent take, espeak-ng missing (one line), before anything is rendered.
     """
-    from descent.publish.captions import script_vtt
-    from descent.trainer import atomic_write
-
-    from .outputs.voice import loudness_normalise, mix, mux_audio
-
     traces = [traces] if isinstance(traces, Trace) else list(traces)
-    if scene not in SCENES or SCENES[scene].lesson:
-        raise RenderError(f"narrated clips are fit, surface or compare (got {scene!r}); the lesson has --voice too")
-    if not traces:
-        raise RenderError("no trace to render")
-    script = clip_script(traces)
-    lines = [(ln.id, ln.text) for ln in script.lines]
-    try:
-        speech = speak(
-            lines, voice, voice_name=voice_name, voice_rate=voice_rate, fallback=voice_fallback, rate=AUDIO_RATE
-        )
-    except VoiceError as exc:
-        raise RenderError(str(exc)) from None
-    seconds = {i: a.size / AUDIO_RATE for i, a in speech.items()}
-    cls = scene_class(scene)
-    options = _stretched(cls, traces, dict(scene_options or {}), seconds)
-    timed = type("Timed", (cls,), dict(options))
-    label = "espeak" if str(voice) == "espeak" else "takes"
-
-    def narrate(staged: RenderResult) -> list[str]:
-        fps = staged.fps
-        duration = staged.frames / fps
-        start, descent, _total = timed.schedule(traces)
-        # the descent's first frame: Manim writes a frame every 1/fps from the start of each play()
-        t_descent = min(-(-round(start * fps * 1e6) // 1_000_000) / fps, duration)
-        t_end = min(t_descent + descent, duration)
-        starts = {"clip.start": 0.0, "clip.descent": t_descent, "clip.end": t_end}
-        ends = {"clip.start": t_descent, "clip.descent": t_end, "clip.end": duration}
-        for i, a in speech.items():
-            if starts[i] + a.size / AUDIO_RATE > ends[i] + 1e-6:  # cannot happen: the stretches hold their lines
-                raise RenderError(f"line {i} outlasts its part of the clip")
-        track = loudness_normalise(mix([(starts[i], speech[i]) for i, _ in lines], duration, AUDIO_RATE), AUDIO_RATE)
-        silent = staged.mp4.with_name(f".silent-{staged.mp4.name}")
-        os.replace(staged.mp4, silent)
-        mux_audio(silent, track, staged.mp4, rate=AUDIO_RATE, codec="aac")
-        silent.unlink()
-        cues = [{**ln.to_dict(), "start": round(starts[ln.id], 6), "end": round(ends[ln.id], 6)} for ln in script.lines]
-        vtt = staged.mp4.with_suffix(".vtt")
-        atomic_write(vtt, script_vtt(cues))
-        meta = json.loads(staged.sidecar.read_text())
-        meta["files"]["captions"] = vtt.name
-        meta["narration"] = {"voice": label, "lines": cues, "script": script.to_dict()}
-        meta["audio"] = {"voice": label, "rate": AUDIO_RATE, "codec": "aac", "loudness_lufs": -16.0}
-        atomic_write(staged.sidecar, json.dumps(meta, indent=1, ensure_ascii=False, allow_nan=False) + "\n")
-        return [vtt.name]
-
-    return render(traces, scene, scene_options=options, extras=narrate, **render_options)
+    narration = prepare_narration(
+        traces,
+        scene,
+        voice=voice,
+        voice_name=voice_name,
+        voice_rate=voice_rate,
+        voice_fallback=voice_fallback,
+        scene_options=scene_options,
+    )
+    return render(
+        traces,
+        scene,
+        scene_options=narration.options,
+        extras=lambda staged: narrate_staged(narration, staged, traces, scene),
+        **render_options,
+    )

@@ -486,6 +486,13 @@ def script_cmd(scene: str, config_file: Path | None, chapters: str | None, fmt: 
 @click.option(
     "--gif-max-mb", type=FiniteFloat(min=0.1, max=500), default=8.0, show_default=True, help="Size cap of each GIF."
 )
+@click.option(
+    "--voice",
+    "batch_voice",
+    type=click.Choice(["espeak"]),
+    default=None,
+    help="Narrate each variant's clip with espeak-ng (its captions become what is said).",
+)
 @render_options(out_dir="media/batch")
 def batch_cmd(
     config_file: Path | None,
@@ -497,6 +504,7 @@ def batch_cmd(
     webm: bool,
     gif: bool,
     gif_max_mb: float,
+    batch_voice: str | None,
     quality: str,
     fps: float | None,
     theme: str,
@@ -548,6 +556,7 @@ def batch_cmd(
         gif=gif,
         gif_max_bytes=int(gif_max_mb * 1e6),
         prefix=safe_name(name) if name else None,
+        voice=batch_voice,
     )
     lrs = list(dict.fromkeys(lrs))  # the same rate twice is one variant
     click.echo(f"batch of {len(lrs)} learning rates ({', '.join(f'{lr:.7g}' for lr in lrs)}) into {out_dir}")

@@ -41,15 +41,18 @@ def _video_html(entry: dict, files: dict) -> str:
     if files.get("webm"):
         sources.append(f'<source src="{html.escape(files["webm"])}" type="video/webm">')
     sources.append(f'<source src="{html.escape(files["mp4"])}" type="video/mp4">')
+    voiced = entry.get("voiced") is True  # narrated: heard, not looped, the captions are what is said
+    label = "Narration" if voiced else "Steps"
     track = (
-        f'<track kind="captions" src="{html.escape(files["vtt"])}" srclang="en" label="Steps" default>'
+        f'<track kind="captions" src="{html.escape(files["vtt"])}" srclang="en" label="{label}" default>'
         if files.get("vtt")
         else ""
     )
     w, h = _dimension(entry.get("width")), _dimension(entry.get("height"))
     size = f' width="{w}" height="{h}"' if w and h else ""
+    play = "controls" if voiced else "controls muted loop"
     return (
-        f'<video controls muted loop playsinline preload="metadata"{size} '
+        f'<video {play} playsinline preload="metadata"{size} '
         f'poster="{html.escape(files["poster"])}">{"".join(sources)}{track}</video>'
     )
 
