@@ -108,9 +108,14 @@ class BatchOptions:
     gif_max_bytes: int = 8_000_000
     prefix: str | None = None
     voice: str | None = None  # "espeak": each variant's clip narrated (the comparison stays silent)
+    voice_name: str = "en-us"
+    voice_rate: int = 160
 
     def render_dict(self) -> dict:
-        voiced = {"voice": self.voice} if self.voice else {}  # unvoiced batches keep their digests
+        # unvoiced batches keep their digests
+        voiced = (
+            {"voice": self.voice, "voice_name": self.voice_name, "voice_rate": self.voice_rate} if self.voice else {}
+        )
         return {
             **voiced,
             "scene": self.scene,
@@ -265,7 +270,14 @@ def render_variant(job: dict) -> dict:
     if r.get("voice"):
         from descent.narrate import prepare_narration
 
-        narration = prepare_narration([trace], r["scene"], voice=r["voice"], scene_options=scene_options)
+        narration = prepare_narration(
+            [trace],
+            r["scene"],
+            voice=r["voice"],
+            voice_name=r.get("voice_name", "en-us"),
+            voice_rate=r.get("voice_rate", 160),
+            scene_options=scene_options,
+        )
         scene_options = narration.options
     res = stage_clip(
         trace,

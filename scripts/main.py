@@ -493,6 +493,14 @@ def script_cmd(scene: str, config_file: Path | None, chapters: str | None, fmt: 
     default=None,
     help="Narrate each variant's clip with espeak-ng (its captions become what is said).",
 )
+@click.option("--voice-name", "batch_voice_name", default=None, help="espeak-ng voice.  [default: en-us]")
+@click.option(
+    "--voice-rate",
+    "batch_voice_rate",
+    type=click.IntRange(40, 500),
+    default=None,
+    help="espeak words a minute.  [default: 160]",
+)
 @render_options(out_dir="media/batch")
 def batch_cmd(
     config_file: Path | None,
@@ -505,6 +513,8 @@ def batch_cmd(
     gif: bool,
     gif_max_mb: float,
     batch_voice: str | None,
+    batch_voice_name: str | None,
+    batch_voice_rate: int | None,
     quality: str,
     fps: float | None,
     theme: str,
@@ -540,6 +550,8 @@ def batch_cmd(
     base = config_from_options(config_file, {**options, "lr": lrs[0]})
     for lr in lrs:  # every variant must be valid before anything starts
         base.replace(lr=lr)
+    if batch_voice is None and (batch_voice_name or batch_voice_rate):
+        raise UserError("--voice-name and --voice-rate go with --voice")
     opts = BatchOptions(
         base=base,
         scene=scene,
@@ -557,6 +569,8 @@ def batch_cmd(
         gif_max_bytes=int(gif_max_mb * 1e6),
         prefix=safe_name(name) if name else None,
         voice=batch_voice,
+        voice_name=batch_voice_name or "en-us",
+        voice_rate=batch_voice_rate or 160,
     )
     lrs = list(dict.fromkeys(lrs))  # the same rate twice is one variant
     click.echo(f"batch of {len(lrs)} learning rates ({', '.join(f'{lr:.7g}' for lr in lrs)}) into {out_dir}")
