@@ -90,7 +90,16 @@ def prepare_narration(
     except VoiceError as exc:
         raise RenderError(str(exc)) from None
     seconds = {i: a.size / AUDIO_RATE for i, a in speech.items()}
-    options = _stretched(scene_class(scene), list(traces), dict(scene_options or {}), seconds)
+    cls = scene_class(scene)
+    options = _stretched(cls, list(traces), dict(scene_options or {}), seconds)
+    checks = cls.all_params()
+    for key, line_id in (
+        ("intro_seconds", "clip.start"),
+        ("descent_seconds", "clip.descent"),
+        ("hold_seconds", "clip.end"),
+    ):
+        if not checks[key](options[key]):
+            raise RenderError(f"line {line_id} lasts {seconds[line_id]:.0f} s: too long for its part of the clip")
     return Narration(script, speech, options, "espeak" if str(voice) == "espeak" else "takes")
 
 
