@@ -22,6 +22,7 @@ Importing ``descent`` imports neither torch nor Manim.
 from ._version import __version__, versions
 from .batch import BatchOptions, BatchResult, run_batch
 from .lesson import LessonResult, render_lesson
+from .narrate import render_narrated
 from .outputs.clip import RenderError, RenderResult, render
 from .outputs.files import DiskFull, FolderBusy, Interrupted
 from .scenes import SCENES, SceneSpec
@@ -46,6 +47,7 @@ __all__ = [
     "TraceError",
     "render",
     "render_lesson",
+    "render_narrated",
     "run_batch",
     "train",
     "versions",
