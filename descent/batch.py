@@ -616,6 +616,18 @@ def _say(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
+def _check_voice(options: BatchOptions) -> None:
+    """The batch's voice can speak (espeak-ng there, the voice and rate known): one short line tried."""
+    from descent.outputs.voice import VoiceError, speak
+
+    if options.voice != "espeak":
+        raise RenderError(f"a batch's voice is espeak (got {str(options.voice)!r})")
+    try:
+        speak([("voice.check", "Ready.")], "espeak", voice_name=options.voice_name, voice_rate=options.voice_rate)
+    except VoiceError as exc:
+        raise RenderError(str(exc)) from None
+
+
 def run_batch(
     lrs: Sequence[float],
     options: BatchOptions | None = None,
@@ -641,6 +653,8 @@ def run_batch(
     options = options or BatchOptions()
     if quality is not None:
         options = BatchOptions(**{**options.__dict__, "quality": quality})
+    if options.voice is not None:
+        _check_voice(options)  # before any variant trains: one line for the whole batch
     out = check_out_dir(out_dir)
     variants = plan_variants(lrs, options)
     if not variants:

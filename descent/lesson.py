@@ -455,7 +455,19 @@ def _finish(
     voice_seconds = time.perf_counter() - t_voice
     parts = [Path(rendered[c.key]["mp4"]) for c in chosen]
     marks = [(f"{c['number']}. {c['title']}", c["start"], c["end"]) for c in timeline["chapters"]]
-    concat_clips(parts, new / f"{name}.mp4", marks)
+    if track is None:
+        concat_clips(parts, new / f"{name}.mp4", marks)
+    else:  # the silent chapters joined, then the whole track under them in one piece
+        from .outputs.voice import mux_audio
+
+        t_voice = time.perf_counter()
+        silent_parts = [p.with_name(f".silent-{p.name}") for p in parts]
+        joined = new / f".silent-{name}.mp4"
+        concat_clips(silent_parts, joined, marks)
+        mux_audio(joined, track, new / f"{name}.mp4", rate=AUDIO_RATE, codec="aac")
+        for f in (joined, *silent_parts):
+            f.unlink()
+        voice_seconds += time.perf_counter() - t_voice
     # the poster: the end of training (the fitted line on the map), else the last chapter rendered
     poster_from = rendered.get("training") or rendered[chosen[-1].key]
     shutil.copyfile(poster_from["poster"], new / f"{name}.png")
@@ -566,7 +578,9 @@ def _speech(
 def _narrate(new: Path, timeline: dict, speech: dict[str, Any]) -> Any:
     """The narration under the staged chapter clips: each line from its beat's start, normalised
     once for the whole lesson, each chapter's part muxed into its clip as AAC (stream copy of the
-    video). Returns the whole track (the lesson's audio joins with the clips; the WebM takes it whole)."""
+    video); each chapter's silent video is kept beside it as ``.silent-<file>`` for the join.
+    Returns the whole track: the joined lesson takes it in one piece (joining the chapters' AAC
+    would add up to a packet's padding, 21 ms, at every seam)."""
     from .outputs.voice import loudness_normalise, mix, mux_audio
 
     cues = [(ln["start"], speech[ln["id"]]) for ln in timeline["lines"]]
@@ -576,5 +590,4 @@ def _narrate(new: Path, timeline: dict, speech: dict[str, Any]) -> Any:
         os.replace(new / c["file"], silent)
         a, z = round(c["start"] * AUDIO_RATE), round(c["end"] * AUDIO_RATE)
         mux_audio(silent, track[a:z], new / c["file"], rate=AUDIO_RATE, codec="aac")
-        silent.unlink()
     return track

@@ -165,11 +165,13 @@ class Script:
     def to_markdown(self) -> str:
         """The script to read from: chapter headings, then each line with its id."""
         out = [f"# {self.title}", ""]
-        for ch in CHAPTERS:
-            lines = self.chapter(ch.key)
+        groups = [(f"{ch.number}. {ch.title}", self.chapter(ch.key)) for ch in CHAPTERS]
+        others = [ln for ln in self.lines if ln.chapter not in _BY_KEY]  # a clip's lines
+        groups.append(("The clip", others))
+        for heading, lines in groups:
             if not lines:
                 continue
-            out += [f"## {ch.number}. {ch.title}", ""]
+            out += [f"## {heading}", ""]
             for ln in lines:
                 out += [f"**{ln.id}** ({ln.seconds:g} s)  ", ln.text, ""]
         return "\n".join(out)
@@ -645,4 +647,5 @@ def clip_script(traces: Sequence[Trace]) -> Script:
         costs = _and([f"at {r.config.lr:g} the cost is {_n(r.loss[min(k, r.last_k)])}" for r in traces])
         end = f"After {steps_text(k)}, {costs}."
     lines = [("clip.start", start), ("clip.descent", descent), ("clip.end", end)]
-    return Script(tuple(Line(i, "clip", text, reading_seconds(text)) for i, text in lines), config=c.to_dict())
+    title = "Gradient descent compared" if len(traces) > 1 else "Gradient descent fits a line"
+    return Script(tuple(Line(i, "clip", text, reading_seconds(text)) for i, text in lines), title, config=c.to_dict())

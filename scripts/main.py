@@ -237,7 +237,7 @@ def _notify(msg: str) -> None:
     help="Narrate the script (descent script): espeak (offline speech) or DIR of takes named ID.wav/.flac/.mp3/.m4a.",
 )
 @click.option("--voice-name", default=None, help="espeak-ng voice.  [default: en-us]")
-@click.option("--voice-rate", type=click.IntRange(40, 500), default=None, help="espeak words a minute.  [default: 160]")
+@click.option("--voice-rate", type=click.IntRange(80, 450), default=None, help="espeak words a minute.  [default: 160]")
 @click.option(
     "--voice-fallback",
     type=click.Choice(["espeak"]),
@@ -431,9 +431,9 @@ def _render_lesson(
 
 
 @cli.command("script")
-@click.argument("scene", type=click.Choice([n for n, spec in SCENES.items() if spec.lesson]), default="lesson")
-@training_options
-@click.option("--chapters", default=None, metavar="N[,N]", help="Only these chapters (numbers or names).")
+@click.argument("scene", type=click.Choice(list(SCENES)), default="lesson")
+@training_options(multiple_lr=True)
+@click.option("--chapters", default=None, metavar="N[,N]", help="lesson: only these chapters (numbers or names).")
 @click.option(
     "--format",
     "fmt",
@@ -445,19 +445,29 @@ def _render_lesson(
 def script_cmd(scene: str, config_file: Path | None, chapters: str | None, fmt: str, **options: Any) -> None:
     """Print the narration script of SCENE: one line per beat, every number from the runs.
 
-    Each line has an id, its chapter, its text and its length in seconds. Edit the
-    texts (keep the ids) and render with `descent render lesson --script FILE`.
+    Each line has an id (a take for --voice DIR is named by it), its chapter, its
+    text and its length in seconds. For the lesson, edit the texts (keep the ids)
+    and render with `descent render lesson --script FILE`; a clip (fit, surface,
+    compare) speaks three lines: clip.start, clip.descent, clip.end.
     """
-    from descent.lesson import lesson_runs
-    from descent.scenes.script import ScriptError, lesson_script, select_chapters
+    from descent.scenes.script import ScriptError, clip_script, lesson_script, select_chapters
 
-    config = config_from_options(config_file, options)
-    try:
-        keys = {c.key for c in select_chapters(chapters)}
-        script = lesson_script(lesson_runs(config))
-    except ScriptError as exc:
-        raise UserError(str(exc)) from None
-    script = script.only(keys)
+    if SCENES[scene].lesson:
+        from descent.lesson import lesson_runs
+
+        lrs = options.pop("lr") or ()
+        if len(lrs) > 1:
+            raise UserError("the lesson trains its own comparison: give one --lr")
+        config = config_from_options(config_file, {**options, "lr": lrs[0] if lrs else None})
+        try:
+            keys = {c.key for c in select_chapters(chapters)}
+            script = lesson_script(lesson_runs(config)).only(keys)
+        except ScriptError as exc:
+            raise UserError(str(exc)) from None
+    else:
+        if chapters is not None:
+            raise UserError("--chapters is an option of the lesson")
+        script = clip_script(_render_traces(scene, (), config_file, options))
     _out((script.to_json() if fmt == "json" else script.to_markdown()).rstrip("\n"))
 
 
@@ -497,7 +507,7 @@ def script_cmd(scene: str, config_file: Path | None, chapters: str | None, fmt: 
 @click.option(
     "--voice-rate",
     "batch_voice_rate",
-    type=click.IntRange(40, 500),
+    type=click.IntRange(80, 450),
     default=None,
     help="espeak words a minute.  [default: 160]",
 )

@@ -22,6 +22,7 @@ from descent.trainer import Config
 FPS = 5
 RATE = 48_000
 CHAPTER = "1"  # the data: three lines
+CHAPTERS = "1,2"  # a seam: the joined lesson's audio must not slip at it
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +34,7 @@ def runs():
 def voiced(tmp_path_factory, runs):
     out = tmp_path_factory.mktemp("voiced")
     result = render_lesson(
-        runs, chapters=CHAPTER, quality="l", fps=FPS, out_dir=out, voice="espeak", webm=True, jobs=1, progress=False
+        runs, chapters=CHAPTERS, quality="l", fps=FPS, out_dir=out, voice="espeak", webm=True, jobs=1, progress=False
     )
     return out, result, json.loads(result.sidecar.read_text())
 
@@ -49,6 +50,22 @@ def _durations(path: Path) -> tuple[float, float]:
         return float(v.duration * v.time_base), float(a.duration * a.time_base)
 
 
+def test_the_joined_lessons_audio_does_not_slip_at_the_seams(voiced):
+    """Joining the chapters' AAC by stream copy added up to a packet's padding at each seam (the decoded
+    audio ran 2 frames long by chapter 6); the lesson takes the whole track in one piece."""
+    out, result, meta = voiced
+    decoded = _audio(result.mp4).size / RATE
+    assert decoded == pytest.approx(meta["video"]["duration"], abs=1 / FPS)
+    whole = _audio(result.mp4)
+    for ch, clip in zip(meta["lesson"]["chapters"], result.chapters, strict=True):
+        part = _audio(clip)
+        a = round(ch["start"] * RATE)
+        # the chapter's own audio and the lesson's at the chapter's place: the same sound, not shifted
+        n = min(part.size, whole.size - a, RATE * 5)
+        lag = int(np.argmax(np.correlate(whole[a : a + n + 960], part[:n], mode="valid")))
+        assert lag <= 960 * 0.1, (ch["key"], lag)  # within 2 ms
+
+
 def test_the_voiced_lesson_carries_aac_as_long_as_the_video(voiced):
     out, result, meta = voiced
     for mp4 in (result.mp4, *result.chapters):
@@ -57,7 +74,10 @@ def test_the_voiced_lesson_carries_aac_as_long_as_the_video(voiced):
             assert a.codec_context.name == "aac" and a.rate == RATE
         video, audio = _durations(mp4)
         assert audio == pytest.approx(video, abs=1 / FPS), mp4.name
-        assert video == pytest.approx(meta["video"]["duration"], abs=1e-6)
+    chapters = meta["lesson"]["chapters"]
+    assert _durations(result.mp4)[0] == pytest.approx(meta["video"]["duration"], abs=1e-6)
+    for ch, clip in zip(chapters, result.chapters, strict=True):
+        assert _durations(clip)[0] == pytest.approx(ch["end"] - ch["start"], abs=1e-6)
     with av.open(str(result.webm)) as c:
         assert c.streams.audio[0].codec_context.name == "opus" and c.streams.video[0].codec_context.name == "vp9"
     assert meta["audio"]["voice"] == "espeak"
@@ -147,6 +167,20 @@ def test_missing_takes_are_named_and_nothing_is_written(tmp_path, runs):
     assert r.exit_code == 0, r.stderr
     lines = json.loads((out / "lesson.json").read_text())["lesson"]["lines"]
     assert lines[0]["seconds"] == pytest.approx(2.0 + GAP_SECONDS) and lines[1]["seconds"] > MIN_SECONDS
+
+
+def test_an_offset_only_take_is_silent(tmp_path, runs):
+    """A take that is only a DC offset was mixed in and pushed the output past full scale."""
+    ids = [ln.id for ln in lesson_script(runs).chapter("data")]
+    takes = tmp_path / "takes"
+    takes.mkdir()
+    _write_wav(takes / f"{ids[0]}.wav", np.full(2 * RATE, 0.5, dtype=np.float32))
+    for i in ids[1:]:
+        _write_wav(takes / f"{i}.wav", _tone(2.0))
+    r = CliRunner().invoke(
+        cli, ["render", "lesson", "--chapters", "1", "--voice", str(takes), "--out-dir", str(tmp_path)]
+    )
+    assert r.exit_code == 2 and "silent" in r.stderr and ids[0] in r.stderr
 
 
 def test_voice_options_go_with_a_voice(tmp_path):

@@ -160,3 +160,20 @@ def test_a_narrated_batch_and_its_gallery_in_chromium(tmp_path):
         entry = manifest["variants"][v["card"]]
         assert v["duration"] == pytest.approx(entry["frames"] / entry["fps"], abs=0.15), v
         assert v["cues"] == 3 and v["muted"] is False, v
+
+
+def test_a_batch_voice_is_checked_before_any_variant_trains(tmp_path):
+    r = CliRunner().invoke(
+        cli,
+        ["batch", "--lr", "0.1", "--voice", "espeak", "--voice-name", "xx;rm", "--out-dir", str(tmp_path / "b")],
+    )
+    assert r.exit_code == 2 and "unknown espeak-ng voice" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "b").exists()
+
+
+def test_descent_script_lists_a_clips_lines():
+    r = CliRunner().invoke(cli, ["script", "fit"])
+    assert r.exit_code == 0, r.stderr
+    printed = json.loads(r.stdout)
+    assert [ln["id"] for ln in printed["lines"]] == ["clip.start", "clip.descent", "clip.end"]
+    assert printed["lines"] == [ln.to_dict() for ln in clip_script([train(Config())]).lines]

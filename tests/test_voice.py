@@ -404,7 +404,7 @@ def test_load_take_refuses_silence(tmp_path):
     with pytest.raises(VoiceError, match=r"zero.wav' is silent \(peak digital silence\)"):
         load_take(tmp_path / "zero.wav")
     write_wav(tmp_path / "hum.wav", sine(100, 1.0, 10 ** (-60 / 20)))
-    with pytest.raises(VoiceError, match=r"hum.wav' is silent \(peak -60 dBFS\)"):
+    with pytest.raises(VoiceError, match=r"hum.wav' is silent \(peak -60.\d dBFS\)"):
         load_take(tmp_path / "hum.wav")
     write_wav(tmp_path / "quiet.wav", sine(100, 1.0, 10 ** (-40 / 20)))
     assert load_take(tmp_path / "quiet.wav").size == RATE  # quiet is not silent
@@ -580,3 +580,13 @@ def test_mux_audio_refuses(tmp_path):
         mux_audio(tmp_path / "notes.mp4", beeps(2.0), tmp_path / "out.mp4")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.mp4", "silent.mp4"]
     assert stat.S_ISREG(os.stat(src).st_mode)
+
+
+def test_load_take_removes_an_offset_and_an_offset_alone_is_silent(tmp_path):
+    """A recorder's DC offset is no sound: a take of only an offset is silent, and an offset under a tone goes."""
+    write_wav(tmp_path / "dc.wav", np.full(RATE, 0.5, np.float32))
+    with pytest.raises(VoiceError, match=r"dc.wav' is silent"):
+        load_take(tmp_path / "dc.wav")
+    write_wav(tmp_path / "tone.wav", 0.3 + sine(220, 1.0, 0.3))
+    y = load_take(tmp_path / "tone.wav")
+    assert abs(float(y.mean())) < 1e-3 and float(np.abs(y).max()) == pytest.approx(0.3, abs=0.01)

@@ -676,9 +676,11 @@ def load_take(path: Path, rate: int = SAMPLE_RATE) -> np.ndarray:
         raise VoiceError(f"take {shown} is longer than {MAX_TAKE_SECONDS / 60:g} minutes")
     if not np.isfinite(samples).all():
         raise VoiceError(f"take {shown} has invalid samples (not finite)")
+    # a constant offset (a recorder's DC) is no sound: it goes before the silence check and the mix
+    samples = (samples - np.float32(samples.mean())).astype(np.float32)
     peak = float(np.abs(samples).max())
     if peak < 10 ** (SILENCE_DBFS / 20):
-        level = f"{20 * math.log10(peak):.0f} dBFS" if peak > 0 else "digital silence"
+        level = f"{20 * math.log10(peak):.1f} dBFS" if peak > 0 else "digital silence"
         raise VoiceError(f"take {shown} is silent (peak {level})")
     return samples
 
@@ -1075,8 +1077,8 @@ def speak(
 
     if fallback not in (None, "espeak"):
         raise VoiceError(f"unknown voice fallback {brief(fallback)} (choose espeak)")
-    if isinstance(voice_rate, bool) or not isinstance(voice_rate, int) or not 40 <= voice_rate <= 500:
-        raise VoiceError(f"voice rate must be 40 to 500 words a minute (got {voice_rate!r})")
+    if isinstance(voice_rate, bool) or not isinstance(voice_rate, int) or not 80 <= voice_rate <= 450:
+        raise VoiceError(f"voice rate must be 80 to 450 words a minute (got {voice_rate!r})")
     ids = [i for i, _ in lines]
     with tempfile.TemporaryDirectory(prefix="descent-voice-") as tmp:
         paths: dict[str, Path] = {}
