@@ -821,15 +821,16 @@ def loudness_normalise(
 ) -> np.ndarray:
     """The mix at one integrated loudness, its peaks limited, through an FFmpeg filter graph (PyAV).
 
-    The graph is ``abuffer → volume → alimiter → loudnorm=I=…:TP=…:LRA=11 → aresample → abuffersink``:
+    The graph is ``abuffer → volume → alimiter → aformat → abuffersink``, then one gain:
 
     1. ``volume`` applies the gain that brings the measured integrated loudness
        (:func:`integrated_loudness`) to the target;
     2. ``alimiter`` (look-ahead, delay compensated) holds the sample peaks 1 dB under ``true_peak``.
-       Speech has peaks far above its loudness (espeak-ng's about 19 dB): ``loudnorm`` alone, asked for
-       −16 LUFS under −1.5 dBTP, limits them itself and lands near −17 LUFS, a whole LU short;
-    3. ``loudnorm`` (EBU R128, one pass, dynamic) evens out what is left and keeps the true peak
-       under ``true_peak``; it works at 192 kHz, so ``aresample`` brings the audio back to ``rate``.
+       Speech has peaks far above its loudness (espeak-ng's about 19 dB), so a plain gain to the
+       target would clip; FFmpeg's ``loudnorm`` alone lands a whole LU short, and costs a second a
+       minute (it works at 192 kHz);
+    3. the limited mix is measured again and a last gain makes up what the limiter took, its peaks
+       kept under ``true_peak``.
 
     Output samples are placed by their timestamps, so nothing shifts in time (an onset stays on its
     sample), and the result has exactly as many samples as the input.
@@ -873,8 +874,6 @@ def loudness_normalise(
         [
             ("volume", f"{float(target_lufs) - measured:.3f}dB"),
             ("alimiter", f"limit={limit:.5f}:attack=5:release=50:level=0:latency=1"),
-            ("loudnorm", f"I={float(target_lufs):g}:TP={float(true_peak):g}:LRA=11"),
-            ("aresample", str(rate)),
             ("aformat", f"sample_fmts=flt:sample_rates={rate}:channel_layouts=mono"),
         ],
     )
@@ -887,6 +886,15 @@ def loudness_normalise(
         lo, hi = max(at, 0), min(at + data.size, n)
         if hi > lo:
             out[lo:hi] = data[lo - at : hi - at]
+    # the limiter took a little off the loudest syllables: measure again and make it up, the peaks
+    # kept under ``true_peak`` (a gain, not a dynamic stage: loudnorm at 192 kHz cost 1 s a minute)
+    after = integrated_loudness(out, rate)
+    if math.isfinite(after):
+        peak = float(np.abs(out).max())
+        gain = 10 ** ((float(target_lufs) - after) / 20)
+        if peak > 0:
+            gain = min(gain, 10 ** (float(true_peak) / 20) / peak)
+        out *= np.float32(gain)
     return out
 
 
