@@ -62,14 +62,15 @@ class _Handler(SimpleHTTPRequestHandler):
         pass
 
 
-def test_gallery_loads_in_chromium(sweep, tmp_path):  # noqa: F811
-    out, _ = sweep
+def check_in_chromium(folder, profile, page: str = CHECK_PAGE) -> dict:
+    """Serve ``folder`` on 127.0.0.1, open ``page`` (placed there as ``_check.html``) in Debian's headless
+    Chromium, and return what the page posted back (every video, poster and captions track)."""
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
     if browser is None:
         pytest.fail("Chromium is not installed: `make test` installs it (Debian package chromium)")
-    (out / "_check.html").write_text(CHECK_PAGE)
+    (folder / "_check.html").write_text(page)
     handler = type("H", (_Handler,), {"done": threading.Event(), "result": {}})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(handler, directory=str(out)))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(handler, directory=str(folder)))
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_address[1]}/_check.html"
     proc = subprocess.Popen(
@@ -84,7 +85,7 @@ def test_gallery_loads_in_chromium(sweep, tmp_path):  # noqa: F811
             "--disable-component-update",
             "--disable-sync",
             "--mute-audio",
-            f"--user-data-dir={tmp_path / 'profile'}",
+            f"--user-data-dir={profile}",
             url,
         ],
         stdout=subprocess.DEVNULL,
@@ -96,8 +97,13 @@ def test_gallery_loads_in_chromium(sweep, tmp_path):  # noqa: F811
         proc.kill()
         proc.wait()
         server.shutdown()
-        (out / "_check.html").unlink()
-    res = handler.result
+        (folder / "_check.html").unlink()
+    return handler.result
+
+
+def test_gallery_loads_in_chromium(sweep, tmp_path):  # noqa: F811
+    out, _ = sweep
+    res = check_in_chromium(out, tmp_path / "profile")
     manifest = json.loads((out / "manifest.json").read_text())
     expected = {name: v for name, v in manifest["variants"].items()}
     expected[manifest["compare"]["name"]] = manifest["compare"]

@@ -102,13 +102,7 @@ def test_missing_takes_are_named_and_nothing_is_written(tmp_path):
 def test_a_narrated_batch_and_its_gallery_in_chromium(tmp_path):
     """`descent batch --voice espeak`: each variant's clip speaks (AAC; Opus in the WebM), its captions are the
     spoken lines, its card is not muted; a rerun renders nothing; Chromium loads each video with its captions."""
-    import shutil
-    import subprocess
-    import threading
-    from functools import partial
-    from http.server import ThreadingHTTPServer
-
-    from .test_gallery_browser import CHECK_PAGE, _Handler
+    from .test_gallery_browser import CHECK_PAGE, check_in_chromium
 
     out = tmp_path / "batch"
     args = ["batch", "--lr", "0.1", "--lr", "0.2", "--voice", "espeak", "--webm", "--no-compare"]
@@ -128,33 +122,8 @@ def test_a_narrated_batch_and_its_gallery_in_chromium(tmp_path):
     again = CliRunner().invoke(cli, args)
     assert again.exit_code == 0 and "not rendered again" in again.stdout
 
-    browser = shutil.which("chromium") or shutil.which("chromium-browser")
-    assert browser, "Chromium is not installed: `make test` installs it"
-    (out / "_check.html").write_text(CHECK_PAGE.replace("cues: cues});", "cues: cues, muted: v.muted});"))
-    handler = type("H", (_Handler,), {"done": threading.Event(), "result": {}})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(handler, directory=str(out)))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    proc = subprocess.Popen(
-        [
-            browser,
-            "--headless=new",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            "--mute-audio",
-            f"--user-data-dir={tmp_path / 'profile'}",
-            f"http://127.0.0.1:{server.server_address[1]}/_check.html",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        assert handler.done.wait(120), "the browser reported nothing within 120 s"
-    finally:
-        proc.kill()
-        proc.wait()
-        server.shutdown()
-    videos = handler.result["videos"]
+    page = CHECK_PAGE.replace("cues: cues});", "cues: cues, muted: v.muted});")
+    videos = check_in_chromium(out, tmp_path / "profile", page)["videos"]
     assert {v["card"] for v in videos} == set(manifest["variants"])
     for v in videos:
         entry = manifest["variants"][v["card"]]
