@@ -654,7 +654,11 @@ def test_an_interrupted_lesson_leaves_nothing(tmp_path):
     # descent's and its owner gone, so that the next render's sweep removes it
     for scratch in (tmp_path / "tmp").glob(".descent-work-*"):
         marker = read_marker(scratch)
-        assert marker is not None and not alive(marker["pid"]), scratch
+        if marker is None:  # a worker killed between creating the folder and writing its marker (a known limit):
+            # nothing of a render can be in it yet, and descent leaves it, as it cannot prove it is its own
+            assert all(f.is_file() and f.stat().st_size == 0 for f in scratch.iterdir()), list(scratch.iterdir())
+            continue
+        assert not alive(marker["pid"]), scratch
 
 
 # -- faststart_remux puts every frame on the grid ---------------------------------------------------------------
