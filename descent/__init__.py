@@ -23,7 +23,7 @@ from ._version import __version__, versions
 from .batch import BatchOptions, BatchResult, run_batch
 from .lesson import LessonResult, render_lesson
 from .narrate import render_narrated
-from .outputs.clip import RenderError, RenderResult, render
+from .outputs.clip import FramesResult, RenderError, RenderResult, render, render_frames
 from .outputs.files import DiskFull, FolderBusy, Interrupted
 from .scenes import SCENES, SceneSpec
 from .trainer import OPTIMIZERS, Config, ConfigError, OptimizerSpec, Trace, TraceError, train
@@ -33,6 +33,7 @@ __all__ = [
     "BatchResult",
     "Config",
     "DiskFull",
+    "FramesResult",
     "FolderBusy",
     "Interrupted",
     "LessonResult",
@@ -46,6 +47,7 @@ __all__ = [
     "Trace",
     "TraceError",
     "render",
+    "render_frames",
     "render_lesson",
     "render_narrated",
     "run_batch",

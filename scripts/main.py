@@ -231,6 +231,12 @@ def _notify(msg: str) -> None:
 @click.option("--webm", is_flag=True, help="lesson: also write a VP9 WebM of the whole lesson.")
 @click.option("--jobs", "-j", type=click.IntRange(1, 64), default=None, help="lesson: chapters rendered side by side.")
 @click.option(
+    "--frames",
+    "key_frames",
+    is_flag=True,
+    help="Write the poster and a few key frames as PNG (NAME_start/_third/_two_thirds/_end/_poster.png), no video.",
+)
+@click.option(
     "--voice",
     default=None,
     metavar="none|espeak|DIR",
@@ -267,6 +273,7 @@ def render_cmd(
     voice_name: str | None,
     voice_rate: int | None,
     voice_fallback: str | None,
+    key_frames: bool = False,
     **options: Any,
 ) -> None:
     """Render a clip: SCENE is one of the registered scenes (default: fit).
@@ -282,6 +289,10 @@ def render_cmd(
         "--webm": webm or None,
         "--jobs": jobs,
     }
+    if key_frames and SCENES[scene].lesson:
+        raise UserError("--frames is an option of the clips (fit, surface, compare), not of the lesson")
+    if key_frames and voice is not None:
+        raise UserError("--frames writes still frames: it takes no --voice")
     if SCENES[scene].lesson:
         clip_only = {
             "--trace": trace_files or None,
@@ -333,6 +344,10 @@ def render_cmd(
         raise UserError(f"the {scene} scene draws one run (got {len(traces)} traces)")
     if voice is None and (voice_name or voice_rate or voice_fallback):
         raise UserError("--voice-name, --voice-rate and --voice-fallback go with --voice")
+    if key_frames:
+        timing = (seconds_per_step, descent_seconds)
+        _render_key_frames(traces, scene, quality, fps, theme, out_dir, name, *timing, quiet, no_wait, show)
+        return
     narrated: dict[str, Any] = {}
     if voice is not None and voice != "none":
         from descent.narrate import render_narrated as render  # noqa: F811  (the same options, and a voice)
@@ -376,6 +391,53 @@ def render_cmd(
     )
     for p in result.paths:
         _out(f"wrote {printable(str(p))}")
+
+
+def _render_key_frames(
+    traces: list[Trace],
+    scene: str,
+    quality: str,
+    fps: float | None,
+    theme: str,
+    out_dir: Path,
+    name: str | None,
+    seconds_per_step: float | None,
+    descent_seconds: float | None,
+    quiet: bool,
+    no_wait: bool,
+    show: tuple[str, ...] | None,
+) -> None:
+    """``descent render --frames``: the key frames as PNG, no video."""
+    from descent.outputs.clip import Interrupted, RenderError, render_frames
+
+    try:
+        result = render_frames(
+            traces,
+            scene,
+            quality=quality,
+            fps=fps,
+            theme=theme,
+            out_dir=out_dir,
+            name=name,
+            progress=not quiet,
+            scene_options=scene_options_from(
+                {"seconds_per_step": seconds_per_step, "descent_seconds": descent_seconds, "show": show}
+            ),
+            wait=not no_wait,
+            notify=_notify,
+        )
+    except RenderError as exc:
+        raise UserError(str(exc)) from None
+    except OSError as exc:
+        raise UserError(f"cannot write to {str(out_dir)!r}: {exc.strerror or exc}") from None
+    except Interrupted as exc:
+        _say(f"descent: {printable(exc.message)}")
+        raise SystemExit(130) from None
+    if len(traces) == 1:
+        _out(summary(traces[0]))
+    _out(f"rendered {len(result.paths)} key frames ({result.width}x{result.height}) in {result.seconds:.1f} s")
+    for role, p in result.files.items():
+        _out(f"wrote {printable(str(p))} (step {result.steps[role]})")
 
 
 def _render_lesson(

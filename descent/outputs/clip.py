@@ -23,6 +23,7 @@ Examples
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 import time
@@ -38,11 +39,16 @@ from descent.scenes.helpers import safe_name
 from descent.trainer import OPTIMIZERS, Trace
 
 from . import files
-from .encode import count_frames, faststart_remux
+from .encode import Audio, count_frames, faststart_remux
 
 __all__ = [
     "render",
+    "render_frames",
     "stage_clip",
+    "stage_frames",
+    "FramesResult",
+    "FRAME_ROLES",
+    "frame_names",
     "RenderResult",
     "RenderError",
     "DiskFull",
@@ -182,6 +188,7 @@ def stage_clip(
     scene_options: dict | None = None,
     encoder_threads: int | None = None,
     scene_cls: type | None = None,
+    audio: Audio | Callable[[float, int], Audio] | None = None,
 ) -> RenderResult:
     """Render a clip into the staging folder of the work folder ``work`` (nothing is published).
 
@@ -190,6 +197,8 @@ def stage_clip(
     a temporary root of its own. Raises :class:`DiskFull` when a folder runs out of space.
     ``scene_cls`` renders that scene class (a part of the registered ``scene``, such as a
     lesson's chapter), given its parameters in ``scene_options``, instead of the registered one.
+    ``audio`` (or a function of the frame rate and the planned frame count giving it) is
+    encoded as the clip's sound while its video is copied into place.
     """
     from descent.scenes.theme import THEMES
 
@@ -257,7 +266,8 @@ def stage_clip(
                 frame = sc.renderer.last_frame
                 movie = Path(sc.renderer.file_writer.movie_file_path)
             staged_mp4 = new / f"{name}.mp4"
-            faststart_remux(movie, staged_mp4)  # straight into the staging folder: the only copy that is kept
+            sound = audio(float(rate), total) if callable(audio) else audio
+            faststart_remux(movie, staged_mp4, sound)  # straight into the staging folder: the only copy kept
             from PIL import Image
 
             staged_png = new / f"{name}.png"
@@ -332,6 +342,7 @@ def render(
     wait: bool = True,
     notify: Callable[[str], None] | None = None,
     extras: Callable[[RenderResult], Sequence[str]] | None = None,
+    audio: Audio | Callable[[float, int], Audio] | None = None,
 ) -> RenderResult:
     """Render ``scene`` for ``traces`` and publish the finished files in ``out_dir``.
 
@@ -362,6 +373,10 @@ def render(
         before anything is published; it may rewrite them and stage more files beside
         them, and returns those files' names, published in the same set (the
         narration of :mod:`descent.narrate`).
+    audio
+        The clip's sound (:class:`~descent.outputs.encode.Audio`), or a function of the frame
+        rate and the planned number of frames that gives it: encoded while the video is copied
+        into place, from the first frame to the last.
 
     Raises
     ------
@@ -398,6 +413,7 @@ def render(
                     progress=progress,
                     scene_options=scene_options,
                     encoder_threads=encoder_threads,
+                    audio=audio,
                 )
                 names = [staged.mp4.name, staged.poster.name, staged.sidecar.name]
                 if extras is not None:
@@ -406,6 +422,10 @@ def render(
                     if any(not files.is_plain_name(n) or n in names for n in more):
                         raise RenderError("the clip's extra files must have names of their own")
                     names += more
+                from descent.publish.transcript import stage_clip_transcript  # the clip's text alternative
+
+                with files.disk_guard([out]):
+                    names += stage_clip_transcript(staged.sidecar)
                 with files.signals_deferred():
                     with files.disk_guard([out]):
                         files.publish(out, work, names)
@@ -421,6 +441,231 @@ def render(
             staged.fps,
             staged.seconds,
             [out / n for n in names[3:]],
+        )
+    except Interrupted:
+        raise
+    except KeyboardInterrupt:
+        raise Interrupted(published) from None
+
+
+#: The key frames of ``render_frames``, in order: a role each, the suffix of its file name.
+FRAME_ROLES = ("start", "third", "two_thirds", "end", "poster")
+
+
+@dataclass
+class FramesResult:
+    """What :func:`render_frames` published: PNG key frames, no video.
+
+    ``files`` maps each role of :data:`FRAME_ROLES` to its file (``<name>_<role>.png``);
+    ``steps`` the step each key frame shows (the poster: the clip's last frame).
+    """
+
+    name: str
+    files: dict[str, Path]
+    steps: dict[str, int]
+    width: int
+    height: int
+    fps: float
+    seconds: float
+
+    @property
+    def poster(self) -> Path:
+        """The poster: the clip's last frame."""
+        return self.files["poster"]
+
+    @property
+    def paths(self) -> list[Path]:
+        """Every file of the set, in the order of :data:`FRAME_ROLES`."""
+        return [self.files[r] for r in FRAME_ROLES]
+
+
+def frame_names(name: str) -> list[str]:
+    """The file names ``render_frames`` writes for ``name``, in the order of :data:`FRAME_ROLES`."""
+    return [f"{name}_{role}.png" for role in FRAME_ROLES]
+
+
+def _key_frames(cls: type, traces: list[Trace], rate: float, total: int) -> tuple[dict[str, int], dict[str, int]]:
+    """The frame index of each key frame (role → index), and the step each one shows.
+
+    The descent starts at ``cls.descent_start()`` and moves the tracker linearly through the
+    clip's key states in ``cls.descent_length()``; each key frame lands where the tracker
+    sits on a key state (the start, about a third and two thirds in, the last state).
+    """
+    from descent.scenes.helpers import key_steps
+
+    pace = cls.pace_trace(traces)
+    keys = key_steps(pace.last_k, cls.max_keys)
+    start, length = cls.descent_start(), cls.descent_length(traces)
+    n = len(keys) - 1
+    picks = {"start": 0, "third": round(n / 3), "two_thirds": round(2 * n / 3), "end": n}
+    first = play_frames_before(start, rate)
+    at: dict[str, int] = {}
+    steps: dict[str, int] = {}
+    for role, i in picks.items():
+        at[role] = min(first + (math.ceil(length * i / n * rate - 1e-9) if n else 0), total - 1)
+        steps[role] = int(keys[i])
+    at["poster"] = total - 1
+    steps["poster"] = int(keys[-1])
+    return at, steps
+
+
+def play_frames_before(seconds: float, rate: float) -> int:
+    """Frames Manim writes in the first ``seconds`` of a clip (a play() steps 0, 1/fps, … < run_time)."""
+    from descent.scenes.base import play_frames
+
+    return play_frames(seconds, rate)
+
+
+def stage_frames(
+    traces: Trace | Sequence[Trace],
+    scene: str = "fit",
+    *,
+    work: Path,
+    name: str,
+    quality: str = "l",
+    fps: float | None = None,
+    theme: str = "dark",
+    progress: bool | Callable[[int, int], None] = True,
+    scene_options: dict | None = None,
+) -> FramesResult:
+    """Render the key frames of a clip into the staging folder of ``work`` (nothing is published).
+
+    The scene runs through every frame (its updaters keep time) but only the key frames are
+    drawn, and nothing is encoded. The result's files are ``<work>/new/<name>_<role>.png``.
+    """
+    from PIL import Image
+
+    from descent.scenes.theme import THEMES
+
+    traces = _prepare(traces, scene, quality, theme)
+    name = safe_name(name)
+    base_cls = scene_class(scene)
+    attrs = {"theme": theme, **(scene_options or {})}
+    if SCENES[scene].many_runs:
+        attrs["traces"] = traces
+    else:
+        attrs["trace"] = traces[0]
+    try:
+        cls = type(base_cls.__name__, (base_cls,), attrs)
+    except TypeError as exc:
+        raise RenderError(str(exc)) from None
+
+    from manim import config, tempconfig
+
+    from .renderer import ProgressRenderer
+
+    new = files.staging(work)
+    t0 = time.perf_counter()
+    with files.scratch_dir() as scratch:
+        with files.disk_guard([work.parent, scratch.parent]):
+            settings = {
+                "media_dir": str(scratch / "media"),
+                "quality": QUALITIES[quality],
+                "disable_caching": True,
+                "progress_bar": "none",
+                "verbosity": "ERROR",
+                "write_to_movie": False,
+                "format": "none",
+                "output_file": name,
+                "background_color": THEMES[theme].background,
+            }
+            if fps is not None:
+                settings["frame_rate"] = fps
+            with tempconfig(_manim_defaults()), tempconfig(settings):
+                rate = config.frame_rate
+                total = cls.planned_frames(traces, rate)
+                width, height = config.pixel_width, config.pixel_height
+                at, steps = _key_frames(cls, traces, rate, total)
+                renderer = ProgressRenderer(
+                    total_frames=total,
+                    progress=progress,
+                    label=name,
+                    camera_class=getattr(cls, "CAMERA_CLASS", None),
+                    keep=set(at.values()),
+                )
+                sc = cls(renderer=renderer)
+                try:
+                    sc.render()
+                finally:
+                    renderer.close()
+                kept = dict(renderer.kept)
+                last = renderer.last_frame
+            out: dict[str, Path] = {}
+            for role, file in zip(FRAME_ROLES, frame_names(name), strict=True):
+                # a frame the plan did not reach (a clip shorter than planned): its last frame
+                frame = kept.get(at[role], last)
+                rgb = frame[..., :3] if frame.shape[-1] == 4 else frame
+                Image.fromarray(rgb).save(new / file, compress_level=6)
+                out[role] = new / file
+    return FramesResult(name, out, steps, width, height, float(rate), time.perf_counter() - t0)
+
+
+def render_frames(
+    traces: Trace | Sequence[Trace],
+    scene: str = "fit",
+    *,
+    quality: str = "l",
+    fps: float | None = None,
+    theme: str = "dark",
+    out_dir: str | os.PathLike = "media",
+    name: str | None = None,
+    progress: bool | Callable[[int, int], None] = True,
+    scene_options: dict | None = None,
+    wait: bool = True,
+    notify: Callable[[str], None] | None = None,
+) -> FramesResult:
+    """Render the poster and a few key frames of a clip as PNG, without encoding a video.
+
+    The fastest look at a clip: the scene runs as :func:`render` would run it, but only
+    five frames are drawn, and published as one set in ``out_dir``: ``<name>_start.png``
+    (the first state, as the descent begins), ``<name>_third.png`` and
+    ``<name>_two_thirds.png`` (the key states about a third and two thirds in),
+    ``<name>_end.png`` (the last state) and ``<name>_poster.png`` (the clip's last frame,
+    the same picture as a clip's poster). A clip's own files (``<name>.mp4``, ``.png``,
+    ``.json``) are left as they are.
+
+    Parameters are those of :func:`render`. Raises :class:`RenderError` (bad input or
+    output folder) and :class:`Interrupted` (Ctrl-C or SIGTERM: nothing was published).
+    """
+    if scene in SCENES and SCENES[scene].lesson:
+        raise RenderError(f"the {scene} has no key frames of its own: render its chapters' clips")
+    traces = _prepare(traces, scene, quality, theme)
+    name = safe_name(name) if name else default_name(scene, traces)
+    out = check_out_dir(out_dir)
+    names = frame_names(name)
+    for n in names:
+        if (out / n).is_dir():
+            raise RenderError(f"cannot write {str(out / n)!r}: a directory has that name")
+    say = notify or (lambda msg: print(msg, file=sys.stderr, flush=True))
+    published: list[str] = []
+    try:
+        with files.output_lock(out, wait=wait, notify=say):
+            for line in files.sweep_stale(out):
+                say(line)
+            with files.work_dir(out) as work:
+                staged = stage_frames(
+                    traces,
+                    scene,
+                    work=work,
+                    name=name,
+                    quality=quality,
+                    fps=fps,
+                    theme=theme,
+                    progress=progress,
+                    scene_options=scene_options,
+                )
+                with files.signals_deferred():
+                    with files.disk_guard([out]):
+                        files.publish(out, work, names)
+                    published = names
+        return FramesResult(
+            name,
+            {role: out / n for role, n in zip(FRAME_ROLES, names, strict=True)},
+            staged.steps,
+            staged.width,
+            staged.height,
+            staged.fps,
+            staged.seconds,
         )
     except Interrupted:
         raise

@@ -148,9 +148,15 @@ class ProgressRenderer(CairoRenderer):
         total_frames: int,
         progress: bool | Callable[[int, int], None] = True,
         label: str = "rendering",
+        keep: set[int] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
+        # key frames only (``--frames``): the frames at these indices are drawn and kept in
+        # ``kept`` (index → RGBA array); every other frame is counted, not drawn
+        self.keep = set(keep) if keep is not None else None
+        self.kept: dict[int, np.ndarray] = {}
+        self._index = 0
         self.fast_problems = fast_path_problems(self)
         self.fast = not self.fast_problems
         if not self.fast:
@@ -192,6 +198,10 @@ class ProgressRenderer(CairoRenderer):
         super().play(scene, *args, **kwargs)
 
     def render(self, scene: Scene, time: float, moving_mobjects: list[Mobject] | None = None) -> None:
+        if self.keep is not None and self._index not in self.keep and not self.skip_animations:
+            self._count(1)  # a frame no one will see: the scene moved on, nothing is drawn
+            self._last_key = None
+            return
         key_fn = getattr(scene, "frame_key", None)
         key = key_fn() if key_fn is not None else None
         if key is not None and key == self._last_key and self._last_frame is not None:
@@ -251,6 +261,20 @@ class ProgressRenderer(CairoRenderer):
         super().add_frame(frame, num_frames)
         if self.skip_animations:
             return
+        if self.keep is not None:
+            for index in range(self._index, self._index + num_frames):
+                if index in self.keep:
+                    self.kept[index] = frame.copy()
+        self._index += num_frames
+        self._progress(num_frames)
+
+    def _count(self, num_frames: int) -> None:
+        """Account for frames that are not drawn: the clock, the index and the progress move on."""
+        self.time += num_frames / self.camera.frame_rate
+        self._index += num_frames
+        self._progress(num_frames)
+
+    def _progress(self, num_frames: int) -> None:
         self.frames_done += num_frames
         if self._bar is not None:
             self._bar.update(num_frames)
