@@ -73,10 +73,10 @@ class FitScene(DescentScene):
 
     def _banner_box(self, state: State) -> list[tuple[np.ndarray, np.ndarray]]:
         """The divergence banner's rectangle while it shows (the level curve is kept off it)."""
-        b = self.banner
-        if not b.active or state.kf < b.appear_at:
+        box = self.banner.showing(state.kf)
+        if box is None:
             return []
-        return [(b.box.get_corner(DL) - 0.05, b.box.get_corner(UR) + 0.05)]
+        return [(box.get_corner(DL) - 0.05, box.get_corner(UR) + 0.05)]
 
     def step_layer(self) -> tuple[int, list[Mobject], Mobject]:
         """What changes once per step, for the renderer to paint once per step."""
