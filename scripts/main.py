@@ -690,6 +690,139 @@ def batch_cmd(
         raise SystemExit(1)
 
 
+@cli.command("watch")
+@click.argument("config_file", metavar="[CONFIG.toml]", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--trace",
+    "trace_files",
+    multiple=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Watch a saved trace instead of a config (repeat for compare).",
+)
+@click.option(
+    "--scene",
+    type=click.Choice([n for n, spec in SCENES.items() if not spec.lesson]),
+    default="fit",
+    show_default=True,
+    help="The scene to render.",
+)
+@render_options
+@click.option("--frames", "key_frames", is_flag=True, help="Write the poster and key frames as PNG, no video.")
+@click.option("--open", "open_player", is_flag=True, help="Open the clip in the desktop's player (xdg-open), once.")
+def watch_cmd(
+    config_file: Path | None,
+    trace_files: tuple[Path, ...],
+    scene: str,
+    quality: str,
+    fps: float | None,
+    theme: str,
+    out_dir: Path,
+    name: str | None,
+    preset: str,
+    seconds_per_step: float | None,
+    descent_seconds: float | None,
+    quiet: bool,
+    no_wait: bool,
+    show: tuple[str, ...] | None,
+    key_frames: bool,
+    open_player: bool,
+) -> None:
+    """Render CONFIG.toml now and again on every save, until Ctrl-C.
+
+    Torch and Manim are imported once; each save trains and renders again in a fresh
+    child process, replaces the clip (NAME.mp4, .png, .json; default NAME: the
+    config file's name) in place, and prints what changed and how long it took. A bad
+    edit prints its one-line error and the watch goes on.
+    """
+    from descent.watch import WatchSpec, watch
+
+    if (config_file is None) == (not trace_files):
+        raise UserError("give a CONFIG.toml to watch, or --trace files (not both)")
+    if config_file is not None and SCENES[scene].many_runs:
+        raise UserError(f"the {scene} scene draws several runs: watch their --trace files")
+    for p in [config_file, *trace_files] if config_file else trace_files:
+        if not p.is_file():
+            raise UserError(f"no file {str(p)!r} to watch")
+    if show:
+        _check_show(scene)
+    spec = WatchSpec(
+        config_file=config_file,
+        trace_files=trace_files,
+        scene=scene,
+        name=name,
+        frames=key_frames,
+        open_player=open_player,
+        render={
+            "quality": quality,
+            "fps": fps,
+            "theme": theme,
+            "out_dir": out_dir,
+            "preset": preset,
+            "progress": not quiet,
+            "scene_options": scene_options_from(
+                {"seconds_per_step": seconds_per_step, "descent_seconds": descent_seconds, "show": show}
+            ),
+            "wait": not no_wait,
+        },
+    )
+    try:
+        code = watch(spec, out=lambda line: _out(printable(line)), say=lambda line: _say(printable(line)))
+    except OSError as exc:
+        raise UserError(f"cannot watch: {exc.strerror or exc}") from None
+    raise SystemExit(code)
+
+
+@cli.command("build")
+@click.argument("course", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--out-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where the clips, the manifest and the gallery go.  [default: media/COURSE's stem]",
+)
+@click.option(
+    "--jobs", "-j", type=click.IntRange(1, 64), default=None, help="Worker processes.  [default: the number of cores]"
+)
+@click.option(
+    "--scheduler",
+    default=None,
+    metavar="local:N|tcp://HOST:PORT",
+    help="Render on a Dask cluster (pip install 'descent[cluster]') instead of local worker processes.",
+)
+@click.option("--force", is_flag=True, help="Render every clip, even unchanged ones.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--no-wait", is_flag=True, help="If another run is writing to --out-dir, exit (code 2) naming it.")
+def build_cmd(
+    course: Path,
+    out_dir: Path | None,
+    jobs: int | None,
+    scheduler: str | None,
+    force: bool,
+    quiet: bool,
+    no_wait: bool,
+) -> None:
+    """Render every clip of a course file into one folder, with one manifest and one gallery.
+
+    COURSE.toml has [defaults] (any training or render key) and one [[clip]]
+    per clip: its name, its keys, an optional sweep = { key = [values] },
+    scene = "compare" for a comparison clip. Resumable like batch: a rerun
+    renders only what is new or changed. See examples/lab.toml.
+    """
+    global _FAST_EXIT
+    _FAST_EXIT = False  # worker processes: let multiprocessing clean up on the way out
+    from descent.course import load_course, plan_course
+    from descent.scenes.helpers import safe_name
+
+    if scheduler is not None and jobs is not None:
+        raise UserError("--jobs is for the local pool; a --scheduler's workers are its own")
+    plan = plan_course(load_course(course))
+    out = out_dir if out_dir is not None else Path("media") / safe_name(course.stem)
+    click.echo(
+        printable(f"course {course.name}: {len(plan.variants)} clip(s), {len(plan.compares)} comparison(s) into {out}")
+    )
+    _run_plan_cmd(plan, out, jobs=jobs, scheduler=scheduler, force=force, quiet=quiet, no_wait=no_wait)
+
+
 def main() -> None:
     """Console-script entry point.
 
