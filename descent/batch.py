@@ -291,6 +291,7 @@ def render_variant(job: dict) -> dict:
         progress=False,
         scene_options=scene_options,
         encoder_threads=job.get("encoder_threads"),
+        audio=narration.sound([trace], r["scene"]) if narration is not None else None,
     )
     names = {"mp4": res.mp4.name, "poster": res.poster.name, "json": res.sidecar.name}
     extras = (1.0 if r["webm"] else 0.0) + (1.0 if r["gif"] else 0.0)

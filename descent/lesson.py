@@ -316,6 +316,11 @@ def render_lesson(
                 say(line)
             with files.work_dir(out) as work:
                 new = files.staging(work)
+                track = sound = None
+                if speech is not None:  # the narration, laid under each chapter as its clip is copied into place
+                    t_voice = time.perf_counter()
+                    track, sound = _narration(work, the_script, chosen, speech, name, _frame_rate(quality, fps))
+                    voice_seconds += time.perf_counter() - t_voice
                 job_list = [
                     {
                         "name": chapter_file(name, ch),
@@ -328,6 +333,7 @@ def render_lesson(
                         "theme": theme,
                         "preset": preset,
                         "encoder_threads": threads,
+                        "audio": sound and sound[ch.key],
                     }
                     for ch in chosen
                 ]
@@ -347,7 +353,7 @@ def render_lesson(
                         theme,
                         webm,
                         preset,
-                        speech,
+                        track,
                         _voice_label(voice),
                     )
                     if speech is not None:
@@ -437,36 +443,27 @@ def _finish(
     theme: str,
     webm: bool,
     preset: str,
-    speech: dict[str, Any] | None = None,
+    track: Any = None,
     voice_label: str = "",
 ) -> dict:
-    """Join the chapters (with their narration, when ``speech`` is given) and write every other
-    file of the set into the staging folder ``new``."""
+    """Join the chapters (with the narration ``track`` in one piece, when given) and write every
+    other file of the set into the staging folder ``new``."""
     from descent.publish.captions import chapters_vtt, script_vtt
     from descent.publish.presenter import presenter_page
     from descent.publish.transcript import transcript_html, transcript_markdown
     from descent.trainer import atomic_write
 
-    from .outputs.encode import concat_clips
+    from .outputs.encode import Audio, concat_clips
 
     first = rendered[chosen[0].key]
-    t_voice = time.perf_counter()
-    track = _narrate(new, timeline, speech) if speech is not None else None
-    voice_seconds = time.perf_counter() - t_voice
+    voice_seconds = 0.0
     parts = [Path(rendered[c.key]["mp4"]) for c in chosen]
     marks = [(f"{c['number']}. {c['title']}", c["start"], c["end"]) for c in timeline["chapters"]]
-    if track is None:
-        concat_clips(parts, new / f"{name}.mp4", marks)
-    else:  # the silent chapters joined, then the whole track under them in one piece
-        from .outputs.voice import mux_audio
-
-        t_voice = time.perf_counter()
-        silent_parts = [p.with_name(f".silent-{p.name}") for p in parts]
-        joined = new / f".silent-{name}.mp4"
-        concat_clips(silent_parts, joined, marks)
-        mux_audio(joined, track, new / f"{name}.mp4", rate=AUDIO_RATE, codec="aac")
-        for f in (joined, *silent_parts):
-            f.unlink()
+    t_voice = time.perf_counter()
+    # the chapters' video joined; the narration under it in one piece (the chapters' own AAC,
+    # joined, would slip up to a packet's padding, 21 ms, at every seam)
+    concat_clips(parts, new / f"{name}.mp4", marks, audio=None if track is None else Audio(track, AUDIO_RATE))
+    if track is not None:
         voice_seconds += time.perf_counter() - t_voice
     # the poster: the end of training (the fitted line on the map), else the last chapter rendered
     poster_from = rendered.get("training") or rendered[chosen[-1].key]
@@ -575,19 +572,41 @@ def _speech(
         raise RenderError(str(exc)) from None
 
 
-def _narrate(new: Path, timeline: dict, speech: dict[str, Any]) -> Any:
-    """The narration under the staged chapter clips: each line from its beat's start, normalised
-    once for the whole lesson, each chapter's part muxed into its clip as AAC (stream copy of the
-    video); each chapter's silent video is kept beside it as ``.silent-<file>`` for the join.
-    Returns the whole track: the joined lesson takes it in one piece (joining the chapters' AAC
-    would add up to a packet's padding, 21 ms, at every seam)."""
-    from .outputs.voice import loudness_normalise, mix, mux_audio
+def _frame_rate(quality: str, fps: float | None) -> float:
+    """The frame rate the chapters will be rendered at (the preset's, unless ``fps`` is given)."""
+    if fps is not None:
+        return float(fps)
+    from manim.constants import QUALITIES as MANIM_QUALITIES
+
+    return float(MANIM_QUALITIES[QUALITIES[quality]]["frame_rate"])
+
+
+def _narration(
+    work: Path, script: Script, chosen: Sequence[Chapter], speech: dict[str, Any], name: str, fps: float
+) -> tuple[Any, dict[str, dict]]:
+    """The lesson's narration, made before anything is rendered (every beat's frames are known
+    from the script): each line from its beat's start, normalised once for the whole lesson.
+
+    Returns the whole track (the joined lesson takes it in one piece) and, for each chapter, where
+    its slice lies in ``work/narration.f32`` (the chapter's worker encodes it under its clip).
+    """
+    planned = {
+        ch.key: {"frames": sum(beat_frames(ln.seconds, fps) for ln in script.chapter(ch.key)), "fps": fps}
+        for ch in chosen
+    }
+    timeline = _timeline(script, chosen, planned, name)
+    track = _mixed(timeline, speech)
+    path = work / "narration.f32"
+    track.astype("<f4").tofile(path)
+    slices = {}
+    for c in timeline["chapters"]:
+        a, z = round(c["start"] * AUDIO_RATE), round(c["end"] * AUDIO_RATE)
+        slices[c["key"]] = {"path": str(path), "start": a, "stop": z, "rate": AUDIO_RATE}
+    return track, slices
+
+
+def _mixed(timeline: dict, speech: dict[str, Any]) -> Any:
+    from .outputs.voice import loudness_normalise, mix
 
     cues = [(ln["start"], speech[ln["id"]]) for ln in timeline["lines"]]
-    track = loudness_normalise(mix(cues, timeline["duration"], AUDIO_RATE), AUDIO_RATE)
-    for c in timeline["chapters"]:
-        silent = new / f".silent-{c['file']}"
-        os.replace(new / c["file"], silent)
-        a, z = round(c["start"] * AUDIO_RATE), round(c["end"] * AUDIO_RATE)
-        mux_audio(silent, track[a:z], new / c["file"], rate=AUDIO_RATE, codec="aac")
-    return track
+    return loudness_normalise(mix(cues, timeline["duration"], AUDIO_RATE), AUDIO_RATE)

@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +33,7 @@ from descent.scenes.script import GAP_SECONDS, Script, clip_script
 from descent.trainer import Trace
 
 from .outputs.clip import RenderError, RenderResult, render, scene_class
+from .outputs.encode import Audio
 from .outputs.voice import VoiceError, speak
 
 __all__ = ["render_narrated", "prepare_narration", "narrate_staged", "Narration", "AUDIO_RATE"]
@@ -60,6 +61,42 @@ class Narration:
     options: dict
     label: str
     track: Any = None  # the normalised narration once laid under a clip (a batch's WebM takes it as Opus)
+    times: dict | None = None  # fps, frames and each line's start and end, once the track is made
+
+    def sound(self, traces: Sequence[Trace], scene: str) -> Callable[[float, int], Audio]:
+        """The clip's audio as a function of its frame rate and planned frame count (for
+        :func:`~descent.outputs.clip.render`'s ``audio``): each line from the start of its
+        stretch, mixed and normalised, encoded while the video is copied into place."""
+
+        def make(fps: float, frames: int) -> Audio:
+            from .outputs.voice import loudness_normalise, mix
+
+            starts, ends = _line_times(self, traces, scene, fps, frames)
+            duration = frames / fps
+            cues = [(starts[ln.id], self.speech[ln.id]) for ln in self.script.lines]
+            self.track = loudness_normalise(mix(cues, duration, AUDIO_RATE), AUDIO_RATE)
+            self.times = {"fps": fps, "frames": frames, "starts": starts, "ends": ends}
+            return Audio(self.track, AUDIO_RATE)
+
+        return make
+
+
+def _line_times(
+    narration: Narration, traces: Sequence[Trace], scene: str, fps: float, frames: int
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Where each line starts and where its stretch ends, in seconds of a clip of ``frames`` frames."""
+    timed = type("Timed", (scene_class(scene),), dict(narration.options))
+    duration = frames / fps
+    start, descent, _total = timed.schedule(list(traces))
+    # the descent's first frame: Manim writes a frame every 1/fps from the start of each play()
+    t_descent = min(math.ceil(round(start * fps, 6)) / fps, duration)
+    t_end = min(t_descent + descent, duration)
+    starts = {"clip.start": 0.0, "clip.descent": t_descent, "clip.end": t_end}
+    ends = {"clip.start": t_descent, "clip.descent": t_end, "clip.end": duration}
+    for i, a in narration.speech.items():
+        if starts[i] + a.size / AUDIO_RATE > ends[i] + 1e-6:  # cannot happen: the stretches hold their lines
+            raise RenderError(f"line {i} outlasts its part of the clip")
+    return starts, ends
 
 
 def prepare_narration(
@@ -104,33 +141,18 @@ def prepare_narration(
 
 
 def narrate_staged(narration: Narration, staged: RenderResult, traces: Sequence[Trace], scene: str) -> list[str]:
-    """Lay the narration under a staged clip: AAC in its mp4, ``NAME.vtt`` beside it (its name is
-    returned), the lines' times and the voice in its sidecar. The clip was rendered with
-    ``narration.options``."""
+    """The narration's files beside a staged clip: ``NAME.vtt`` (its name is returned), the lines'
+    times and the voice in its sidecar. The clip was rendered with ``narration.options`` and
+    ``audio=narration.sound(traces, scene)``, which laid the sound under it."""
     from descent.publish.captions import script_vtt
     from descent.trainer import atomic_write
 
-    from .outputs.voice import loudness_normalise, mix, mux_audio
-
-    speech, script = narration.speech, narration.script
-    timed = type("Timed", (scene_class(scene),), dict(narration.options))
-    fps = staged.fps
-    duration = staged.frames / fps
-    start, descent, _total = timed.schedule(list(traces))
-    # the descent's first frame: Manim writes a frame every 1/fps from the start of each play()
-    t_descent = min(math.ceil(round(start * fps, 6)) / fps, duration)
-    t_end = min(t_descent + descent, duration)
-    starts = {"clip.start": 0.0, "clip.descent": t_descent, "clip.end": t_end}
-    ends = {"clip.start": t_descent, "clip.descent": t_end, "clip.end": duration}
-    for i, a in speech.items():
-        if starts[i] + a.size / AUDIO_RATE > ends[i] + 1e-6:  # cannot happen: the stretches hold their lines
-            raise RenderError(f"line {i} outlasts its part of the clip")
-    cues_audio = [(starts[ln.id], speech[ln.id]) for ln in script.lines]
-    track = loudness_normalise(mix(cues_audio, duration, AUDIO_RATE), AUDIO_RATE)
-    silent = staged.mp4.with_name(f".silent-{staged.mp4.name}")
-    os.replace(staged.mp4, silent)
-    mux_audio(silent, track, staged.mp4, rate=AUDIO_RATE, codec="aac")
-    silent.unlink()
+    script, times = narration.script, narration.times
+    if times is None or times["frames"] != staged.frames or times["fps"] != staged.fps:
+        raise RenderError(
+            f"the narration was laid under {times and times['frames']} frames but the clip has {staged.frames}"
+        )
+    starts, ends = times["starts"], times["ends"]
     cues = [{**ln.to_dict(), "start": round(starts[ln.id], 6), "end": round(ends[ln.id], 6)} for ln in script.lines]
     vtt = staged.mp4.with_suffix(".vtt")
     atomic_write(vtt, script_vtt(cues))
@@ -139,7 +161,6 @@ def narrate_staged(narration: Narration, staged: RenderResult, traces: Sequence[
     meta["narration"] = {"voice": narration.label, "lines": cues, "script": script.to_dict()}
     meta["audio"] = {"voice": narration.label, "rate": AUDIO_RATE, "codec": "aac", "loudness_lufs": -16.0}
     atomic_write(staged.sidecar, json.dumps(meta, indent=1, ensure_ascii=False, allow_nan=False) + "\n")
-    narration.track = track
     return [vtt.name]
 
 
@@ -185,6 +206,7 @@ def render_narrated(
         traces,
         scene,
         scene_options=narration.options,
+        audio=narration.sound(traces, scene),
         extras=lambda staged: narrate_staged(narration, staged, traces, scene),
         **render_options,
     )

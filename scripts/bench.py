@@ -17,10 +17,11 @@ batch     4 variants at 720p30 with 2 workers against one after another in
           one process (target: 0.75×).
 lesson    the whole lesson at 1080p60 (chapters in 2 worker processes, joined
           without re-encoding) against encoding its frames alone (target: 1.3×),
-          and at 480p15 its chapters side by side against one after another;
-          the share of a narrated render (espeak, chapters 1–2 at 720p30) spent on
-          the voice: synthesis, mixing, loudness and muxing (target: +15 %).
+          and at 480p15 its chapters side by side against one after another.
           One run each (the 1080p60 lesson takes minutes).
+voice     what narration adds: lesson chapters 1–2 and a fit clip at 720p30 narrated
+          by espeak-ng against the silent render of the same beats (the same
+          frames); the faster of two runs each, in turn (target: +15 %).
 
 Each figure is the best of three runs (noise on a shared machine only ever
 adds time). Prints a Markdown table for the README and writes every figure
@@ -31,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import subprocess
@@ -223,45 +225,6 @@ def bench_lesson(tmp: Path) -> dict:
         f"ratio {wall / enc:.2f}",
         flush=True,
     )
-    t0 = time.perf_counter()
-    voiced = render_lesson(runs, quality="m", chapters="1,2", out_dir=tmp / "lesson-v", voice="espeak", progress=False)
-    voiced_wall = time.perf_counter() - t0
-    share = voiced.voice_seconds / (voiced_wall - voiced.voice_seconds)
-    print(
-        f"  lesson chapters 1-2 at 720p30 with espeak: {voiced_wall:.1f} s, of which the voice "
-        f"{voiced.voice_seconds:.1f} s: +{100 * share:.0f} % on the render",
-        flush=True,
-    )
-    # a narrated fit clip at 720p30: the time spent speaking, mixing and muxing against the rest of its render
-    import descent.narrate as narrate
-    from descent.scenes import scene_class
-    from descent.trainer import Config, train
-
-    scene_class("fit")  # Manim imported before the clock starts, as in a warm process
-    spent = [0.0]
-
-    def timed(fn):
-        def wrapper(*args, **kwargs):
-            t = time.perf_counter()
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                spent[0] += time.perf_counter() - t
-
-        return wrapper
-
-    prepare, lay = narrate.prepare_narration, narrate.narrate_staged
-    narrate.prepare_narration, narrate.narrate_staged = timed(prepare), timed(lay)
-    try:
-        t0 = time.perf_counter()
-        narrate.render_narrated(
-            train(Config()), "fit", voice="espeak", quality="m", out_dir=tmp / "fit-v", progress=False
-        )
-        fit_wall = time.perf_counter() - t0
-    finally:
-        narrate.prepare_narration, narrate.narrate_staged = prepare, lay
-    fit_share = spent[0] / (fit_wall - spent[0])
-    print(f"  narrated fit 720p30: {fit_wall:.1f} s, the voice {spent[0]:.1f} s: +{100 * fit_share:.0f} %", flush=True)
     serial, _ = once("l", 1, "lesson-l1")
     parallel, _ = once("l", 2, "lesson-l2")
     print(f"  lesson 480p15: chapters one after another {serial:.1f} s, 2 workers {parallel:.1f} s", flush=True)
@@ -274,14 +237,74 @@ def bench_lesson(tmp: Path) -> dict:
         "serial_480p15_s": round(serial, 3),
         "parallel_480p15_s": round(parallel, 3),
         "parallel_ratio": round(parallel / serial, 3),
-        "voiced_720p30_s": round(voiced_wall, 3),
-        "voice_s": round(voiced.voice_seconds, 3),
-        "voice_share": round(share, 3),
-        "target_voice_share": 0.15,
-        "voiced_fit_720p30_s": round(fit_wall, 3),
-        "fit_voice_s": round(spent[0], 3),
-        "fit_voice_share": round(fit_share, 3),
     }
+
+
+def bench_voice(tmp: Path, runs=None) -> dict:
+    """What the voice adds: a narrated render against the silent render of the same clip (the same
+    beats, so the same frames), each the faster of two runs taken in turn."""
+    from descent import render, render_lesson
+    from descent.lesson import lesson_runs
+    from descent.narrate import prepare_narration, render_narrated
+    from descent.trainer import Config, train
+
+    runs = runs or lesson_runs()
+    first = render_lesson(runs, quality="m", chapters="1,2", out_dir=tmp / "v0", voice="espeak", progress=False)
+    timed_script = json.loads(first.sidecar.read_text())["script"]  # the beats as long as the voice made them
+
+    import descent.lesson as lesson_module
+    from descent.scenes.script import Script
+
+    timed = Script.from_dict(timed_script)
+    own_script = lesson_module._script_for
+
+    def lesson(voiced: bool, k: int) -> float:
+        # silent: the voiced lesson's beats exactly (an edited script could only lengthen them)
+        lesson_module._script_for = own_script if voiced else (lambda _runs, _edited: timed)
+        try:
+            t0 = time.perf_counter()
+            res = render_lesson(
+                runs,
+                quality="m",
+                chapters="1,2",
+                out_dir=tmp / f"lv{k}{voiced}",
+                progress=False,
+                voice="espeak" if voiced else None,
+            )
+            seconds = time.perf_counter() - t0
+        finally:
+            lesson_module._script_for = own_script
+        assert res.frames == first.frames, "the silent lesson must have the voiced lesson's frames"
+        return seconds
+
+    trace = train(Config())
+    options = prepare_narration([trace], "fit", voice="espeak").options
+
+    def fit(voiced: bool, k: int) -> float:
+        t0 = time.perf_counter()
+        if voiced:
+            render_narrated(trace, "fit", voice="espeak", quality="m", out_dir=tmp / f"fv{k}", progress=False)
+        else:
+            render(trace, "fit", scene_options=options, quality="m", out_dir=tmp / f"fs{k}", progress=False)
+        return time.perf_counter() - t0
+
+    out = {}
+    for label, fn in (("lesson ch. 1-2", lesson), ("fit", fit)):
+        silent = voiced = math.inf
+        for k in range(2):
+            silent = min(silent, fn(False, k))
+            voiced = min(voiced, fn(True, k))
+        share = voiced / silent - 1
+        key = "voice" if label.startswith("lesson") else "fit_voice"
+        out.update(
+            {f"{key}_silent_s": round(silent, 3), f"{key}_voiced_s": round(voiced, 3), f"{key}_share": round(share, 3)}
+        )
+        print(
+            f"  {label} 720p30: silent {silent:.1f} s, narrated by espeak {voiced:.1f} s: +{100 * share:.0f} %",
+            flush=True,
+        )
+    out["target_voice_share"] = 0.15
+    return out
 
 
 def markdown(results: dict) -> str:
@@ -318,23 +341,25 @@ def markdown(results: dict) -> str:
             f"| lesson 480p15, 2 workers vs chapters in turn | | {les['parallel_480p15_s']:.1f} | | "
             f"{les['serial_480p15_s']:.1f} (serial) | {les['parallel_ratio']:.2f} | |"
         )
+    voi = results.get("voice")
+    if voi:
         lines.append(
-            f"| lesson ch. 1–2 720p30, espeak voice: its share of the render | | {les['voiced_720p30_s']:.1f} | | "
-            f"{les['voice_s']:.1f} (voice) | +{100 * les['voice_share']:.0f} % | ≤ +15 % |"
+            f"| lesson ch. 1–2 720p30 narrated by espeak, against silent | | {voi['voice_voiced_s']:.1f} | | "
+            f"{voi['voice_silent_s']:.1f} (silent) | +{100 * voi['voice_share']:.0f} % | ≤ +15 % |"
         )
         lines.append(
-            f"| fit 720p30, espeak voice: its share of the render | | {les['voiced_fit_720p30_s']:.1f} | | "
-            f"{les['fit_voice_s']:.1f} (voice) | +{100 * les['fit_voice_share']:.0f} % | ≤ +15 % |"
+            f"| fit 720p30 narrated by espeak, against silent | | {voi['fit_voice_voiced_s']:.1f} | | "
+            f"{voi['fit_voice_silent_s']:.1f} (silent) | +{100 * voi['fit_voice_share']:.0f} % | ≤ +15 % |"
         )
     return "\n".join(lines)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--only", choices=["fit", "surface", "batch", "lesson"], action="append")
+    ap.add_argument("--only", choices=["fit", "surface", "batch", "lesson", "voice"], action="append")
     ap.add_argument("--out", type=Path, default=ROOT / "media" / "bench.json")
     args = ap.parse_args()
-    sections = args.only or ["fit", "surface", "batch", "lesson"]
+    sections = args.only or ["fit", "surface", "batch", "lesson", "voice"]
     results: dict = {
         "date": date.today().isoformat(),
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},

@@ -282,3 +282,64 @@ def test_failed_write_removes_only_a_file_it_created(parts, tmp_path, monkeypatc
     with pytest.raises(OSError, match="No space"):
         concat_clips(parts, kept)
     assert kept.exists()
+
+
+# -- a narration encoded while the video is copied ------------------------------------------------------------
+def clicks(seconds: float, at: list[float], rate: int = 48000) -> np.ndarray:
+    """Silence with a short 1 kHz burst starting at each time in ``at``."""
+    x = np.zeros(round(seconds * rate), np.float32)
+    for t in at:
+        i = round(t * rate)
+        x[i : i + 2400] = 0.5 * np.sin(2 * np.pi * 1000 * np.arange(2400) / rate)
+    return x
+
+
+def audio_of(path: Path) -> np.ndarray:
+    with av.open(str(path)) as c:
+        s = c.streams.audio[0]
+        return np.concatenate([f.to_ndarray().reshape(-1) for f in c.decode(s)])
+
+
+def onsets(x: np.ndarray, rate: int = 48000) -> list[float]:
+    """Where each burst starts (seconds): the first sample over a quarter of the peak after a quiet gap."""
+    loud = np.flatnonzero(np.abs(x) > 0.125)
+    starts = [loud[0]] + [b for a, b in zip(loud, loud[1:], strict=False) if b - a > rate // 10]
+    return [s / rate for s in starts]
+
+
+def stream_seconds(path: Path, kind: str) -> float:
+    with av.open(str(path)) as c:
+        s = c.streams.audio[0] if kind == "audio" else c.streams.video[0]
+        return float(s.duration * s.time_base)
+
+
+def test_faststart_remux_lays_audio_under_the_copied_video(parts, tmp_path):
+    """A narrated clip's sound is encoded in the pass that moves its index first: the video packets untouched,
+    the audio as long as the video (within a frame), each sound where it was put."""
+    from descent.outputs.encode import Audio
+
+    src, dst = parts[2], tmp_path / "voiced.mp4"  # 13 frames at 10 fps
+    faststart_remux(src, dst, Audio(clicks(1.5, [0.2, 0.9])))  # longer than the video: cut at its end
+    assert [bytes(p) for p in video_packets(dst)] == [bytes(p) for p in video_packets(src)]
+    assert abs(stream_seconds(dst, "audio") - 1.3) < 0.1
+    got = onsets(audio_of(dst))
+    assert len(got) == 2 and all(abs(g - w) < 0.002 for g, w in zip(got, [0.2, 0.9], strict=True))
+    assert b"moov" in dst.read_bytes()[:4096]
+
+
+def test_concat_lays_one_track_over_the_parts_and_drops_their_audio(tmp_path):
+    """The joined lesson takes its narration in one piece: the parts' own audio is left out, and a sound that
+    starts at a seam starts there exactly (the parts' AAC joined would slip at every seam)."""
+    from descent.outputs.encode import Audio
+
+    parts = [make_clip(tmp_path / f"p{i}.mp4", n, COLOURS[i], audio=True) for i, n in enumerate(FRAMES)]
+    seams = [0.7, 1.7]  # 7 and 7 + 10 frames at 10 fps
+    dst = tmp_path / "joined.mp4"
+    total = concat_clips(parts, dst, audio=Audio(clicks(3.0, [0.1, *seams])))
+    assert total == pytest.approx(3.0)
+    with av.open(str(dst)) as c:
+        assert [s.type for s in c.streams] == ["video", "audio"]
+    got = onsets(audio_of(dst))
+    assert len(got) == 3 and all(abs(g - w) < 0.002 for g, w in zip(got, [0.1, *seams], strict=True))
+    assert abs(stream_seconds(dst, "audio") - 3.0) < 0.1
+    assert sum(1 for _ in decoded(dst)) == sum(FRAMES)

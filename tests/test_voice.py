@@ -530,7 +530,7 @@ def test_mux_audio_mp4(tmp_path):
             48000,
             "mono",
         )
-        assert 60_000 <= a.codec_context.bit_rate <= 130_000
+        assert 0 < a.codec_context.bit_rate <= 130_000  # the fast coder spends what the sound needs
         # what players show: the stream durations (the edit list hides the AAC priming)
         assert abs(float(a.duration * a.time_base) - float(v.duration * v.time_base)) < frame
         assert c.chapters() and [ch["metadata"]["title"] for ch in c.chapters()] == ["One", "Two"]
@@ -542,6 +542,9 @@ def test_mux_audio_mp4(tmp_path):
     assert first == 0.0
     assert abs(samples.size / RATE - (v1 - v0)) < frame  # the decoder may keep the last frame's padding
     assert abs(onset(samples, 0.25) / RATE - 1.0) < 0.002  # the beep is where it was put
+    src_x = beeps(2.0)
+    err = samples[: src_x.size] - src_x[: samples.size]
+    assert 10 * np.log10(np.sum(src_x**2) / np.sum(err**2)) > 20  # the sound kept (decoded against the source)
     head = dst.read_bytes()[:4096]
     assert b"moov" in head  # +faststart: the index comes first
 

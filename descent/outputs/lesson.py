@@ -10,7 +10,20 @@ from pathlib import Path
 
 from descent.scenes.script import LessonRuns
 
+from .encode import Audio
+
 __all__ = ["render_chapter"]
+
+
+def _slice(audio: dict) -> Audio:
+    """The chapter's part of the lesson's narration (float32 samples in a file of the work folder)."""
+    import numpy as np
+
+    count = audio["stop"] - audio["start"]
+    samples = np.fromfile(audio["path"], dtype="<f4", count=count, offset=4 * audio["start"])
+    if samples.size != count:
+        raise ValueError(f"the narration file holds {samples.size} of the chapter's {count} samples")
+    return Audio(samples, audio["rate"])
 
 
 def render_chapter(job: dict) -> dict:
@@ -33,6 +46,7 @@ def render_chapter(job: dict) -> dict:
         scene_options={"runs": runs, "script": job["script"]},
         encoder_threads=job.get("encoder_threads"),
         scene_cls=CHAPTER_SCENES[job["chapter"]],
+        audio=_slice(job["audio"]) if job.get("audio") else None,
     )
     return {
         "chapter": job["chapter"],

@@ -43,6 +43,8 @@ import numpy as np
 
 from descent.trainer.inputs import brief, brief_path, file_kind, printable
 
+from .encode import AAC_OPTIONS
+
 __all__ = [
     "speak",
     "VoiceError",
@@ -1013,7 +1015,7 @@ def mux_audio(video: Path, samples: np.ndarray, dst: Path, *, rate: int = SAMPLE
             vout = out.add_stream_from_template(vin)
             if vin.average_rate:
                 vout.codec_context.framerate = vin.average_rate  # a WebM's default frame duration
-            aout = out.add_stream(acodec, rate=rate, layout="mono")
+            aout = out.add_stream(acodec, rate=rate, layout="mono", options=AAC_OPTIONS if acodec == "aac" else {})
             aout.bit_rate = bit_rate
             aout.time_base = Fraction(1, rate)
             if chapters:
