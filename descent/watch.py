@@ -246,14 +246,109 @@ class _Changes:
             return self.first is not None
 
 
-def _warm(scene: str) -> None:
-    """Import what every render needs, once, in the watching process (nothing runs yet:
-    no thread pools start on import, so forking stays safe)."""
-    from descent.batch import _preload
+def _warm(spec: WatchSpec) -> None:
+    """Prepare the watching process once: what every render needs, inherited by each child.
+
+    Imports torch and Manim (nothing runs yet: no thread pools start on import, so forking
+    stays safe), then builds the scene once for the lab's shipped trace (no frame drawn,
+    nothing trained) with each text's outlines kept (:func:`_keep_text_outlines`): titles,
+    axis labels, ticks and glyph sets come out of that build, so a render's scene is built
+    in a fraction of the time. A warm-up that fails only makes the renders slower.
+    """
+    import manim  # noqa: F401
+    import torch  # noqa: F401
+    import torch._dynamo  # noqa: F401  (torch.optim's first step imports it)
+
     from descent.outputs.clip import scene_class
 
-    _preload()
-    scene_class(scene)
+    cls = scene_class(spec.scene)
+    _keep_text_outlines()
+    try:
+        _build_once(cls, spec)
+    except Exception:  # noqa: BLE001 - an optimisation only
+        pass
+
+
+_OUTLINES: dict[tuple, Any] = {}
+
+
+def _keep_text_outlines() -> None:
+    """Parse each distinct text's SVG once per watching process (and its children).
+
+    Manim typesets a ``Text`` with Pango into an SVG file named by a hash of the text and
+    every setting that shapes it (font, size, weight, colour, spacing), then parses that
+    file, which is most of the cost of building a scene; each render does it afresh in a
+    scratch folder of its own. Here, the parsed outlines are kept by that name (and the
+    canvas size) and copied, as Manim's own SVG cache does (which Text leaves off because
+    its files live in a folder that may change). Only this process is changed.
+    """
+    from manim import config
+    from manim.mobject.svg.svg_mobject import SVGMobject
+    from manim.mobject.text.text_mobject import MarkupText, Text
+
+    original = SVGMobject.init_svg_mobject
+    if getattr(original, "_descent_keeps", False):
+        return
+
+    def init_svg_mobject(self, use_svg_cache: bool):
+        if not isinstance(self, (Text, MarkupText)):
+            return original(self, use_svg_cache)
+        key = (
+            type(self).__name__,
+            Path(str(self.file_name)).name,
+            repr(getattr(self, "svg_default", None)),
+            repr(getattr(self, "path_string_config", None)),
+            config.pixel_width,
+            config.pixel_height,
+        )
+        kept = _OUTLINES.get(key)
+        if kept is None:
+            original(self, False)
+            kept = self.copy()
+            for mob in kept.get_family():  # the parsed SVG element each outline came from: not
+                if getattr(mob, "path_obj", None) is not None:  # needed once parsed, and most of a copy's cost
+                    mob.path_obj = None
+            _OUTLINES[key] = kept
+            return self
+        mob = kept.copy()
+        self.add(*mob)
+        self.id_to_vgroup_dict = mob.id_to_vgroup_dict
+        return self
+
+    init_svg_mobject._descent_keeps = True  # type: ignore[attr-defined]
+    SVGMobject.init_svg_mobject = init_svg_mobject
+
+
+def _build_once(cls: type, spec: WatchSpec) -> None:
+    """Build (set up, not render) the scene for the lab's shipped trace, as a render would."""
+    from manim import tempconfig
+
+    from descent.outputs import files
+    from descent.outputs.clip import QUALITIES, _manim_defaults
+    from descent.scenes import SCENES
+    from descent.scenes.base import load_scene_trace
+    from descent.scenes.theme import THEMES
+
+    theme = spec.render.get("theme", "dark")
+    lab = load_scene_trace()
+    attrs: dict[str, Any] = {"theme": theme, **(spec.render.get("scene_options") or {})}
+    if SCENES[spec.scene].many_runs:
+        attrs["traces"] = [lab]
+    else:
+        attrs["trace"] = lab
+    probe = type(cls.__name__, (cls,), attrs)
+    with files.scratch_dir() as scratch:
+        settings = {
+            "media_dir": str(scratch / "media"),
+            "quality": QUALITIES[spec.render.get("quality", "l")],
+            "disable_caching": True,
+            "verbosity": "ERROR",
+            "background_color": THEMES[theme].background,
+        }
+        if spec.render.get("fps"):
+            settings["frame_rate"] = spec.render["fps"]
+        with tempconfig(_manim_defaults()), tempconfig(settings):
+            probe().setup()
 
 
 def _open(path: Path, say: Callable[[str], None]) -> None:
@@ -314,7 +409,7 @@ def watch(
     child: int | None = None
     read_fd = -1
     try:
-        _warm(spec.scene)
+        _warm(spec)
         what = " and ".join(str(p) for p in paths)
         out(f"watching {what} (Ctrl-C to stop)")
         done_renders = 0
