@@ -255,6 +255,7 @@ def render_variant(job: dict) -> dict:
     """
     from descent.outputs.clip import stage_clip
     from descent.publish import make_gif, transcode_webm, vtt_cues, write_vtt
+    from descent.publish.transcript import stage_clip_transcript
     from descent.trainer import train
 
     t0 = time.perf_counter()
@@ -303,6 +304,7 @@ def render_variant(job: dict) -> dict:
             names["vtt"] = narrate_staged(narration, res, [trace], r["scene"])[0]  # the spoken lines' captions
         else:
             names["vtt"] = write_vtt(new / f"{name}.vtt", vtt_cues(r["scene"], [trace], r["scene_options"])).name
+        names["transcript"], names["transcript_md"] = stage_clip_transcript(res.sidecar)
         if r["webm"]:
             names["webm"] = transcode_webm(res.mp4, new / f"{name}.webm").name
             if narration is not None:
@@ -425,7 +427,7 @@ class WorkerPool:
 
 # -- the manifest ------------------------------------------------------------------------
 #: The files a clip entry may list, by kind.
-KINDS = ("mp4", "poster", "json", "vtt", "webm", "gif")
+KINDS = ("mp4", "poster", "json", "vtt", "webm", "gif", "transcript", "transcript_md")
 #: How descent names each kind of file of an entry: ``<name><suffix>``.
 _SUFFIXES = {
     "mp4": ".mp4",
@@ -434,6 +436,8 @@ _SUFFIXES = {
     "vtt": ".vtt",
     "webm": ".webm",
     "gif": ".gif",
+    "transcript": ".transcript.html",
+    "transcript_md": ".transcript.md",
     "loss_plot": "_loss.png",
 }
 _MANIFEST_MAX_BYTES = 32 << 20
@@ -805,6 +809,7 @@ def _compare(
     """The comparison clip and the loss plot, from the variants' own traces (no retraining)."""
     from descent.outputs.clip import stage_clip
     from descent.publish import make_gif, render_loss_plot, transcode_webm, vtt_cues, write_vtt
+    from descent.publish.transcript import stage_clip_transcript
 
     entries = [manifest["variants"][v.name] for v in variants]
     traces = [Trace.from_dict(json.loads((out / e["files"]["json"]).read_text())["trace"]) for e in entries]
@@ -833,6 +838,7 @@ def _compare(
         need = fs.space_needed(res.frames, res.width, res.height, res.fps, extras)
         with fs.disk_guard([out], {out: need}):
             names["vtt"] = write_vtt(new / f"{name}.vtt", vtt_cues(_compare_scene(), traces, r["scene_options"])).name
+            names["transcript"], names["transcript_md"] = stage_clip_transcript(res.sidecar)
             if r["webm"]:
                 names["webm"] = transcode_webm(res.mp4, new / f"{name}.webm").name
             if r["gif"]:
@@ -853,6 +859,7 @@ def _compare(
 def _gallery(out: Path, shown: Sequence[tuple[Variant, dict]], compare_entry: dict | None) -> Path:
     """``index.html`` from what is published and verified: each card from its own manifest entry."""
     from descent.publish import write_gallery
+    from descent.publish.explorer import sidecar_stats
 
     cards = []
     if compare_entry:
@@ -883,6 +890,10 @@ def _gallery(out: Path, shown: Sequence[tuple[Variant, dict]], compare_entry: di
                 "height": e["height"],
                 "note": note,
                 "voiced": bool(e.get("voiced")),
+                "sweep": {"lr": c.lr},
+                "theme": e["render"].get("theme", "dark"),
+                # the explorer's numbers, from the sidecar as the manifest recorded it (size and SHA-256)
+                "stats": sidecar_stats(out, e["files"]["json"], e["checks"]["json"]),
                 "params": {
                     "learning rate": f"{c.lr:g}",
                     "optimizer": c.optimizer,

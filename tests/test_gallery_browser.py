@@ -24,7 +24,7 @@ const wait = (el, ev, ms) => new Promise(r => {
 document.getElementById('f').addEventListener('load', async () => {
   const doc = document.getElementById('f').contentDocument;
   const res = {videos: [], images: []};
-  for (const v of doc.querySelectorAll('video')) {
+  for (const v of doc.querySelectorAll('article video')) {  // the cards' videos (the explorer's is tested apart)
     if (v.readyState < 1) { v.load(); await wait(v, 'loadedmetadata', 15000); }
     const poster = new Image(); poster.src = v.poster; await poster.decode().catch(() => {});
     const tr = v.querySelector('track');

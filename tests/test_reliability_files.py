@@ -49,8 +49,9 @@ def hidden(folder: Path) -> list[str]:
 
 
 def linked(index: Path) -> set[str]:
-    """Every src, href and poster in a gallery page."""
-    return set(re.findall(r'(?:src|href|poster)="([^"]*)"', index.read_text()))
+    """Every src, href and poster in a gallery page (but the shared layout's skip link to ``#main`` and its
+    empty inline icon ``data:,``, which name no file)."""
+    return set(re.findall(r'(?:src|href|poster)="([^"]*)"', index.read_text())) - {"#main", "data:,"}
 
 
 def scratch_left(tmp: Path) -> list[str]:
@@ -222,7 +223,7 @@ def test_a_publication_cut_short_is_completed_by_the_next_render(tmp_path):
     assert probe(out / "clip.mp4")["frames"] == meta["video"]["frames"]
     assert hidden(out) == []
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        f"{n}.{e}" for n in ("clip", "other") for e in ("mp4", "png", "json")
+        f"{n}.{e}" for n in ("clip", "other") for e in ("mp4", "png", "json", "transcript.html", "transcript.md")
     )
     assert scratch_left(tmp_path / "tmp") == []  # no scratch folder of Manim's left either
 
@@ -541,7 +542,7 @@ def test_a_name_of_100_cjk_characters(tmp_path):
     r = CliRunner().invoke(cli, ["render", "--steps", "2", "--name", name, "--out-dir", str(out), *QUICK])
     assert r.exit_code == 0, r.output
     made = sorted(p.name for p in out.iterdir())
-    assert made == sorted(f"{cut}.{e}" for e in ("json", "mp4", "png"))
+    assert made == sorted(f"{cut}.{e}" for e in ("json", "mp4", "png", "transcript.html", "transcript.md"))
 
 
 # -- the mechanisms themselves ----------------------------------------------------------------------

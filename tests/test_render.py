@@ -73,9 +73,10 @@ def test_lab_clip_is_a_streamable_h264(lab_clip, lab_trace):
     assert info["frames"] / 15 == pytest.approx(FitScene.planned_seconds(lab_trace), abs=2 / 15)
     boxes = top_level_boxes(lab_clip.mp4)
     assert boxes.index("moov") < boxes.index("mdat")
-    # nothing but the three finished files in the output directory
+    # nothing but the finished files in the output directory: the clip, its poster, sidecar and transcript
     assert sorted(p.name for p in lab_clip.mp4.parent.iterdir()) == sorted(
         [lab_clip.mp4.name, lab_clip.poster.name, lab_clip.sidecar.name]
+        + [f"{lab_clip.name}.transcript.{e}" for e in ("html", "md")]
     )
 
 

@@ -1,108 +1,291 @@
-"""The course-page gallery: one self-contained ``index.html`` with relative paths, no external resources.
+"""The course-page gallery: one self-contained ``index.html`` with relative paths, no external resources,
+built from the Jinja2 templates beside this module (``templates/gallery.html`` on the shared ``base.html``).
 
-Only plain file names inside the folder are ever linked (letters, digits and ``._-``:
-no ``../``, no absolute path, no ``javascript:``); a card whose video or poster has no
-such name is left out, and a width or height that is not a positive integer is omitted.
+For a sweep the page opens with the explorer (a control per swept key that swaps the clip in place, with
+the run's numbers beside it); then one card per clip: its video (the dark and the light version, the one
+shown following the reader's ``prefers-color-scheme``), its parameters, downloads, transcript and embed
+snippets.
+
+Only plain file names inside the folder are ever linked (letters, digits and ``._-``: no ``../``, no absolute
+path, no ``javascript:``); a card whose video or poster has no such name is left out, and a width or height
+that is not a positive integer is omitted. No video autoplays.
 """
 
 from __future__ import annotations
 
-import html
+import math
 import stat
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from descent.outputs.files import atomic_write, is_plain_name
+from descent.publish.embed import embed_snippets
+from descent.publish.lesson import page_env
 
-__all__ = ["write_gallery"]
+__all__ = ["write_gallery", "gallery_page"]
 
-
-_CSS = """
-:root{--bg:#0e1117;--card:#161b22;--text:#e6edf3;--muted:#9aa4b2;--accent:#e69f00;--border:#2a313c}
-@media (prefers-color-scheme: light){:root{--bg:#f6f8fa;--card:#fff;--text:#15191f;--muted:#4a525e;--accent:#d55e00;--border:#d9dee4}}
-*{box-sizing:border-box}body{margin:0;background:var(--bg);color:var(--text);font:16px/1.5 system-ui,-apple-system,"Segoe UI",sans-serif}
-header{padding:2rem 1.5rem 1rem;max-width:1200px;margin:auto}h1{margin:0 0 .3rem;font-size:1.7rem}header p{margin:0;color:var(--muted)}
-main{display:grid;grid-template-columns:repeat(auto-fill,minmax(min(100%,520px),1fr));gap:1.5rem;padding:1rem 1.5rem 3rem;max-width:1200px;margin:auto}
-.card{background:var(--card);border:1px solid var(--border);border-radius:10px;overflow:hidden;display:flex;flex-direction:column}
-.card.wide{grid-column:1/-1}.card video,.card img{display:block;width:100%;height:auto;background:#000;aspect-ratio:16/9}
-.body{padding:1rem 1.1rem 1.2rem}h2{font-size:1.15rem;margin:0 0 .6rem}table{border-collapse:collapse;width:100%;font-size:.9rem;margin:.4rem 0 .8rem}
-td,th{text-align:left;padding:.2rem .5rem .2rem 0;border-bottom:1px solid var(--border)}th{color:var(--muted);font-weight:500;width:45%}
-details{font-size:.9rem}summary{cursor:pointer;color:var(--accent)}pre{white-space:pre-wrap;word-break:break-all;background:var(--bg);padding:.6rem;border-radius:6px;font-size:.8rem}
-.links a{color:var(--accent);margin-right:1rem;font-size:.9rem}.bad{color:#d55e00;font-weight:600}
-"""
+THEMES = ("dark", "light")  # the page shows the dark version unless the reader prefers light
+_LINKS = (("mp4", "MP4"), ("webm", "WebM"), ("gif", "GIF"), ("vtt", "Captions (WebVTT)"), ("json", "Run data (JSON)"))
+_KINDS = ("mp4", "poster", "webm", "gif", "vtt", "json", "transcript", "transcript_md")
+_KEY_LABELS = {
+    "lr": "Learning rate",
+    "optimizer": "Optimizer",
+    "steps": "Steps",
+    "momentum": "Momentum",
+    "batch_size": "Batch size",
+    "theme": "Theme",
+}
 
 
 def _dimension(value: object) -> int | None:
     return value if type(value) is int and value > 0 else None
 
 
-def _video_html(entry: dict, files: dict) -> str:
-    sources = []
-    if files.get("webm"):
-        sources.append(f'<source src="{html.escape(files["webm"])}" type="video/webm">')
-    sources.append(f'<source src="{html.escape(files["mp4"])}" type="video/mp4">')
-    voiced = entry.get("voiced") is True  # narrated: heard, not looped, the captions are what is said
-    label = "Narration" if voiced else "Steps"
-    track = (
-        f'<track kind="captions" src="{html.escape(files["vtt"])}" srclang="en" label="{label}" default>'
-        if files.get("vtt")
-        else ""
-    )
-    w, h = _dimension(entry.get("width")), _dimension(entry.get("height"))
-    size = f' width="{w}" height="{h}"' if w and h else ""
-    play = "controls" if voiced else "controls muted loop"
+def _scalar(value: object) -> bool:
+    return value is None or isinstance(value, str | bool) or (isinstance(value, int | float) and math.isfinite(value))
+
+
+def _numeric(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _fmt(value: object) -> str:
+    if _numeric(value):
+        return f"{value:g}"
+    return str(value)
+
+
+def _version(e: Mapping) -> dict[str, Any] | None:
+    files = {k: v for k, v in (e.get("files") or {}).items() if isinstance(k, str) and is_plain_name(v)}
+    if not files.get("mp4") or not files.get("poster"):
+        return None  # nothing that can be linked safely
+    files = {**dict.fromkeys(_KINDS), **files}  # every kind the page may name: a name or None
+    w, h = _dimension(e.get("width")), _dimension(e.get("height"))
+    voiced = e.get("voiced") is True  # narrated: heard, not looped, the captions are what is said
+    theme = e.get("theme") if e.get("theme") in THEMES else None
+    return {
+        "theme": theme,
+        "files": files,
+        "width": w if w and h else None,
+        "height": h if w and h else None,
+        "voiced": voiced,
+        "captions_label": "Narration" if voiced else "Steps",
+    }
+
+
+def _sweep(e: Mapping) -> dict[str, Any]:
+    raw = e.get("sweep")
+    if not isinstance(raw, Mapping):
+        return {}
+    return {str(k): v for k, v in raw.items() if _scalar(v)}
+
+
+def _stats_text(stats: object) -> dict[str, str] | None:
+    """The numbers shown beside a run, formatted here (the page only shows them)."""
+    if not isinstance(stats, Mapping):
+        return None
+
+    def num(key: str) -> float | None:
+        v = stats.get(key)
+        return float(v) if _numeric(v) else None
+
+    lr, lr_max, ratio, final = num("lr"), num("lr_max"), num("lr_ratio"), num("final_loss")
+    steps, near, diverged = stats.get("steps"), stats.get("near_step"), stats.get("diverged_at")
+    if lr is None:
+        return None
+    out = {"lr": f"{lr:g}"}
+    out["ratio"] = f"{ratio:.2f} (lr_max = {lr_max:.4g})" if ratio is not None and lr_max is not None else "n/a"
+    if type(near) is int:
+        out["near"] = f"{near}"
+    else:
+        out["near"] = f"not reached in {steps} steps" if type(steps) is int else "not reached"
+    out["final"] = f"{final:.4g}" if final is not None else "not finite"
+    out["diverged"] = f"yes, at step {diverged}" if type(diverged) is int else "no"
+    return out
+
+
+def _cards(entries: Sequence[Mapping]) -> list[dict[str, Any]]:
+    """One card per clip: entries that differ only in their theme become one card with both versions."""
+    cards: list[dict[str, Any]] = []
+    by_key: dict[tuple, dict[str, Any]] = {}
+    for e in entries:
+        version = _version(e)
+        if version is None or not isinstance(e.get("name"), str):
+            continue
+        sweep = _sweep(e)
+        rest = tuple((k, repr(v)) for k, v in sweep.items() if k != "theme")
+        key = (bool(e.get("wide")), rest, "" if rest else str(e.get("title")))
+        card = by_key.get(key) if version["theme"] else None
+        if card is not None and all(v["theme"] and v["theme"] != version["theme"] for v in card["versions"]):
+            card["versions"].append(version)
+            card["versions"].sort(key=lambda v: THEMES.index(v["theme"]))
+            continue
+        card = {
+            "id": e["name"],
+            "title": str(e.get("title", e["name"])),
+            "note": str(e["note"]) if e.get("note") else "",
+            "wide": bool(e.get("wide")),
+            "params": [(str(k), str(v)) for k, v in (e.get("params") or {}).items()],
+            "sweep": {k: v for k, v in sweep.items() if k != "theme"},
+            "stats": _stats_text(e.get("stats")),
+            "versions": [version],
+        }
+        cards.append(card)
+        if version["theme"]:
+            by_key.setdefault(key, card)
+    for card in cards:
+        themed = len(card["versions"]) > 1
+        for v in card["versions"]:
+            v["only"] = v["theme"] if themed else None
+            label = card["title"] + (f" ({v['theme']} theme)" if themed else "")
+            v["label"] = label
+            v["links"] = [(kind, text, v["files"][kind]) for kind, text in _LINKS if v["files"][kind]]
+            v["snippets"] = embed_snippets(
+                v["files"], label, width=v["width"], height=v["height"], captions_label=v["captions_label"]
+            )
+    return cards
+
+
+def _explorer(cards: list[dict[str, Any]], sweep_keys: Sequence[str] | None) -> dict[str, Any] | None:
+    """The explorer's controls and data: one control per swept key (theme aside) over the variants' cards."""
+    runs = [c for c in cards if not c["wide"] and c["sweep"] and c["stats"]]
+    if len(runs) < 2:
+        return None
+    seen: list[str] = []
+    for c in runs:
+        seen += [k for k in c["sweep"] if k not in seen]
+    order = [k for k in (sweep_keys or seen) if k in seen and k != "theme"]
+    keys = []
+    for k in order:
+        values: list[Any] = []
+        for c in runs:
+            v = c["sweep"].get(k)
+            if v not in values:
+                values.append(v)
+        if len(values) < 2 and len(order) > 1:
+            continue  # nothing to choose
+        numeric = all(_numeric(v) for v in values)
+        if numeric:
+            values.sort()
+        keys.append(
+            {
+                "key": k,
+                "id": f"explore-{''.join(ch if ch.isalnum() else '-' for ch in k)}",
+                "label": _KEY_LABELS.get(k, k),
+                "numeric": numeric,
+                "values": values,
+                "texts": [_fmt(v) for v in values],
+            }
+        )
+    if not keys:
+        return None
+    variants = []
+    for c in runs:
+        if any(k["key"] not in c["sweep"] for k in keys):
+            continue
+        variants.append(
+            {
+                "id": c["id"],
+                "title": c["title"],
+                "at": [k["values"].index(c["sweep"][k["key"]]) for k in keys],
+                "stats": c["stats"],
+                "versions": {
+                    (v["theme"] or "dark"): {
+                        "mp4": v["files"]["mp4"],
+                        "webm": v["files"].get("webm"),
+                        "poster": v["files"]["poster"],
+                        "vtt": v["files"].get("vtt"),
+                        "transcript": v["files"].get("transcript"),
+                        "captions": v["captions_label"],
+                        "label": c["title"],
+                    }
+                    for v in c["versions"]
+                },
+            }
+        )
+    if len(variants) < 2:
+        return None
+    first = variants[0]
+    start = first["versions"].get("dark") or next(iter(first["versions"].values()))
+    size = next(((v["width"], v["height"]) for c in runs for v in c["versions"] if v["width"]), (None, None))
+    return {"keys": keys, "variants": variants, "first": first, "start": start, "width": size[0], "height": size[1]}
+
+
+def _loss_plot(loss_plot: object) -> dict[str, str] | None:
+    if isinstance(loss_plot, str) and is_plain_name(loss_plot):
+        return {"dark": loss_plot, "light": None}
+    if isinstance(loss_plot, Mapping):
+        found = {t: loss_plot[t] if is_plain_name(loss_plot.get(t)) else None for t in THEMES}
+        return found if any(found.values()) else None
+    return None
+
+
+def gallery_page(
+    entries: Sequence[Mapping],
+    title: str,
+    subtitle: str,
+    loss_plot: str | Mapping[str, str] | None = None,
+    *,
+    sweep_keys: Sequence[str] | None = None,
+    lang: str = "en",
+) -> str:
+    """The gallery page's HTML (see :func:`write_gallery`)."""
+    cards = _cards(entries)
+    plot = _loss_plot(loss_plot)
+    explorer = _explorer(cards, sweep_keys)
+    plot_at = 1 if cards and cards[0]["wide"] else 0
     return (
-        f'<video {play} playsinline preload="metadata"{size} '
-        f'poster="{html.escape(files["poster"])}">{"".join(sources)}{track}</video>'
+        page_env()
+        .get_template("gallery.html")
+        .render(
+            lang=lang,
+            page_title=title,
+            title=title,
+            subtitle=subtitle,
+            cards=cards,
+            plot=plot,
+            plot_at=plot_at,
+            explorer=explorer,
+            explorer_data={"keys": explorer["keys"], "variants": explorer["variants"]} if explorer else None,
+        )
     )
 
 
 def write_gallery(
-    out_dir: Path, entries: Sequence[dict], title: str, subtitle: str, loss_plot: str | None = None
+    out_dir: Path,
+    entries: Sequence[Mapping],
+    title: str,
+    subtitle: str,
+    loss_plot: str | Mapping[str, str] | None = None,
+    *,
+    sweep_keys: Sequence[str] | None = None,
 ) -> Path:
-    """Write ``index.html``: the comparison and the loss plot first, then one card per clip.
+    """Write ``index.html``: the explorer (for a sweep), the comparison and the loss plot, then one card per clip.
 
-    Each entry: ``name``, ``title``, ``files`` (mp4, poster, optional webm, vtt, gif),
-    ``params`` (label → value), ``width``, ``height``, ``wide`` (bool), ``note``.
+    Parameters
+    ----------
+    out_dir
+        The published folder: every file the page names is in it.
+    entries
+        One dict per clip: ``name``, ``title``, ``files`` (mp4, poster; optional webm, vtt, gif, json,
+        transcript), ``params`` (label → value), ``width``, ``height``, ``wide`` (bool), ``note``, ``voiced``;
+        for a sweep's variants ``sweep`` (key → value), ``theme`` and ``stats``
+        (:func:`descent.publish.explorer.run_stats`). Entries that differ only in their theme are one card.
+    title, subtitle
+        The page's heading.
+    loss_plot
+        The loss plot's file name, or theme → file name.
+    sweep_keys
+        The swept keys in the order the explorer shows them (default: as the entries name them).
+
+    Returns
+    -------
+    Path
+        ``index.html`` (rewritten only when it changed).
     """
-    cards = []
-    for e in entries:
-        files = {k: v for k, v in (e.get("files") or {}).items() if is_plain_name(v)}
-        if not files.get("mp4") or not files.get("poster"):
-            continue  # nothing that can be linked safely
-        rows = "".join(
-            f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"
-            for k, v in e.get("params", {}).items()
-        )
-        video = _video_html(e, files)
-        links = " ".join(  # in one fixed order, however the entry was stored
-            f'<a href="{html.escape(files[kind])}" download>{html.escape(kind)}</a>'
-            for kind in ("mp4", "webm", "gif", "vtt", "json")
-            if kind in files
-        )
-        note = f'<p class="bad">{html.escape(str(e["note"]))}</p>' if e.get("note") else ""
-        cards.append(
-            f'<article class="card{" wide" if e.get("wide") else ""}" id="{html.escape(str(e["name"]))}">{video}'
-            f'<div class="body"><h2>{html.escape(str(e["title"]))}</h2>{note}<table>{rows}</table>'
-            f'<p class="links">{links}</p><details><summary>Embed this clip</summary>'
-            f"<pre>{html.escape(video)}</pre></details></div></article>"
-        )
-    if loss_plot and is_plain_name(loss_plot):
-        cards.insert(
-            1 if cards and entries and entries[0].get("wide") else 0,
-            f'<article class="card wide" id="loss-plot"><img src="{html.escape(loss_plot)}" '
-            f'alt="Loss against step for every learning rate"><div class="body"><h2>Loss curves</h2>'
-            f"<p>Loss against step for every run, on one axis.</p></div></article>",
-        )
-    page = (
-        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>"
-        f"<header><h1>{html.escape(title)}</h1><p>{html.escape(subtitle)}</p></header>"
-        f"<main>{''.join(cards)}</main></body></html>\n"
-    )
+    data = gallery_page(entries, title, subtitle, loss_plot, sweep_keys=sweep_keys).encode("utf-8")
     index = Path(out_dir) / "index.html"
-    data = page.encode("utf-8")
     try:
         st = index.lstat()
         if stat.S_ISREG(st.st_mode) and st.st_size == len(data) and index.read_bytes() == data:
