@@ -282,23 +282,11 @@ class LessonChapter(DescentScene):
     def run_colours(self) -> list[str]:
         """The three runs' colours (main, compared, above lr_max), the same in every chapter.
 
-        The theme's series, skipping the data points', the optimum's and the warning's colours
-        and those near the first run's or the points' (RGB distance), so no run is mistaken
-        for another, for the data or for the limit.
+        The theme's first three series colours: the first is the theme's run colour, and the
+        series is measured to stay apart from the others, from the data points and from the
+        heat map (``tests/test_palette.py``).
         """
-        th = self.th
-
-        def rgb(c: str) -> np.ndarray:
-            return np.array([int(c.lstrip("#")[i : i + 2], 16) for i in (0, 2, 4)], dtype=float)
-
-        def apart(c: str, other: str, least: float) -> bool:
-            return float(np.linalg.norm(rgb(c) - rgb(other))) >= least
-
-        taken = {th.points.lower(), th.optimum.lower(), th.warn.lower()}
-        free = [
-            c for c in th.series[1:] if c.lower() not in taken and apart(c, th.run, 80) and apart(c, th.points, 130)
-        ]
-        return [th.run, *free[:2]]
+        return list(self.th.series[:3])
 
     def run_context(self, trace: Trace) -> Context:
         return Context.for_trace(trace, self.th, self.max_keys, self.step_hold)
@@ -765,7 +753,7 @@ class RatesChapter(LessonChapter):
         safe = Line(at(0), at(lr_max), color=th.optimum, stroke_width=10, stroke_opacity=0.35)
         unsafe = Line(at(lr_max), at(top), color=th.warn, stroke_width=10, stroke_opacity=0.35)
         limit = DashedLine(at(lr_max) + DOWN * 0.9, at(lr_max) + UP * 1.3, color=th.warn, stroke_width=3)
-        limit_label = label(f"lr_max = {fmt_num(lr_max, 3)}", th, th.sizes.banner, th.warn, weight="BOLD").next_to(
+        limit_label = label(f"lr_max = {fmt_num(lr_max, 3)}", th, th.sizes.banner, th.warn_ink, weight="BOLD").next_to(
             limit, UP, buff=0.1
         )
         marks = VGroup()
@@ -848,7 +836,7 @@ class SummaryChapter(LessonChapter):
         ends = d.line_endpoints(float(t.w[-1]), float(t.b[-1]))
         self.fit = Line(*ends, color=th.run, stroke_width=4.5) if ends else VMobject()
         self.fit.set_background_stroke(color=th.run_outline, width=8)
-        self.left = Group(d.static, self.fit)
+        self.left = Group(d.static, self.fit, d.dots)  # the points over the line, as in every data panel
         self.table = self._table()
 
     def _table(self) -> VGroup:
@@ -889,7 +877,7 @@ class SummaryChapter(LessonChapter):
         caption = label(steps, th, th.sizes.subtitle + 3, th.muted)
         table = VGroup(caption, rows_g)
         caption.next_to(rows_g, UP, buff=0.4, aligned_edge=LEFT)
-        limit = label(f"lr_max = 2 / λ_max = {fmt_num(main.lr_max, 3)}", th, size, th.warn)
+        limit = label(f"lr_max = 2 / λ_max = {fmt_num(main.lr_max, 3)}", th, size, th.warn_ink)
         limit.next_to(rows_g, DOWN, buff=0.5, aligned_edge=LEFT)
         table.add(limit)
         if table.width > 6.3:  # long numbers: the table shrinks to the space beside the plot

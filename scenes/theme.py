@@ -1,11 +1,15 @@
 """Themes: dark (default, for projectors and video) and light (for white course pages).
 
-Colours follow the Okabe–Ito palette, which stays distinct under the common
-forms of colour blindness: the run (fitted line, path, loss curve) is orange
-or vermillion, the data points blue, the optimum bluish green, and the loss
-heat map a single-hue blue ramp so the orange path always stands out. The
-optional layers have their own: the residuals reddish purple, the gradient
-arrow and its level curve yellow (near-black on the light theme's pale map).
+Every colour a student must tell apart was chosen by measurement, and
+``tests/test_palette.py`` measures it again from these objects: the six run
+colours (:data:`SERIES`; the first is the single run's) differ pairwise by a
+CIEDE2000 ΔE of at least 20 for normal vision and after simulated
+deuteranopia, protanopia and tritanopia, and differ as much from the data
+points; each has at least 3:1 contrast (WCAG 1.4.11) against every colour of
+the heat map it can cross and against the background; text has at least
+4.5:1 against whatever is behind it. That is why the heat maps span a narrow
+band of lightness (a dark one under bright runs, a pale one under dark runs):
+a wide ramp leaves no colour that stands out on all of it.
 
 Examples
 --------
@@ -32,10 +36,12 @@ OKABE_ITO = {
     "black": "#000000",
 }
 
-#: Colours for several runs in one clip (comparison), in order.
+#: Colours for several runs in one clip (comparison), in order; the first is the theme's ``run``.
+#: Found by a search over sRGB for the largest least CIEDE2000 difference under the four visions,
+#: within the contrast limits above; ordered so that every first few are as far apart as they can be.
 SERIES = {
-    "dark": ["#E69F00", "#56B4E9", "#CC79A7", "#F0E442", "#009E73", "#D55E00", "#FFFFFF", "#0072B2"],
-    "light": ["#D55E00", "#0072B2", "#CC79A7", "#009E73", "#E69F00", "#56B4E9", "#000000", "#F0E442"],
+    "dark": ["#F0FF00", "#F02DFF", "#969600", "#69A596", "#D2FFE1", "#FFC3FF"],
+    "light": ["#772200", "#001144", "#996677", "#778800", "#110000", "#0000DD"],
 }
 
 
@@ -84,7 +90,8 @@ class Theme:
     truth: str  # the true line f
     optimum: str  # the optimum marker
     warn: str  # divergence banner
-    warn_text: str
+    warn_text: str  # text on the banner
+    warn_ink: str  # warning words on the background (lr_max in the lesson)
     contour: str  # contour lines
     heat_stops: tuple  # (position, (r, g, b)) stops for low → high loss
     panel: str  # panel backing
@@ -112,23 +119,29 @@ DARK = Theme(
     muted="#A9B1BD",
     axis="#7D8794",
     grid="#2A313C",
-    run=OKABE_ITO["orange"],
+    run=SERIES["dark"][0],
     run_outline="#0E1117",
-    points=OKABE_ITO["sky"],
+    points="#5A6980",
     truth="#C8CDD5",
-    optimum=OKABE_ITO["green"],
-    warn=OKABE_ITO["vermillion"],
+    optimum="#00B386",
+    warn="#B84A00",
     warn_text="#FFFFFF",
+    warn_ink="#FF8C4D",
     contour="#DCE6F2",
     heat_stops=(
+        (0.0, _rgb("#0A1628")),
+        (0.45, _rgb("#13283F")),
+        (1.0, _rgb("#1F3C5C")),
+    ),
+    panel="#151A22",
+    residual=OKABE_ITO["purple"],
+    gradient="#33DDFF",  # cyan: the run is yellow
+    surface_stops=(  # the 3-D surface is shaded, so it keeps a wider ramp
         (0.0, _rgb("#0B1D33")),
         (0.45, _rgb("#1D4268")),
         (0.8, _rgb("#3C6E9A")),
         (1.0, _rgb("#6E9CC2")),
     ),
-    panel="#151A22",
-    residual=OKABE_ITO["purple"],
-    gradient=OKABE_ITO["yellow"],
 )
 
 LIGHT = Theme(
@@ -138,19 +151,19 @@ LIGHT = Theme(
     muted="#4A525E",
     axis="#5E6772",
     grid="#E3E7EC",
-    run=OKABE_ITO["vermillion"],
+    run=SERIES["light"][0],
     run_outline="#FFFFFF",
-    points=OKABE_ITO["blue"],
+    points="#0096FF",
     truth="#6B7380",
-    optimum=OKABE_ITO["green"],
-    warn=OKABE_ITO["vermillion"],
+    optimum="#007A55",
+    warn="#B84A00",
     warn_text="#FFFFFF",
+    warn_ink="#B84A00",
     contour="#1E3550",
     heat_stops=(
-        (0.0, _rgb("#7FAFD6")),
-        (0.45, _rgb("#B5D2EA")),
-        (0.8, _rgb("#E3EEF7")),
-        (1.0, _rgb("#F7FAFD")),
+        (0.0, _rgb("#D3E3F2")),
+        (0.45, _rgb("#E4EEF8")),
+        (1.0, _rgb("#FAFCFE")),
     ),
     panel="#F6F8FA",
     residual="#A8508A",  # Okabe–Ito's purple, darkened to read as a thin line on white

@@ -31,6 +31,7 @@ from .base import Box, Context, Panel, Run
 from .draw import (
     MINUS,
     AffineMap,
+    dots_mobject,
     label,
     plot_axes,
     plot_frame,
@@ -96,7 +97,7 @@ class DataPanel(Panel):
         # the parts by name, for scenes that build the panel up beat by beat (the lesson)
         self.grid, self.frame, self.ticks, self.axis_labels = grid, frame, ticks, VGroup(xl, yl)
         self.true_line, self.dots, self.legend = true_line, dots, legend
-        self.static.add(grid, frame, ticks, xl, yl, true_line, dots, legend)
+        self.static.add(grid, frame, ticks, xl, yl, true_line, legend)
         self.runs = list(runs) if runs else [ctx.main_run()]
         self.lines = VGroup(
             *[
@@ -104,7 +105,10 @@ class DataPanel(Panel):
                 for col in (r.colour for r in self.runs)
             ]
         )
-        self.dynamic.add(self.lines)
+        # the points over the fitted lines (a line must never hide the data it fits), each ringed in the
+        # background colour so it reads on a line of any colour; one path for all of them: one fill a frame
+        self.point_layer = dots_mobject(pts, 0.042, th.points, th.run_outline, 1.2)
+        self.dynamic.add(self.lines, self.point_layer)
 
     def _legend(self, runs) -> VGroup:
         th, c = self.ctx.theme, self.ctx.trace.config
