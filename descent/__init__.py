@@ -21,6 +21,7 @@ Importing ``descent`` imports neither torch nor Manim.
 
 from ._version import __version__, versions
 from .batch import BatchOptions, BatchResult, run_batch
+from .course import Course, build_course, load_course
 from .lesson import LessonResult, render_lesson
 from .narrate import render_narrated
 from .outputs.clip import FramesResult, RenderError, RenderResult, render, render_frames
@@ -31,6 +32,7 @@ from .trainer import OPTIMIZERS, Config, ConfigError, OptimizerSpec, Trace, Trac
 __all__ = [
     "BatchOptions",
     "BatchResult",
+    "Course",
     "Config",
     "DiskFull",
     "FramesResult",
@@ -46,6 +48,8 @@ __all__ = [
     "SceneSpec",
     "Trace",
     "TraceError",
+    "build_course",
+    "load_course",
     "render",
     "render_frames",
     "render_lesson",

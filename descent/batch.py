@@ -36,15 +36,19 @@ import stat
 import sys
 import time
 import traceback
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from descent._version import versions
 from descent.outputs import files as fs
 from descent.outputs.files import Interrupted, RenderError, is_plain_name
 from descent.scenes import SCENES
 from descent.trainer import Config, ConfigError, Trace
+
+if TYPE_CHECKING:
+    from descent.executors import Executor
 
 __all__ = [
     "BatchOptions",
@@ -53,6 +57,9 @@ __all__ = [
     "run_batch",
     "lr_range",
     "plan_variants",
+    "plan_compares",
+    "parse_sweep",
+    "ComparePlan",
     "serial_baseline",
     "MANIFEST",
     "FAULT_ENV",
@@ -61,8 +68,10 @@ __all__ = [
 MANIFEST = "manifest.json"
 MANIFEST_SCHEMA = "descent.batch/1"
 #: Test-only fault injection: "raise@LR" makes the worker raise, "kill@LR" kills it, "hang@LR" never
-#: returns (comma-separated).
+#: returns (comma-separated); "killonce@LR" kills it unless the file named by FAULT_MARK_ENV exists (and
+#: creates it): the first try dies, the retry renders.
 FAULT_ENV = "DESCENT_BATCH_FAULT"
+FAULT_MARK_ENV = "DESCENT_BATCH_FAULT_MARK"
 
 
 def lr_range(spec: str) -> list[float]:
@@ -130,23 +139,6 @@ class BatchOptions:
         }
 
 
-@dataclass(frozen=True)
-class Variant:
-    name: str
-    config: Config
-    options: BatchOptions
-    digest: str
-
-    def job(self, out_dir: Path) -> dict:
-        return {
-            "name": self.name,
-            "config": self.config.to_dict(),
-            "render": self.options.render_dict(),
-            "out_dir": str(out_dir),
-            "digest": self.digest,
-        }
-
-
 @dataclass
 class BatchResult:
     out_dir: Path
@@ -156,6 +148,8 @@ class BatchResult:
     gallery: Path | None
     skipped: int
     published: list[str] = field(default_factory=list)  # the variants (and comparison) published by this run
+    compares: list[dict] = field(default_factory=list)  # every comparison shown (``compare`` is the first)
+    sweep_keys: list[str] = field(default_factory=list)  # the keys that vary, in the order given
 
     @property
     def ok(self) -> bool:
@@ -171,6 +165,132 @@ def _digest(payload: dict) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
 
+#: The render keys a sweep may vary besides the training keys of :class:`~descent.trainer.Config`.
+RENDER_SWEEP_KEYS = ("theme", "quality", "scene")
+#: Keys that change the data (points, loss surface): runs that differ in them cannot share one comparison clip.
+DATA_KEYS = ("slope", "bias", "noise", "x_min", "x_max", "x_step", "seed")
+
+
+def sweep_keys_known() -> tuple[str, ...]:
+    """Every key ``--sweep`` accepts: the training keys, then theme, quality and scene."""
+    return (*Config.keys(), *RENDER_SWEEP_KEYS)
+
+
+def _variant_scenes() -> list[str]:
+    return [name for name, spec in SCENES.items() if not spec.many_runs and not spec.lesson]
+
+
+def _render_choices(key: str) -> list[str]:
+    from descent.outputs.clip import QUALITIES
+    from descent.scenes.theme import THEMES
+
+    return {"theme": list(THEMES), "quality": list(QUALITIES), "scene": _variant_scenes()}[key]
+
+
+def _typed(key: str, text: str) -> object:
+    """A command-line value (text) as the type ``key`` takes (checked later, with the config)."""
+    kind = {f.name: f.type for f in fields(Config)}.get(key)
+    if key in RENDER_SWEEP_KEYS or kind in ("str", str):
+        return text
+    if key == "batch_size" and text.lower() in ("full", "none", "0"):
+        return None
+    try:
+        number = float(text)
+    except ValueError:
+        raise ConfigError(f"--sweep {key}: {text!r} is not a number") from None
+    if key in ("seed", "steps", "batch_size") and number.is_integer() and abs(number) < 2**63:
+        return int(number)
+    return number
+
+
+def parse_sweep(spec: str) -> tuple[str, list]:
+    """``"KEY=V1,V2,…"`` → the key and its values, typed as the key wants (validated by :func:`plan_variants`).
+
+    >>> parse_sweep("optimizer=sgd,adam")
+    ('optimizer', ['sgd', 'adam'])
+    >>> parse_sweep("lr=0.1,0.2")
+    ('lr', [0.1, 0.2])
+    """
+    key, eq, values = spec.partition("=")
+    key = key.strip().replace("-", "_")
+    if not eq or not key:
+        raise ConfigError(f"--sweep takes KEY=V1,V2,… (got {spec!r})")
+    if key not in sweep_keys_known():
+        raise ConfigError(f"--sweep: unknown key {key!r} (known keys: {', '.join(sweep_keys_known())})")
+    items = [v.strip() for v in values.split(",")]
+    if not values.strip() or any(not v for v in items):
+        raise ConfigError(f"--sweep {key}: give comma-separated values, e.g. {key}=V1,V2 (got {spec!r})")
+    return key, [_typed(key, v) for v in items]
+
+
+def _value_part(key: str, value: object) -> str:
+    """The piece of a file name that says a variant's value of ``key``: lr0.1, optimizer-adam, batch_size-8."""
+    if key == "lr":
+        return f"lr{value:.10g}"
+    if value is None:
+        shown = "full"
+    elif isinstance(value, float):
+        shown = f"{value:.10g}"
+    else:
+        shown = str(value)
+    return f"{key}-{shown}"
+
+
+def _json_scalar(value: object) -> object:
+    return value if value is None or isinstance(value, (str, int, float)) else str(value)
+
+
+def normalise_sweep(sweep: Mapping[str, Sequence] | None, where: str = "sweep") -> dict[str, list]:
+    """Check a sweep's keys and that each has a non-empty list of values; duplicates are dropped."""
+    out: dict[str, list] = {}
+    for key, values in (sweep or {}).items():
+        if key not in sweep_keys_known():
+            raise ConfigError(f"{where}: unknown key {key!r} (known keys: {', '.join(sweep_keys_known())})")
+        if isinstance(values, (str, bytes)) or not isinstance(values, Sequence) or not values:
+            raise ConfigError(f"{where}: {key} must be a non-empty list of values")
+        if len(values) > 64:
+            raise ConfigError(f"{where}: {key} takes at most 64 values (got {len(values)})")
+        unique: list = []
+        for v in values:
+            if key in RENDER_SWEEP_KEYS and v not in _render_choices(key):
+                raise ConfigError(f"{where}: {key} must be one of {', '.join(_render_choices(key))} (got {v!r})")
+            if v not in unique or type(v) is not type(unique[unique.index(v)]):
+                unique.append(v)
+        out[key] = unique
+    return out
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One clip of a sweep: its name, config, render options (its own theme, quality and scene) and digest."""
+
+    name: str
+    config: Config
+    options: BatchOptions
+    digest: str
+    sweep: dict = field(default_factory=dict)  # this variant's value of every swept key (JSON scalars)
+
+    def job(self, out_dir: Path) -> dict:
+        return {
+            "name": self.name,
+            "config": self.config.to_dict(),
+            "render": self.options.render_dict(),
+            "out_dir": str(out_dir),
+            "digest": self.digest,
+        }
+
+
+@dataclass(frozen=True)
+class ComparePlan:
+    """One comparison clip: the variants of one group (equal on every swept key but ``by``)."""
+
+    name: str
+    by: str
+    group: dict  # the group's value of every other swept key
+    members: tuple[Variant, ...]
+    options: BatchOptions  # the group's render options (theme, quality)
+
+
 def variant_name(options: BatchOptions, lr: float) -> str:
     from descent.scenes.helpers import safe_name
 
@@ -178,21 +298,130 @@ def variant_name(options: BatchOptions, lr: float) -> str:
     return safe_name(f"{stem}_lr{lr:.10g}")
 
 
-def plan_variants(lrs: Sequence[float], options: BatchOptions) -> list[Variant]:
-    """One variant per distinct learning rate, with its name and the hash of what it depends on."""
+def _sweep_name(options: BatchOptions, values: Mapping[str, object], exact: str | None) -> str:
+    """``<prefix or scene>_<key-value>_…``: the lr-only names stay ``fit_lr0.1``; a course clip without
+    a sweep is its own name."""
+    from descent.scenes.helpers import safe_name
+
+    if exact is not None and not values:
+        return safe_name(exact)
+    if list(values) == ["lr"] and exact is None:
+        return variant_name(options, values["lr"])
+    stem = safe_name(exact or options.prefix or options.scene, max_bytes=80)
+    # with no prefix, a swept scene is the name's stem already
+    parts = [
+        _value_part(k, v) for k, v in values.items() if not (k == "scene" and exact is None and not options.prefix)
+    ]
+    return safe_name("_".join([stem, *parts]))
+
+
+def plan_variants(
+    lrs: Sequence[float] | None,
+    options: BatchOptions,
+    sweep: Mapping[str, Sequence] | None = None,
+    *,
+    exact_name: str | None = None,
+    where: str = "sweep",
+) -> list[Variant]:
+    """One variant per combination of the swept values (the cartesian product, in the order given).
+
+    ``lrs`` is a shortcut for a sweep of ``lr`` (after the other keys). Each variant gets its name
+    (from the keys that vary), its config and render options, and the hash of what it depends on.
+    ``exact_name``: a course clip's name (its stem; without a sweep, the file name itself).
+    """
+    import itertools
+
+    swept = normalise_sweep(sweep, where)
+    if lrs is not None and len(lrs):
+        if "lr" in swept:
+            raise ConfigError(f"{where}: give the learning rates once (lr is swept and given as --lr)")
+        swept["lr"] = [float(lr) for lr in lrs]
     used = versions()
-    out, seen = [], {}
-    for lr in lrs:
-        config = options.base.replace(lr=float(lr))
-        name = variant_name(options, config.lr)
+    out: list[Variant] = []
+    seen: dict[str, str] = {}
+    for combo in itertools.product(*swept.values()):
+        values = dict(zip(swept, combo, strict=True))
+        render = {k: v for k, v in values.items() if k in RENDER_SWEEP_KEYS}
+        train = {k: v for k, v in values.items() if k not in RENDER_SWEEP_KEYS}
+        try:
+            config = options.base.replace(**train)
+        except ConfigError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
+        except (TypeError, ValueError) as exc:  # pragma: no cover - _coerce raises ConfigError
+            raise ConfigError(f"{where}: {exc}") from None
+        opts = BatchOptions(**{**options.__dict__, **render, "base": config}) if render else options
+        shown = {k: _json_scalar(getattr(config, k) if k in train else render[k]) for k in values}
+        name = _sweep_name(opts, shown, exact_name)
+        digest = _digest({"config": config.to_dict(), "render": opts.render_dict(), "versions": used})
         if name in seen:
-            if seen[name] == config.lr:
-                continue  # the same lr twice: one variant
-            raise ConfigError(f"learning rates {seen[name]!r} and {config.lr!r} would share the file name {name!r}")
-        seen[name] = config.lr
-        digest = _digest({"config": config.to_dict(), "render": options.render_dict(), "versions": used})
-        out.append(Variant(name, config, options, digest))
+            if seen[name] == digest:
+                continue  # the same variant twice (e.g. the same lr given twice)
+            raise ConfigError(f"{where}: two variants would share the file name {name!r}")
+        seen[name] = digest
+        out.append(Variant(name, config, opts, digest, shown))
     return out
+
+
+def compare_keys(sweep_keys: Sequence[str]) -> list[str]:
+    """The swept keys a comparison may be made along: not theme, quality or scene (one clip has one of
+    each), and not the keys that change the data (the comparison draws one data set)."""
+    return [k for k in sweep_keys if k not in RENDER_SWEEP_KEYS and k not in DATA_KEYS]
+
+
+def check_compare_by(by: str | None, sweep_keys: Sequence[str]) -> str | None:
+    """The key to compare along: ``by`` if it may be, else the first comparable swept key (None: none)."""
+    if by is None:
+        usable = compare_keys(sweep_keys)
+        return usable[0] if usable else None
+    by = by.replace("-", "_")
+    if by not in sweep_keys:
+        raise ConfigError(f"cannot compare by {by}: {by} is not swept (swept: {', '.join(sweep_keys) or 'nothing'})")
+    if by in DATA_KEYS:
+        raise ConfigError(
+            f"cannot compare by {by}: runs that differ in {by} do not share their data, and a comparison draws one "
+            "data set (compare by " + (", ".join(compare_keys(sweep_keys)) or "optimizer, lr, momentum, …") + ")"
+        )
+    if by in RENDER_SWEEP_KEYS:
+        raise ConfigError(f"cannot compare by {by}: one comparison clip has one {by}; compare by a training key")
+    return by
+
+
+def compare_name(options: BatchOptions, by: str = "lr", group: Mapping[str, object] | None = None) -> str:
+    """The file name (stem) of a comparison clip: ``compare_lrs`` (lr-only batches, as before),
+    ``compare_optimizers_lr0.1`` (by optimizer, in the group whose lr is 0.1)."""
+    from descent.scenes.helpers import safe_name
+
+    parts = [_value_part(k, v) for k, v in (group or {}).items()]
+    return safe_name("_".join([f"{safe_name(options.prefix or 'compare', max_bytes=80)}_{by}s", *parts]))
+
+
+def plan_compares(
+    variants: Sequence[Variant], by: str | None, options: BatchOptions, *, exact_name: str | None = None
+) -> list[ComparePlan]:
+    """One comparison per group of variants that agree on every swept key but ``by`` (and scene: the
+    comparison is its own scene); a group keeps the first variant of each value of ``by``."""
+    if by is None:
+        return []
+    from descent.scenes.helpers import safe_name
+
+    groups: dict[str, list[Variant]] = {}
+    fixed: dict[str, dict] = {}
+    for v in variants:
+        group = {k: x for k, x in v.sweep.items() if k not in (by, "scene")}
+        key = json.dumps(group, sort_keys=True)
+        members = groups.setdefault(key, [])
+        fixed[key] = group
+        if all(m.sweep.get(by) != v.sweep.get(by) for m in members):
+            members.append(v)
+    plans = []
+    for key, members in groups.items():
+        if exact_name is not None:
+            parts = [_value_part(k, x) for k, x in fixed[key].items()]
+            name = safe_name("_".join([safe_name(exact_name, max_bytes=80), *parts]))
+        else:
+            name = compare_name(options, by, fixed[key])
+        plans.append(ComparePlan(name, by, fixed[key], tuple(members), members[0].options))
+    return plans
 
 
 # -- the worker side ---------------------------------------------------------------------
@@ -242,6 +471,11 @@ def _inject_fault(lr: float) -> None:
                 raise RuntimeError(f"injected failure for lr {lr:g}")
             if kind == "kill":
                 os._exit(9)
+            if kind == "killonce":
+                mark = Path(os.environ[FAULT_MARK_ENV])
+                if not mark.exists():
+                    mark.touch()
+                    os._exit(9)
             if kind == "hang":
                 while True:
                     time.sleep(60)
@@ -444,7 +678,7 @@ _MANIFEST_MAX_BYTES = 32 << 20
 
 
 def _empty_manifest() -> dict:
-    return {"schema": MANIFEST_SCHEMA, "variants": {}}
+    return {"schema": MANIFEST_SCHEMA, "variants": {}, "compares": []}
 
 
 def _is_int(v: object, lo: int = 0) -> bool:
@@ -535,7 +769,23 @@ def manifest_problem(data: object) -> str | None:
         if problem:
             return problem
     if data.get("compare") is not None:
-        return _compare_problem(data["compare"])
+        problem = _compare_problem(data["compare"])
+        if problem:
+            return problem
+    compares = data.get("compares")
+    if compares is not None:
+        if not isinstance(compares, list):
+            return "compares is not a list"
+        for e in compares:
+            problem = _compare_problem(e)
+            if problem:
+                return problem
+        names = [e["name"] for e in compares]
+        if len(set(names)) != len(names) or set(names) & set(variants):
+            return "compares: every comparison needs a name of its own"
+    keys = data.get("sweep_keys")
+    if keys is not None and not (isinstance(keys, list) and all(isinstance(k, str) for k in keys)):
+        return "sweep_keys is not a list of keys"
     return None
 
 
@@ -567,13 +817,23 @@ def load_manifest(out_dir: Path) -> tuple[dict, str | None]:
     if problem:
         return _empty_manifest(), f"{MANIFEST} is not a valid {MANIFEST_SCHEMA} manifest ({problem}); it is ignored"
     out = {"schema": MANIFEST_SCHEMA, "variants": data["variants"]}
-    if data.get("compare") is not None:
-        out["compare"] = data["compare"]
+    if data.get("compares") is not None:
+        out["compares"] = data["compares"]
+    else:  # a manifest from before comparisons along any key: its one comparison
+        out["compares"] = [data["compare"]] if data.get("compare") is not None else []
     return out, None
 
 
 def _manifest_bytes(manifest: dict) -> bytes:
-    return (json.dumps(manifest, indent=1, sort_keys=True, allow_nan=False) + "\n").encode()
+    """The manifest as written: ``compares``, and ``compare`` (the first of them) for older readers."""
+    data = {k: v for k, v in manifest.items() if k != "compare"}
+    if data.get("compares"):
+        data["compare"] = data["compares"][0]
+    return (json.dumps(data, indent=1, sort_keys=True, allow_nan=False) + "\n").encode()
+
+
+def _find_compare(manifest: dict, name: str) -> dict | None:
+    return next((e for e in manifest.get("compares", []) if e["name"] == name), None)
 
 
 def _entry_ok(out: Path, entry: dict | None, digest: str | None = None) -> bool:
@@ -590,22 +850,27 @@ def _publish_entry(
 ) -> dict:
     """Publish the files staged in ``work`` for ``entry`` with the manifest that lists them, as one set.
 
-    ``key`` is the variant's name (None: the comparison). The files of the entry it replaces
-    that the new one no longer has go too (when they still match their checks).
+    ``key`` is the variant's name (None: a comparison, by its entry's name). The files of the entry
+    it replaces that the new one no longer has go too (when they still match their checks).
     """
     new = fs.staging(work)
     named = {**entry["files"], **({"loss_plot": entry["loss_plot"]} if "loss_plot" in entry else {})}
     entry["checks"] = {kind: fs.file_check(new / name) for kind, name in named.items()}
-    old = manifest["variants"].get(key) if key is not None else manifest.get("compare")
+    old = manifest["variants"].get(key) if key is not None else _find_compare(manifest, entry["name"])
     obsolete = {}
     if old:
         old_named = {**old["files"], **({"loss_plot": old["loss_plot"]} if "loss_plot" in old else {})}
         obsolete = {name: old["checks"][kind] for kind, name in old_named.items() if name not in named.values()}
     updated = {**manifest, "variants": dict(manifest["variants"])}
     if key is None:
-        updated["compare"] = entry
+        updated["variants"].pop(entry["name"], None)  # a name a variant had before is the comparison's now
+        rest = [e for e in manifest.get("compares", []) if e["name"] != entry["name"]]
+        updated["compares"] = (
+            [entry, *rest] if old is None else [entry if e is old else e for e in manifest["compares"]]
+        )
     else:
         updated["variants"][key] = entry
+        updated["compares"] = [e for e in manifest.get("compares", []) if e["name"] != key]
     (new / MANIFEST).write_bytes(_manifest_bytes(updated))
     need = sum(c["size"] for c in entry["checks"].values())
     with fs.disk_guard([out], {out: need}), fs.signals_deferred():
@@ -633,10 +898,52 @@ def _check_voice(options: BatchOptions) -> None:
         raise RenderError(str(exc)) from None
 
 
+@dataclass(frozen=True)
+class BatchPlan:
+    """What a batch (or a course) renders: its variants and its comparisons."""
+
+    variants: list[Variant]
+    compares: list[ComparePlan]
+    sweep_keys: list[str]
+    title: str | None = None  # the gallery's title (None: the batch's)
+
+
+def plan_batch(
+    lrs: Sequence[float] | None,
+    options: BatchOptions,
+    sweep: Mapping[str, Sequence] | None = None,
+    *,
+    compare: bool = True,
+    compare_by: str | None = None,
+) -> BatchPlan:
+    """The variants of a sweep and, with ``compare``, one comparison per group along ``compare_by``
+    (default: the first swept key a comparison can be made along)."""
+    variants = plan_variants(lrs, options, sweep)
+    if not variants:
+        raise ConfigError("nothing to render: give learning rates or a sweep")
+    keys = list(normalise_sweep(sweep)) + (["lr"] if lrs is not None and len(lrs) else [])
+    by = check_compare_by(compare_by, keys)
+    compares = plan_compares(variants, by, options) if compare else []
+    check_plan_names(variants, compares)
+    return BatchPlan(variants, compares, keys)
+
+
+def check_plan_names(variants: Sequence[Variant], compares: Sequence[ComparePlan], where: str = "sweep") -> None:
+    """Every clip of a plan has a name of its own (and a case-insensitive file system keeps them apart)."""
+    seen: dict[str, str] = {}
+    for name in [*(v.name for v in variants), *(c.name for c in compares)]:
+        if name.lower() in seen:
+            raise ConfigError(f"{where}: two clips would share the file name {name!r}")
+        seen[name.lower()] = name
+
+
 def run_batch(
-    lrs: Sequence[float],
+    lrs: Sequence[float] | None = None,
     options: BatchOptions | None = None,
     *,
+    sweep: Mapping[str, Sequence] | None = None,
+    compare_by: str | None = None,
+    scheduler: str | None = None,
     out_dir: str | os.PathLike = "media/batch",
     jobs: int | None = None,
     compare: bool = True,
@@ -646,54 +953,107 @@ def run_batch(
     wait: bool = True,
     notify: Callable[[str], None] | None = None,
 ) -> BatchResult:
-    """Render a variant per learning rate (in parallel), the comparison, captions and the gallery.
+    """Render a variant per combination of the swept values (in parallel), the comparisons, captions
+    and the gallery.
+
+    Parameters
+    ----------
+    lrs
+        Learning rates: a shortcut for ``sweep={"lr": lrs}`` (swept after the other keys).
+    options
+        The render options and the base config every variant starts from.
+    sweep
+        Key → values, for any key of :class:`~descent.trainer.Config` and ``theme``, ``quality``,
+        ``scene``: every combination is one variant, named from the keys that vary
+        (``fit_optimizer-adam_lr0.1``).
+    compare_by
+        The key each comparison clip compares along (default: the first swept key that can be);
+        one comparison per group of variants equal on every other key.
+    scheduler
+        None: a pool of local worker processes (``jobs``). ``"local:N"``: a Dask ``LocalCluster``
+        of N workers; ``"tcp://HOST:PORT"``: a running Dask cluster (``pip install 'descent[cluster]'``).
 
     The whole run holds the output folder's lock (``wait``: wait for another run, or raise
     :class:`~descent.outputs.files.FolderBusy`). ``notify`` receives one-line notes (default:
     stderr). Ctrl-C or SIGTERM stops the workers, removes this run's work folders and raises
     :class:`~descent.outputs.files.Interrupted` naming what was published.
-    """
-    from descent.outputs.clip import check_out_dir
 
+    Examples
+    --------
+    >>> run_batch(sweep={"optimizer": ["sgd", "adam"], "lr": [0.1, 0.2]}, out_dir="media/opt")  # doctest: +SKIP
+    """
     options = options or BatchOptions()
     if quality is not None:
         options = BatchOptions(**{**options.__dict__, "quality": quality})
-    if options.voice is not None:
-        _check_voice(options)  # before any variant trains: one line for the whole batch
-    out = check_out_dir(out_dir)
-    variants = plan_variants(lrs, options)
-    if not variants:
-        raise ConfigError("no learning rate to render")
-    for fixed in (MANIFEST, "index.html"):
-        if (out / fixed).is_dir() and not (out / fixed).is_symlink():
-            raise RenderError(f"cannot write {str(out / fixed)!r}: a directory has that name")
-    say = notify or _say
-    published: list[str] = []
+    plan = plan_batch(lrs, options, sweep, compare=compare, compare_by=compare_by)
+    return run_plan(
+        plan, out_dir=out_dir, jobs=jobs, scheduler=scheduler, force=force, progress=progress, wait=wait, notify=notify
+    )
+
+
+def run_plan(
+    plan: BatchPlan,
+    *,
+    out_dir: str | os.PathLike,
+    jobs: int | None = None,
+    scheduler: str | Executor | None = None,
+    force: bool = False,
+    progress: bool | Callable[[str, dict], None] = True,
+    wait: bool = True,
+    notify: Callable[[str], None] | None = None,
+) -> BatchResult:
+    """Render a planned batch or course: the one code path for names, resume, failures and publishing.
+
+    ``scheduler``: None (the local pool), a spec for :func:`descent.executors.connect`, or an executor
+    it returned (run_plan closes it when done).
+    """
+    from descent.outputs.clip import check_out_dir
+
+    voiced = next((v.options for v in plan.variants if v.options.voice), None)
+    if voiced is not None:
+        _check_voice(voiced)  # before any variant trains: one line for the whole batch
+    executor = scheduler if scheduler is None or not isinstance(scheduler, str) else None
+    if isinstance(scheduler, str):
+        from descent.executors import connect
+
+        # an unreachable scheduler or workers of other versions: one line, before anything is written
+        executor = connect(scheduler)
     try:
-        with fs.output_lock(out, wait=wait, notify=say):
-            return _run_locked(out, variants, options, jobs, compare, force, progress, say, published)
-    except Interrupted:
-        raise
-    except KeyboardInterrupt:
-        raise Interrupted(published) from None
+        out = check_out_dir(out_dir)
+        for fixed in (MANIFEST, "index.html"):
+            if (out / fixed).is_dir() and not (out / fixed).is_symlink():
+                raise RenderError(f"cannot write {str(out / fixed)!r}: a directory has that name")
+        say = notify or _say
+        published: list[str] = []
+        try:
+            with fs.output_lock(out, wait=wait, notify=say):
+                return _run_locked(out, plan, jobs, executor, force, progress, say, published)
+        except Interrupted:
+            raise
+        except KeyboardInterrupt:
+            raise Interrupted(published) from None
+    finally:
+        if executor is not None:
+            executor.close()
 
 
 def _run_locked(
     out: Path,
-    variants: list[Variant],
-    options: BatchOptions,
+    plan: BatchPlan,
     jobs: int | None,
-    compare: bool,
+    executor,
     force: bool,
     progress: bool | Callable[[str, dict], None],
     say: Callable[[str], None],
     published: list[str],
 ) -> BatchResult:
+    variants = plan.variants
     for line in fs.sweep_stale(out):
         say(line)
     manifest, problem = load_manifest(out)
     if problem:
         say(f"descent: {problem}: every variant is rendered again")
+    manifest["sweep_keys"] = list(plan.sweep_keys)
     verified = {v.name for v in variants if _entry_ok(out, manifest["variants"].get(v.name))}
     todo = [
         v for v in variants if force or v.name not in verified or manifest["variants"][v.name]["digest"] != v.digest
@@ -732,7 +1092,8 @@ def _run_locked(
                     **payload,
                     "digest": v.digest,
                     "config": v.config.to_dict(),
-                    "render": options.render_dict(),
+                    "render": v.options.render_dict(),
+                    "sweep": dict(v.sweep),
                     "versions": versions(),
                     "status": "rendered",
                 }
@@ -751,9 +1112,9 @@ def _run_locked(
             fs.remove_work_dir(work)
         emit(line, status, {"name": name, **payload})
 
-    n_workers = max(1, min(jobs or os.cpu_count() or 1, len(todo) or 1))
+    n_workers = executor.workers if executor is not None else max(1, min(jobs or os.cpu_count() or 1, len(todo) or 1))
     # side by side, each render's encoder gets a fair share of the cores, not all of them
-    threads = max(1, (os.cpu_count() or 1) // n_workers) if n_workers > 1 else None
+    threads = executor.encoder_threads if executor is not None else encoder_threads(n_workers)
     try:
         t_jobs = []
         with fs.disk_guard([out]):
@@ -761,11 +1122,11 @@ def _run_locked(
                 works[v.name] = fs.make_work_dir(out)
                 t_jobs.append({**v.job(out), "work": str(works[v.name]), "encoder_threads": threads})
         if t_jobs:
-            pool = WorkerPool(n_workers)
+            pool = executor if executor is not None else WorkerPool(n_workers)
             try:
                 pool.run(t_jobs, done)
             finally:
-                pool.stop()  # every worker is gone before anything is said or cleaned
+                pool.stop()  # every worker is gone (or idle) before anything is said or cleaned
     finally:
         for w in works.values():  # the jobs that never finished
             fs.remove_work_dir(w)
@@ -775,50 +1136,62 @@ def _run_locked(
         if v.name not in rows and v not in todo:
             rows[v.name] = {**manifest["variants"][v.name], "status": "unchanged"}
 
-    ok_variants = [v for v in variants if v.name in rows]
-    compare_entry = None
-    if compare and ok_variants:
+    compare_entries: list[dict] = []
+    for cp in plan.compares:
+        members = [v for v in cp.members if v.name in rows]
+        if not members:  # none of its variants is there: the comparison as it stands, if it does
+            old = _find_compare(manifest, cp.name)
+            if _entry_ok(out, old):
+                compare_entries.append(old)
+            continue
         try:
-            compare_entry = _compare(out, ok_variants, options, manifest, force, published)
+            compare_entries.append(_compare(out, cp, members, manifest, force, published))
         except KeyboardInterrupt:
             raise
         except Exception as exc:  # the variants stand; the comparison keeps its previous version
-            name = compare_name(options)
-            kept = _entry_ok(out, manifest.get("compare"))
-            failures.append({"name": name, "reason": _reason(exc), "kept": kept})
-            emit(f"  FAILED {name}: {_reason(exc)}", "error", {"name": name, "reason": _reason(exc)})
-    if compare_entry is None and _entry_ok(out, manifest.get("compare")):
-        compare_entry = manifest["compare"]  # the comparison as it stands (kept, or from an earlier run)
+            old = _find_compare(manifest, cp.name)
+            kept = _entry_ok(out, old)
+            failures.append({"name": cp.name, "reason": _reason(exc), "kept": kept})
+            emit(f"  FAILED {cp.name}: {_reason(exc)}", "error", {"name": cp.name, "reason": _reason(exc)})
+            if kept:
+                compare_entries.append(old)  # the comparison as it stands
     shown = [(v, manifest["variants"][v.name]) for v in variants if v.name in verified]
     with fs.disk_guard([out]):
-        gallery = _gallery(out, shown, compare_entry) if shown or compare_entry else None
+        gallery = (
+            _gallery(out, shown, compare_entries, plan.sweep_keys, plan.title) if shown or compare_entries else None
+        )
     ordered = [rows[v.name] for v in variants if v.name in rows]
-    return BatchResult(out, ordered, failures, compare_entry, gallery, skipped, published)
+    first = compare_entries[0] if compare_entries else None
+    return BatchResult(
+        out, ordered, failures, first, gallery, skipped, published, compare_entries, list(plan.sweep_keys)
+    )
 
 
-def compare_name(options: BatchOptions) -> str:
-    """The file name (stem) of the comparison clip."""
-    from descent.scenes.helpers import safe_name
-
-    return safe_name(f"{safe_name(options.prefix or 'compare', max_bytes=80)}_lrs")
+def encoder_threads(n_workers: int) -> int | None:
+    """Each of ``n_workers`` side-by-side renders gets its share of this machine's cores for x264."""
+    return max(1, (os.cpu_count() or 1) // n_workers) if n_workers > 1 else None
 
 
 def _compare(
-    out: Path, variants: Sequence[Variant], options: BatchOptions, manifest: dict, force: bool, published: list[str]
+    out: Path, cp: ComparePlan, members: Sequence[Variant], manifest: dict, force: bool, published: list[str]
 ) -> dict:
-    """The comparison clip and the loss plot, from the variants' own traces (no retraining)."""
+    """A comparison clip and its loss plot, from the variants' own traces (no retraining)."""
     from descent.outputs.clip import stage_clip
     from descent.publish import make_gif, render_loss_plot, transcode_webm, vtt_cues, write_vtt
     from descent.publish.transcript import stage_clip_transcript
+    from descent.scenes.compare import run_label
 
-    entries = [manifest["variants"][v.name] for v in variants]
+    entries = [manifest["variants"][v.name] for v in members]
     traces = [Trace.from_dict(json.loads((out / e["files"]["json"]).read_text())["trace"]) for e in entries]
-    name = compare_name(options)
-    digest = _digest({"variants": [e["digest"] for e in entries], "render": options.render_dict()})
-    old = manifest.get("compare")
+    name = cp.name
+    r = cp.options.render_dict()
+    # an lr comparison keeps the digest it always had (its clips resume)
+    by = {} if cp.by == "lr" else {"by": cp.by}
+    digest = _digest({"variants": [e["digest"] for e in entries], "render": r, **by})
+    old = _find_compare(manifest, name)
     if not force and old and old["digest"] == digest and _entry_ok(out, old):
         return old
-    r = options.render_dict()
+    scene_options = {**r["scene_options"], **({"compare_by": cp.by} if by else {})}
     with fs.work_dir(out) as work:
         new = fs.staging(work)
         res = stage_clip(
@@ -831,13 +1204,13 @@ def _compare(
             theme=r["theme"],
             preset=r["preset"],
             progress=False,
-            scene_options=r["scene_options"],
+            scene_options=scene_options,
         )
         names = {"mp4": res.mp4.name, "poster": res.poster.name, "json": res.sidecar.name}
         extras = (1.0 if r["webm"] else 0.0) + (1.0 if r["gif"] else 0.0)
         need = fs.space_needed(res.frames, res.width, res.height, res.fps, extras)
         with fs.disk_guard([out], {out: need}):
-            names["vtt"] = write_vtt(new / f"{name}.vtt", vtt_cues(_compare_scene(), traces, r["scene_options"])).name
+            names["vtt"] = write_vtt(new / f"{name}.vtt", vtt_cues(_compare_scene(), traces, scene_options)).name
             names["transcript"], names["transcript_md"] = stage_clip_transcript(res.sidecar)
             if r["webm"]:
                 names["webm"] = transcode_webm(res.mp4, new / f"{name}.webm").name
@@ -852,17 +1225,28 @@ def _compare(
             "width": res.width,
             "height": res.height,
             "lrs": [t.config.lr for t in traces],
+            "by": cp.by,
+            "group": dict(cp.group),
+            "members": [v.name for v in members],
+            "labels": [run_label(t.config, cp.by) for t in traces],
+            "render": r,
         }
         return _publish_entry(out, work, manifest, entry, None, published, name)
 
 
-def _gallery(out: Path, shown: Sequence[tuple[Variant, dict]], compare_entry: dict | None) -> Path:
+def _gallery(
+    out: Path,
+    shown: Sequence[tuple[Variant, dict]],
+    compares: Sequence[dict],
+    sweep_keys: Sequence[str] = ("lr",),
+    title: str | None = None,
+) -> Path:
     """``index.html`` from what is published and verified: each card from its own manifest entry."""
     from descent.publish import write_gallery
     from descent.publish.explorer import sidecar_stats
 
     cards = []
-    if compare_entry:
+    for compare_entry in compares:
         first = Config.from_mapping(next(iter(shown))[1]["config"]) if shown else None
         params = {"learning rates": ", ".join(f"{lr:g}" for lr in compare_entry["lrs"])}
         if first is not None:
@@ -870,30 +1254,39 @@ def _gallery(out: Path, shown: Sequence[tuple[Variant, dict]], compare_entry: di
         cards.append(
             {
                 "name": compare_entry["name"],
-                "title": "All learning rates, one clip",
+                "title": _compare_title(compare_entry),
                 "files": compare_entry["files"],
                 "width": compare_entry["width"],
                 "height": compare_entry["height"],
                 "wide": True,
                 "params": params,
+                "sweep": dict(compare_entry.get("group") or {}),
+                "compare_by": compare_entry.get("by", "lr"),
+                "theme": (compare_entry.get("render") or {}).get("theme", "dark"),
             }
         )
     for v, e in shown:
         c = Config.from_mapping(e["config"])
         note = f"Diverged at step {e['diverged_at']}" if e.get("diverged_at") is not None else ""
+        swept = {k: x for k, x in (e.get("sweep") or {}).items() if k not in ("lr", "theme")}
         cards.append(
             {
                 "name": v.name,
-                "title": f"lr = {c.lr:g}",
+                "title": ", ".join(
+                    [
+                        f"lr = {c.lr:g}",
+                        *(f"{k} = {x:g}" if isinstance(x, float) else f"{k} = {x}" for k, x in swept.items()),
+                    ]
+                ),
+                # the explorer's numbers, from the sidecar as the manifest recorded it (size and SHA-256)
+                "stats": sidecar_stats(out, e["files"]["json"], e["checks"]["json"]),
                 "files": e["files"],
                 "width": e["width"],
                 "height": e["height"],
                 "note": note,
                 "voiced": bool(e.get("voiced")),
-                "sweep": {"lr": c.lr},
+                "sweep": dict(e.get("sweep") or {"lr": c.lr}),
                 "theme": e["render"].get("theme", "dark"),
-                # the explorer's numbers, from the sidecar as the manifest recorded it (size and SHA-256)
-                "stats": sidecar_stats(out, e["files"]["json"], e["checks"]["json"]),
                 "params": {
                     "learning rate": f"{c.lr:g}",
                     "optimizer": c.optimizer,
@@ -909,10 +1302,44 @@ def _gallery(out: Path, shown: Sequence[tuple[Variant, dict]], compare_entry: di
     return write_gallery(
         out,
         cards,
-        title="Gradient descent: learning rates compared",
+        title=title or "Gradient descent: learning rates compared",
         subtitle=f"1-D linear regression by gradient descent, lr = {lrs}" if lrs else "1-D linear regression",
-        loss_plot=compare_entry["loss_plot"] if compare_entry else None,
+        loss_plot=_loss_plots(compares),
+        sweep_keys=tuple(sweep_keys),
     )
+
+
+def _loss_plots(compares: Sequence[dict]) -> dict[str, str] | None:
+    """The first comparison's loss plot, by theme (its light twin too, when the themes were swept)."""
+    if not compares:
+        return None
+
+    def rest(entry: dict) -> dict:
+        return {k: x for k, x in (entry.get("group") or {}).items() if k != "theme"}
+
+    plots: dict[str, str] = {}
+    for entry in compares:
+        if rest(entry) == rest(compares[0]):
+            plots.setdefault((entry.get("render") or {}).get("theme", "dark"), entry["loss_plot"])
+    return plots
+
+
+def _compare_title(entry: dict) -> str:
+    """A comparison card's title: what it compares."""
+    by = entry.get("by", "lr")
+    if by == "lr":
+        return "All learning rates, one clip"
+    return f"{_BY_WORDS.get(by, by)} compared, one clip"
+
+
+_BY_WORDS = {
+    "optimizer": "Optimizers",
+    "momentum": "Momentum values",
+    "batch_size": "Batch sizes",
+    "w0": "Starting weights",
+    "b0": "Starting biases",
+    "steps": "Run lengths",
+}
 
 
 def serial_baseline(lrs: Sequence[float], quality: str = "m", out_dir: str | os.PathLike = "media/serial") -> float:

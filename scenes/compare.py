@@ -34,9 +34,42 @@ from descent.scenes.panels import (
 )
 from descent.scenes.panels.base import drawable_window
 from descent.scenes.theme import get_theme
-from descent.trainer import OPTIMIZERS, Trace, Window
+from descent.trainer import OPTIMIZERS, Config, Trace, Window
 
-__all__ = ["CompareScene", "check_comparable", "union_window"]
+__all__ = ["CompareScene", "check_comparable", "union_window", "run_label", "COMPARE_TITLES"]
+
+#: The comparison's title by the key it compares along.
+COMPARE_TITLES = {
+    "lr": "Learning rates compared",
+    "optimizer": "Optimizers compared",
+    "momentum": "Momentum values compared",
+    "batch_size": "Batch sizes compared",
+    "w0": "Starting points compared",
+    "b0": "Starting points compared",
+    "steps": "Run lengths compared",
+}
+
+
+def run_label(config: Config, by: str = "lr") -> str:
+    """A run's name in a comparison along ``by``: ``lr 0.1``, ``sgd``, ``momentum 0.9``, ``adam``, ``batch 8``.
+
+    >>> from descent.trainer import Config
+    >>> run_label(Config(optimizer="momentum", momentum=0.9), "optimizer")
+    'momentum 0.9'
+    >>> run_label(Config(batch_size=8), "batch_size")
+    'batch 8'
+    """
+    if by == "optimizer":
+        uses_beta = config.optimizer in ("momentum", "nesterov")
+        return f"{config.optimizer} {config.momentum:.4g}" if uses_beta else config.optimizer
+    if by == "batch_size":
+        return "full batch" if config.batch_size is None else f"batch {config.batch_size}"
+    if by == "momentum":
+        return f"momentum {config.momentum:.4g}"
+    if by == "steps":
+        return f"{config.steps} steps"
+    value = getattr(config, by)
+    return f"{by} {value:.4g}" if isinstance(value, float) else f"{by} {value}"
 
 
 def check_comparable(traces: Sequence[Trace]) -> None:
@@ -59,15 +92,25 @@ def union_window(traces: Sequence[Trace]) -> Window:
     )
 
 
+#: The keys a comparison may be made along (those that leave the data as it is).
+COMPARE_KEYS = ("lr", "optimizer", "momentum", "batch_size", "w0", "b0", "steps")
+
+
 class CompareHeader(Header):
     """Title, the shared settings, and the step counter (the numbers live in the legend)."""
 
-    def __init__(self, ctx: Context, box: Box, traces: Sequence[Trace], title: str | None = None) -> None:
+    def __init__(
+        self, ctx: Context, box: Box, traces: Sequence[Trace], title: str | None = None, by: str = "lr"
+    ) -> None:
         self.traces = list(traces)
-        super().__init__(ctx, box, title or "Learning rates compared")
+        self.by = by
+        super().__init__(ctx, box, title or COMPARE_TITLES.get(by, f"{by} compared"))
 
     def subtitle(self) -> str:
         t, c = self.ctx.trace, self.ctx.trace.config
+        if self.by != "lr":  # what the runs share; the legend says how they differ
+            lr = f"lr = {c.lr:g}" if len({tr.config.lr for tr in self.traces}) == 1 else "lr as listed"
+            return f"{lr} · {t.x.size} points · lr_max = {t.lr_max:.3g}"
         lrs = ", ".join(f"{tr.config.lr:g}" for tr in self.traces)
         batch = "full batch" if c.batch_size is None else f"mini-batches of {c.batch_size}"
         return f"{c.optimizer} · lr = {lrs} · {batch}, {t.x.size} points · lr_max = {t.lr_max:.3g}"
@@ -79,7 +122,7 @@ class CompareHeader(Header):
 class Legend(Panel):
     """One row per run: its colour, its lr, and its loss at the current step."""
 
-    def __init__(self, ctx: Context, runs: Sequence[Run], top_left: Sequence[float]) -> None:
+    def __init__(self, ctx: Context, runs: Sequence[Run], top_left: Sequence[float], by: str = "lr") -> None:
         super().__init__(ctx)
         th = ctx.theme
         self.runs = list(runs)
@@ -90,7 +133,7 @@ class Legend(Panel):
         self.size = size
         for trace, col in ((r.trace, r.colour) for r in self.runs):
             c = trace.config
-            name = f"lr {c.lr:.4g}"
+            name = run_label(c, by)
             if trace.diverged:
                 name += " (diverged)"
             elif OPTIMIZERS[c.optimizer].plain_gd and c.lr >= trace.lr_max * (1 - 1e-6):
@@ -142,9 +185,11 @@ class CompareScene(DescentScene):
     """Several runs, one tracker: paths, lines and loss curves side by side."""
 
     EXTRA_PARAMS = {
-        "traces": lambda v: v is None or (isinstance(v, (list, tuple)) and all(isinstance(t, Trace) for t in v))
+        "traces": lambda v: v is None or (isinstance(v, (list, tuple)) and all(isinstance(t, Trace) for t in v)),
+        "compare_by": lambda v: v in COMPARE_KEYS,
     }
     traces: Sequence[Trace] | None = None
+    compare_by: str = "lr"  # the key the runs differ in: the legend's labels and the title
 
     def setup(self) -> None:
         from descent.scenes.base import load_scene_trace
@@ -166,11 +211,11 @@ class CompareScene(DescentScene):
         ]
         runs = [Run(t, colours[i % len(colours)], clocks[i]) for i, t in enumerate(traces)]
         lay = fit_layout()
-        self.header = CompareHeader(self.ctx, lay["header"], traces, self.title)
+        self.header = CompareHeader(self.ctx, lay["header"], traces, self.title, self.compare_by)
         self.data = DataPanel(self.ctx, lay["data"], runs=runs)
         self.contour = ContourPanel(self.ctx, lay["contour"], runs=runs)
         self.loss = LossPanel(self.ctx, lay["loss"], runs=runs)
-        self.legend = Legend(self.ctx, runs, [0.0, 0.0, 0])
+        self.legend = Legend(self.ctx, runs, [0.0, 0.0, 0], self.compare_by)
         # then move it to the corner of the map that the paths stay farthest from
         box = self.legend.static[0][0]
         corner = self.contour.clearest_corner(box.width, box.height)

@@ -551,6 +551,26 @@ def script_cmd(scene: str, config_file: Path | None, chapters: str | None, fmt: 
 @click.option(
     "--jobs", "-j", type=click.IntRange(1, 64), default=None, help="Worker processes.  [default: the number of cores]"
 )
+@click.option(
+    "--sweep",
+    "sweeps",
+    multiple=True,
+    metavar="KEY=V1,V2,…",
+    help="Vary any training key (optimizer, momentum, batch_size, w0, …) or theme, quality, scene; "
+    "repeat for the cartesian product.",
+)
+@click.option(
+    "--compare-by",
+    default=None,
+    metavar="KEY",
+    help="The swept key each comparison clip compares along.  [default: the first swept key]",
+)
+@click.option(
+    "--scheduler",
+    default=None,
+    metavar="local:N|tcp://HOST:PORT",
+    help="Render on a Dask cluster (pip install 'descent[cluster]') instead of local worker processes.",
+)
 @click.option("--force", is_flag=True, help="Render every variant, even unchanged ones.")
 @click.option("--no-compare", is_flag=True, help="Skip the comparison clip and the loss plot.")
 @click.option("--webm", is_flag=True, help="Also write VP9 WebM versions.")
@@ -579,6 +599,9 @@ def batch_cmd(
     lr_range: str | None,
     scene: str,
     jobs: int | None,
+    sweeps: tuple[str, ...],
+    compare_by: str | None,
+    scheduler: str | None,
     force: bool,
     no_compare: bool,
     webm: bool,
@@ -599,18 +622,18 @@ def batch_cmd(
     no_wait: bool,
     **options: Any,
 ) -> None:
-    """Render a learning-rate sweep in parallel, a comparison clip and a gallery.
+    """Render a sweep in parallel, comparison clips and a gallery.
 
-    Each variant is named from its learning rate (fit_lr0.1.mp4, …). Reruns
-    render only new or changed variants (see OUT_DIR/manifest.json); open
-    OUT_DIR/index.html for the course-page gallery. Default: the lab's two
-    learning rates, 0.1 and 0.2, into media/batch.
+    Each variant is named from the keys that vary (fit_lr0.1.mp4,
+    fit_optimizer-adam_lr0.1.mp4, …). Reruns render only new or changed
+    variants (see OUT_DIR/manifest.json); open OUT_DIR/index.html for the
+    course-page gallery. Default: the lab's two learning rates, 0.1 and 0.2,
+    into media/batch.
     """
     global _FAST_EXIT
     _FAST_EXIT = False  # worker processes: let multiprocessing clean up on the way out
-    from descent.batch import BatchOptions, run_batch
+    from descent.batch import BatchOptions, parse_sweep, plan_batch
     from descent.batch import lr_range as parse_range
-    from descent.outputs.clip import Interrupted, RenderError
     from descent.scenes.helpers import safe_name
 
     lrs = list(options.pop("lr") or ())
@@ -618,10 +641,24 @@ def batch_cmd(
         raise UserError("--show is an option of 'descent render', not of batch")
     if lr_range and lrs:
         raise UserError("give either --lr or --lr-range, not both")
-    lrs = parse_range(lr_range) if lr_range else (lrs or [0.1, 0.2])
-    base = config_from_options(config_file, {**options, "lr": lrs[0]})
-    for lr in lrs:  # every variant must be valid before anything starts
-        base.replace(lr=lr)
+    sweep: dict[str, list] = {}
+    for spec in sweeps:
+        key, values = parse_sweep(spec)
+        if key in sweep:
+            raise UserError(f"--sweep {key} is given twice; list its values once")
+        sweep[key] = values
+    for key, given in (("lr", lrs or lr_range), ("scene", scene != "fit")):
+        if key in sweep and given:
+            raise UserError(f"--sweep {key} and --{key} both give {key}; use one of them")
+    lrs = parse_range(lr_range) if lr_range else lrs
+    base_lr = {}
+    if sweep and len(lrs) == 1:  # with other keys swept, one --lr sets the rate of every variant
+        base_lr, lrs = {"lr": lrs[0]}, []
+    elif not sweep and not lrs:
+        lrs = [0.1, 0.2]
+    base = config_from_options(config_file, {**options, **base_lr})
+    if scheduler is not None and jobs is not None:
+        raise UserError("--jobs is for the local pool; a --scheduler's workers are its own")
     if batch_voice is None and (batch_voice_name or batch_voice_rate):
         raise UserError("--voice-name and --voice-rate go with --voice")
     opts = BatchOptions(
@@ -645,14 +682,47 @@ def batch_cmd(
         voice_rate=batch_voice_rate or 160,
     )
     lrs = list(dict.fromkeys(lrs))  # the same rate twice is one variant
-    click.echo(f"batch of {len(lrs)} learning rates ({', '.join(f'{lr:.7g}' for lr in lrs)}) into {out_dir}")
+    plan = plan_batch(lrs or None, opts, sweep, compare=not no_compare, compare_by=compare_by)
+    if plan.sweep_keys == ["lr"]:
+        header = f"batch of {len(lrs)} learning rates ({', '.join(f'{lr:.7g}' for lr in lrs)}) into {out_dir}"
+    else:
+        header = f"batch of {len(plan.variants)} variants ({' × '.join(plan.sweep_keys)}) into {out_dir}"
+    _run_plan_cmd(plan, out_dir, header, jobs=jobs, scheduler=scheduler, force=force, quiet=quiet, no_wait=no_wait)
+
+
+def _run_plan_cmd(
+    plan,
+    out_dir: Path,
+    header: str,
+    *,
+    jobs: int | None,
+    scheduler: str | None,
+    force: bool,
+    quiet: bool,
+    no_wait: bool,
+) -> None:
+    """Run a planned batch or course and print its table (``descent batch`` and ``descent build``).
+
+    A ``--scheduler`` is reached (and its workers' versions checked) first: if it fails, one line, nothing else.
+    """
+    from descent.batch import run_plan
+    from descent.outputs.clip import Interrupted, RenderError
+
+    executor = None
+    if scheduler is not None:
+        from descent.executors import connect
+
+        try:
+            executor = connect(scheduler)
+        except RenderError as exc:
+            raise UserError(str(exc)) from None
+    click.echo(printable(header))
     try:
-        result = run_batch(
-            lrs,
-            opts,
+        result = run_plan(
+            plan,
             out_dir=out_dir,
             jobs=jobs,
-            compare=not no_compare,
+            scheduler=executor,
             force=force,
             progress=not quiet,
             wait=not no_wait,
@@ -666,23 +736,24 @@ def batch_cmd(
         click.echo(f"descent: {printable(exc.message)}", err=True)
         raise SystemExit(130) from None
     click.echo("")
+    lr_only = result.sweep_keys == ["lr"]
     click.echo(f"{'lr':>8}  {'steps':>6}  {'final loss':>11}  {'diverged':>9}  {'seconds':>8}  files")
     for row in result.rows:
         div = "-" if row.get("diverged_at") is None else f"at {row['diverged_at']}"
         secs = "cached" if row.get("status") == "unchanged" else f"{row['seconds']:.1f}"
+        shown = " ".join(sorted(row["files"].values())) if lr_only else f"{row['files']['mp4']} (+ its files)"
         click.echo(
-            f"{row['lr']:>8.7g}  {row['steps']:>6d}  {row['final_loss']:>11.4g}  {div:>9}  {secs:>8}  "
-            + " ".join(sorted(row["files"].values()))
+            printable(f"{row['lr']:>8.7g}  {row['steps']:>6d}  {row['final_loss']:>11.4g}  {div:>9}  {secs:>8}  ")
+            + printable(shown)
         )
     for f in result.failures:
         kept = " (its previous version is kept)" if f.get("kept") else ""
         click.echo(printable(f"{'FAILED':>8}  {f['name']}: {f['reason']}{kept}"))
     if result.skipped:
         click.echo(f"{result.skipped} unchanged variant(s) not rendered again (--force renders them)")
-    if result.compare:
+    for compare in result.compares:
         click.echo(
-            f"comparison: {out_dir / result.compare['files']['mp4']}, loss plot: "
-            f"{out_dir / result.compare['loss_plot']}"
+            printable(f"comparison: {out_dir / compare['files']['mp4']}, loss plot: {out_dir / compare['loss_plot']}")
         )
     if result.gallery:
         click.echo(f"gallery: {result.gallery}")
@@ -817,10 +888,8 @@ def build_cmd(
         raise UserError("--jobs is for the local pool; a --scheduler's workers are its own")
     plan = plan_course(load_course(course))
     out = out_dir if out_dir is not None else Path("media") / safe_name(course.stem)
-    click.echo(
-        printable(f"course {course.name}: {len(plan.variants)} clip(s), {len(plan.compares)} comparison(s) into {out}")
-    )
-    _run_plan_cmd(plan, out, jobs=jobs, scheduler=scheduler, force=force, quiet=quiet, no_wait=no_wait)
+    header = f"course {course.name}: {len(plan.variants)} clip(s), {len(plan.compares)} comparison(s) into {out}"
+    _run_plan_cmd(plan, out, header, jobs=jobs, scheduler=scheduler, force=force, quiet=quiet, no_wait=no_wait)
 
 
 def main() -> None:

@@ -1,0 +1,93 @@
+"""descent batch --scheduler: the same variants rendered on a Dask cluster, published by the same code."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+
+import pytest
+from click.testing import CliRunner
+
+from descent.batch import FAULT_ENV, FAULT_MARK_ENV
+from descent.cli.main import cli
+
+pytest.importorskip("distributed")
+
+QUICK = ["-q", "l", "--fps", "10", "--duration", "1", "--quiet"]
+SWEEP = ["batch", "--lr", "0.1", "--lr", "0.2", "--steps", "4", "--no-compare"]
+
+
+def _run(args):
+    return CliRunner().invoke(cli, [*args, *QUICK])
+
+
+def test_local_cluster_writes_the_same_bytes_as_the_local_pool(tmp_path):
+    pool, dask = tmp_path / "pool", tmp_path / "dask"
+    r = _run([*SWEEP, "--jobs", "2", "--out-dir", str(pool)])
+    assert r.exit_code == 0, r.output
+    r = _run([*SWEEP, "--scheduler", "local:2", "--out-dir", str(dask)])
+    assert r.exit_code == 0, r.output
+    for stem in ("fit_lr0.1", "fit_lr0.2"):
+        assert (dask / f"{stem}.mp4").read_bytes() == (pool / f"{stem}.mp4").read_bytes(), stem
+    a = json.loads((pool / "manifest.json").read_text())["variants"]
+    b = json.loads((dask / "manifest.json").read_text())["variants"]
+    assert a.keys() == b.keys()
+    for name in a:
+        assert a[name]["digest"] == b[name]["digest"] and a[name]["checks"]["mp4"] == b[name]["checks"]["mp4"]
+    assert not [p for p in dask.iterdir() if p.name.startswith(".")]  # no work folder left behind
+    # a rerun through the cluster renders nothing: the same resume
+    r = _run([*SWEEP, "--scheduler", "local:2", "--out-dir", str(dask)])
+    assert r.exit_code == 0 and "2 unchanged variant(s)" in r.output, r.output
+
+
+def test_a_killed_worker_is_reported_and_the_sweep_goes_on(tmp_path, monkeypatch):
+    # lr 0.2 kills its worker every time: retried once, then reported; lr 0.3 kills it once: the retry renders
+    mark = tmp_path / "killed-once"
+    monkeypatch.setenv(FAULT_ENV, "kill@0.2,killonce@0.3")
+    monkeypatch.setenv(FAULT_MARK_ENV, str(mark))
+    out = tmp_path / "o"
+    r = _run(["batch", "--lr", "0.1", "--lr", "0.2", "--lr", "0.3", "--steps", "4", "--scheduler", "local:2",
+              "--out-dir", str(out)])  # fmt: skip
+    assert r.exit_code == 1, r.output
+    assert "FAILED" in r.output and "fit_lr0.2" in r.output and "worker died" in r.output
+    assert mark.exists()  # lr 0.3's first try died
+    assert (out / "fit_lr0.1.mp4").is_file() and (out / "fit_lr0.3.mp4").is_file()
+    assert not list(out.glob("fit_lr0.2*"))
+    m = json.loads((out / "manifest.json").read_text())
+    assert set(m["variants"]) == {"fit_lr0.1", "fit_lr0.3"}
+    assert m["compares"][0]["lrs"] == [0.1, 0.3]  # the comparison of the variants that rendered
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_an_unreachable_scheduler_is_one_line_and_nothing_written(tmp_path, monkeypatch):
+    import descent.executors
+
+    monkeypatch.setattr(descent.executors, "CONNECT_TIMEOUT", 2.0)
+    monkeypatch.chdir(tmp_path)
+    r = _run([*SWEEP, "--scheduler", f"tcp://127.0.0.1:{_free_port()}", "--out-dir", "out"])
+    assert r.exit_code == 2, r.output
+    lines = r.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("descent: error: cannot reach the Dask scheduler"), r.output
+    assert os.listdir(".") == []
+
+
+def test_workers_of_another_version_are_refused(tmp_path, monkeypatch):
+    """Simulated: this machine claims another descent; the workers report the installed one."""
+    import descent.executors
+
+    real = descent.executors.versions()
+    monkeypatch.setattr(descent.executors, "versions", lambda: {**real, "descent": "0.0.0-other"})
+    monkeypatch.chdir(tmp_path)
+    r = _run([*SWEEP, "--scheduler", "local:1", "--out-dir", "out"])
+    assert r.exit_code == 2, r.output
+    lines = r.output.strip().splitlines()
+    assert len(lines) == 1, r.output
+    assert "has descent " + real["descent"] in lines[0] and "this machine has descent 0.0.0-other" in lines[0]
+    assert os.listdir(".") == []
