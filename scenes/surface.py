@@ -22,6 +22,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+import cairo
 import numpy as np
 from manim import (
     DEGREES,
@@ -73,6 +74,70 @@ class ShiftedThreeDCamera(ThreeDCamera):
         out = super().project_points(points)
         out[:, :2] += self.screen_shift[:2]
         return out
+
+    def display_multiple_non_background_colored_vmobjects(self, vmobjects, pixel_array) -> None:
+        """Draw as Manim does, except runs of plain surface faces: those in one pass.
+
+        Manim draws each face on its own (its points projected, its path split into
+        subpaths, its colour set, through several Python calls): most of a frame's
+        time while the camera moves. A face here is a flat quadrilateral with one fill
+        colour and no stroke (see :meth:`SurfacePanel.bake_shading`); a run of them (the
+        camera has already sorted them back to front) is projected in one call and
+        filled as quadrilaterals. Anything else is drawn by Manim.
+        """
+        ctx = self.get_cairo_context(pixel_array)
+        run: list = []
+        for vm in vmobjects:
+            if _plain_face(vm):
+                run.append(vm)
+                continue
+            if run:
+                self._fill_faces(ctx, run)
+                run = []
+            self.display_vectorized(vm, ctx)
+        if run:
+            self._fill_faces(ctx, run)
+
+    def _fill_faces(self, ctx, faces: list) -> None:
+        n = len(faces)
+        pts = np.concatenate([f.points[0:16:4] for f in faces] + [f.descent_gradient for f in faces])
+        xy = self.project_points(pts)[:, :2].tolist()
+        fill = ctx.fill
+        move_to, line_to, close = ctx.move_to, ctx.line_to, ctx.close_path
+        set_rgba, set_source = ctx.set_source_rgba, ctx.set_source
+        gradient = cairo.LinearGradient
+        for i, face in enumerate(faces):
+            j = 4 * i
+            move_to(*xy[j])
+            line_to(*xy[j + 1])
+            line_to(*xy[j + 2])
+            line_to(*xy[j + 3])
+            close()
+            rgbas = face.fill_rgbas  # the pixel array is BGRA to Cairo: colours go in reversed, as Manim does
+            if len(rgbas) == 1:
+                r, g, b, a = rgbas[0]
+                set_rgba(b, g, r, a)
+            else:
+                (x0, y0), (x1, y1) = xy[4 * n + 2 * i], xy[4 * n + 2 * i + 1]
+                pat = gradient(x0, y0, x1, y1)
+                stops = (0.0, 1.0) if len(rgbas) == 2 else np.linspace(0, 1, len(rgbas)).tolist()
+                for stop, (r, g, b, a) in zip(stops, rgbas.tolist(), strict=True):
+                    pat.add_color_stop_rgba(stop, b, g, r, a)
+                set_source(pat)
+            fill()
+
+
+def _plain_face(vm) -> bool:
+    """A baked surface face that :meth:`ShiftedThreeDCamera._fill_faces` may draw: a flat
+    quadrilateral (four straight curves), one fill colour, no stroke, no gradient."""
+    return (
+        getattr(vm, "descent_face", False)
+        and len(vm.points) == 16
+        and hasattr(vm, "descent_gradient")
+        and vm.stroke_width == 0
+        and vm.background_stroke_width == 0
+        and vm.sheen_factor == 0
+    )
 
 
 class _Floor(VMobject):
@@ -210,6 +275,9 @@ class SurfacePanel(Panel):
         """
         for face in self.surface.submobjects:
             face.fill_rgbas = camera.modified_rgbas(face, face.get_fill_rgbas())
+            # Manim shades a face as a gradient between two of its points: kept for the one-pass drawing
+            face.descent_gradient = np.array(face.get_gradient_start_and_end_points(), dtype=float)
+            face.descent_face = True  # drawn in one pass with its neighbours (ShiftedThreeDCamera)
             # faces never move in the scene: their depth-sort reference point is fixed too
             centre = face.get_center().copy()
             face.get_z_index_reference_point = lambda c=centre: c
@@ -467,6 +535,16 @@ class SurfaceScene(DescentScene, ThreeDScene):
         n = play_frames(cls.descent_start(), fps) + play_frames(cls.descent_length(traces) + cls.hold_seconds, fps)
         return n + (play_frames(cls.closing_length(), fps) if cls.closing_top_view else 0)
 
+    def get_moving_mobjects(self, *animations: Any) -> list[Mobject]:
+        """While the camera moves Manim redraws every mobject on every frame; the flat panels'
+        static parts (fixed in the frame, never animated) go into the static image instead,
+        painted once per play(). They lie beside the 3-D plot, never under it."""
+        moving = super().get_moving_mobjects(*animations)
+        flat = getattr(self, "flat_static_ids", None)
+        if flat and moving is self.mobjects:
+            return [m for m in moving if id(m) not in flat]
+        return moving
+
     def frame_key(self) -> tuple:
         cam = self.camera
         return (super().frame_key(), cam.get_phi(), cam.get_theta(), cam.get_zoom())
@@ -474,6 +552,7 @@ class SurfaceScene(DescentScene, ThreeDScene):
     def construct(self) -> None:
         th = THEMES[self.theme]
         flat_static = [p.static for p in self.flat]
+        self.flat_static_ids = {id(s) for s in flat_static}
         flat_dynamic = [p.stepwise for p in self.flat] + [p.dynamic for p in self.flat]
         self.add_fixed_in_frame_mobjects(*flat_static, *flat_dynamic)
         labels = self._axis_labels()

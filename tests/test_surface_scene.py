@@ -120,3 +120,40 @@ def test_diverging_surface_renders(tmp_path):
         scene_options={"closing_top_view": False, "descent_seconds": 2.0},
     )
     assert probe(res.mp4)["frames"] > 0
+
+
+def test_faces_drawn_in_one_pass_look_as_manim_draws_them(monkeypatch):
+    """The camera's one-pass face drawing gives Manim's own picture, and is the one used."""
+    import descent.scenes.surface as surface_mod
+
+    scene, _ = build(train(Config(steps=3)))
+    scene.add(scene.surface.static)
+    cam = scene.renderer.camera
+    seen = []
+    real = cam.display_vectorized
+    monkeypatch.setattr(cam, "display_vectorized", lambda vm, ctx: (seen.append(vm), real(vm, ctx)))
+    for phi, theta in ((62, -120), (20, -95), (80, -60)):
+        scene.set_camera_orientation(phi=phi * np.pi / 180, theta=theta * np.pi / 180)
+        seen.clear()
+        scene.renderer.update_frame(scene)
+        fast = scene.renderer.get_frame()[..., :3].astype(np.int16)
+        assert not any(getattr(vm, "descent_face", False) for vm in seen)  # no face went through Manim
+        with monkeypatch.context() as m:
+            m.setattr(surface_mod, "_plain_face", lambda vm: False)
+            scene.renderer.update_frame(scene)
+        slow = scene.renderer.get_frame()[..., :3].astype(np.int16)
+        ok, why = frames_match(fast, slow)
+        assert ok, (phi, theta, why)
+        assert np.abs(fast - fast[0, 0]).max() > 50  # the surface is there at all
+
+
+def test_flat_panels_are_painted_once_while_the_camera_moves():
+    scene, _ = build(train(Config(steps=3)))
+    flat = [p.static for p in scene.flat]
+    scene.flat_static_ids = {id(s) for s in flat}
+    scene.add(scene.surface.static, *flat)
+    anim = scene.camera.phi_tracker.animate.set_value(0.5).build()
+    scene.add(scene.camera.phi_tracker)
+    moving = scene.get_moving_mobjects(anim)
+    assert scene.surface.static in moving
+    assert not any(s in moving for s in flat)
