@@ -1298,7 +1298,7 @@ def _gallery(
                 },
             }
         )
-    lrs = ", ".join(f"{Config.from_mapping(e['config']).lr:g}" for _, e in shown)
+    lrs = ", ".join(dict.fromkeys(f"{Config.from_mapping(e['config']).lr:g}" for _, e in shown))  # each once
     return write_gallery(
         out,
         cards,
