@@ -27,6 +27,7 @@ from .narrate import render_narrated
 from .outputs.clip import FramesResult, RenderError, RenderResult, render, render_frames
 from .outputs.files import DiskFull, FolderBusy, Interrupted
 from .scenes import SCENES, SceneSpec
+from .show import Clip, show
 from .trainer import OPTIMIZERS, Config, ConfigError, OptimizerSpec, Trace, TraceError, train
 
 __all__ = [
@@ -54,6 +55,8 @@ __all__ = [
     "render_frames",
     "render_lesson",
     "render_narrated",
+    "show",
+    "Clip",
     "run_batch",
     "train",
     "versions",

@@ -146,6 +146,61 @@ class Trace:
             s["batch_grad_b"] = float(bgb[k])
         return s
 
+    # -- display in a notebook ------------------------------------------------
+    def _repr_html_(self) -> str:
+        """A summary table and the loss curve (an inline SVG, log scale) for Jupyter; plain strings, no Manim."""
+        from html import escape
+
+        def num(v: float) -> str:
+            return f"{v:.4g}" if math.isfinite(v) else str(v)
+
+        c = self.config
+        w_opt, b_opt, l_opt = self.optimum
+        rows = [
+            ("optimizer, learning rate", f"{c.optimizer}, lr = {c.lr:g}"),
+            ("steps run", f"{self.last_k} of {c.steps}"),
+            ("start (w, b)", f"({num(float(self.w[0]))}, {num(float(self.b[0]))})"),
+            ("end (w, b)", f"({num(float(self.w[-1]))}, {num(float(self.b[-1]))})"),
+            ("loss: start → end", f"{num(float(self.loss[0]))} → {num(float(self.loss[-1]))}"),
+            ("lowest possible loss L* at (w, b)", f"{num(l_opt)} at ({num(w_opt)}, {num(b_opt)})"),
+            ("lr_max = 2/λ_max, lr/lr_max", f"{num(self.lr_max)}, {num(c.lr / self.lr_max)}"),
+            ("diverged", f"at step {self.diverged_at}: {self.divergence_text}" if self.diverged else "no"),
+        ]
+        table = "".join(
+            f'<tr><th style="text-align:left;padding-right:1em">{escape(k)}</th><td>{escape(v)}</td></tr>'
+            for k, v in rows
+        )
+        width, height, pad = 360, 180, 28
+        loss = np.asarray(self.loss, dtype=float)
+        finite = loss[np.isfinite(loss) & (loss > 0)]
+        svg = ""
+        if finite.size:
+            lo, hi = math.log10(float(finite.min())), math.log10(float(finite.max()))
+            hi = hi if hi > lo else lo + 1
+            n = max(self.last_k, 1)
+            points = " ".join(
+                f"{pad + k / n * (width - 2 * pad):.1f},"
+                f"{height - pad - (math.log10(v) - lo) / (hi - lo) * (height - 2 * pad):.1f}"
+                for k, v in enumerate(loss)
+                if math.isfinite(v) and v > 0
+            )
+            label = f"Loss against step, log scale: from {num(float(loss[0]))} to {num(float(loss[-1]))}"
+            svg = (
+                f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
+                f'aria-label="{escape(label)}" style="background:#fff;color:#15191f;font:11px sans-serif">'
+                f'<line x1="{pad}" y1="{height - pad}" x2="{width - pad}" y2="{height - pad}" stroke="#5e6772"/>'
+                f'<line x1="{pad}" y1="{pad}" x2="{pad}" y2="{height - pad}" stroke="#5e6772"/>'
+                f'<polyline points="{points}" fill="none" stroke="#0072b2" stroke-width="2"/>'
+                f'<text x="{pad}" y="{pad - 8}" fill="#15191f">loss (log) {escape(num(10**hi))}</text>'
+                f'<text x="{pad}" y="{height - 8}" fill="#15191f">step 0</text>'
+                f'<text x="{width - pad}" y="{height - 8}" text-anchor="end" fill="#15191f">step {self.last_k}</text>'
+                "</svg>"
+            )
+        return (
+            '<div style="display:flex;flex-wrap:wrap;gap:1em;align-items:flex-start">'
+            f'<table><caption style="text-align:left"><b>Trace</b></caption>{table}</table>{svg}</div>'
+        )
+
     # -- serialisation -----------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         w_opt, b_opt, l_opt = self.optimum
