@@ -241,3 +241,65 @@ def test_light_and_dark_follow_the_readers_scheme(folder, browser, tmp_path):
             assert axe_violations(page) == [], scheme
     finally:
         server.shutdown()
+
+
+def test_one_control_per_swept_key_and_a_select_for_words(folder, browser, tmp_path):
+    """Hand-made: optimizer × lr with one combination missing; the select and the slider are worked with keys."""
+    from . import cdp
+
+    cdp._KEYS.setdefault("ArrowDown", ("ArrowDown", 40, ""))
+    manifest = json.loads((folder / "manifest.json").read_text())
+    by_lr = {e["lr"]: e for e in manifest["variants"].values()}
+    site = tmp_path / "site"
+    site.mkdir()
+    entries = []
+    for (optimizer, lr), source in {("sgd", 0.1): 0.1, ("sgd", 0.2): 0.2, ("adam", 0.1): 0.5}.items():
+        e = by_lr[source]
+        files = {}
+        for kind, name in e["files"].items():
+            new = name.replace(e["name"], f"{optimizer}_{lr}")
+            shutil.copyfile(folder / name, site / new)
+            files[kind] = new
+        entries.append(
+            {
+                "name": f"{optimizer}_{lr}",
+                "title": f"{optimizer}, lr = {lr}",
+                "files": files,
+                "width": e["width"],
+                "height": e["height"],
+                "sweep": {"optimizer": optimizer, "lr": lr},
+                "stats": {
+                    "lr": lr,
+                    "lr_max": 0.333,
+                    "lr_ratio": lr / 0.333,
+                    "near_step": None,
+                    "steps": 10,
+                    "final_loss": e["final_loss"],
+                    "diverged_at": None,
+                },
+            }
+        )
+    write_gallery(site, entries, "T", "S", sweep_keys=["optimizer", "lr"])
+    server, root = serve(site)
+    try:
+        page = open_page(browser, f"{root}/index.html")
+        controls = page.evaluate(
+            "[...document.querySelectorAll('#explorer-controls [data-key]')].map(c => [c.tagName, c.id, "
+            "c.labels[0].textContent.trim()])"
+        )
+        assert controls == [["SELECT", "explore-optimizer", "Optimizer"], ["INPUT", "explore-lr", "Learning rate: 0.1"]]
+        page.evaluate(WAIT_VIDEO % {"cond": "v.currentSrc.endsWith('/sgd_0.1.mp4')"})
+        page.evaluate("document.getElementById('explore-optimizer').focus()")
+        page.press("ArrowDown")  # adam
+        page.evaluate(WAIT_VIDEO % {"cond": "v.currentSrc.endsWith('/adam_0.1.mp4')"})
+        page.evaluate("document.getElementById('explore-lr').focus()")
+        page.press("ArrowRight")  # adam at 0.2: never rendered
+        status = page.evaluate(
+            "new Promise(r => setTimeout(() => r([document.getElementById('explorer-status').textContent,"
+            " document.getElementById('explorer-video').currentSrc]), 300))"
+        )
+        assert status[0].startswith("No clip was rendered for this combination") and status[1].endswith("/adam_0.1.mp4")
+        assert axe_violations(page) == []
+        assert page.errors() == []
+    finally:
+        server.shutdown()
