@@ -122,7 +122,7 @@ def embed_snippets(
     jupyter = (
         "from IPython.display import HTML\n\n"
         "# the files sit beside the notebook (paths are relative to it)\n"
-        f"HTML({tag!r})"
+        f'HTML(r"""\n{tag}\n""")'
     )
     upload = [
         f"Video: upload {mp4} (H.264 MP4); leave it to start when the student presses play.",
