@@ -144,7 +144,8 @@ class Legend(Panel):
         self.rows = rows
         shown = ctx.clock.keys  # the only steps whose numbers appear
         texts = "".join(self._text(tr, k) for tr in (r.trace for r in self.runs) for k in shown) + "loss = "
-        self.glyphs = [GlyphSet(texts, font=th.font, size=size, color=col) for col in (r.colour for r in self.runs)]
+        # the numbers in the text colour (the swatch says whose): a run colour need not be legible as text
+        self.glyphs = [GlyphSet(texts, font=th.font, size=size, color=th.text) for _ in self.runs]
         widest = max(
             g.width(self._text(tr, k))
             for g, tr in zip(self.glyphs, (r.trace for r in self.runs), strict=False)
@@ -220,6 +221,7 @@ class CompareScene(DescentScene):
         box = self.legend.static[0][0]
         corner = self.contour.clearest_corner(box.width, box.height)
         self.legend.static.shift(corner - box.get_corner(UP + LEFT))
+        self.contour.keep_clear(box)  # no contour label or minimum label half under the legend
         self.panels = [self.header, self.data, self.contour, self.loss, self.legend]
         self.tracker = ValueTracker(0.0)
         self.driver = StepDriver(self.ctx.clock, self.panels, run_clocks=clocks)

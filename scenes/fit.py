@@ -56,6 +56,8 @@ class FitScene(DescentScene):
         self.banner = Banner(
             self.ctx, anchor=[c.x + 0.35, c.top - 0.95, 0], width=c.width - 1.2, contains=self.contour.contains
         )
+        if self.banner.active:  # no label half under the banner when it shows
+            self.contour.keep_clear(*[b for b in (self.banner.box, self.banner.exit_box) if b is not None])
         # the optional layers go just before the panel they draw on: its moving parts stay on top
         # (the fitted line over the residuals, the path's head over the arrow's tail)
         self.residuals = Residuals(self.ctx, self.data) if "residuals" in self.show else None

@@ -731,6 +731,9 @@ class RatesChapter(LessonChapter):
             LossPanel(wctx, lay["loss"], runs=wild_run),
             Banner(wctx, anchor=[c.x + 0.35, c.top - 0.95, 0], width=c.width - 1.2, contains=self.b_contour.contains),
         ]
+        banner = self.b_panels[-1]
+        if banner.active:  # no contour label half under the banner
+            self.b_contour.keep_clear(*[b for b in (banner.box, banner.exit_box) if b is not None])
         self.b_tracker = ValueTracker(0.0)
         self.b_driver = StepDriver(wctx.clock, self.b_panels)
         self.b_driver.push(0.0)

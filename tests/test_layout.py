@@ -6,11 +6,15 @@ read from the mobjects.
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
+from manim import DL, UR, Mobject, RoundedRectangle, Text, VGroup
 
 from descent.scenes.compare import CompareScene
 from descent.scenes.fit import FitScene
+from descent.scenes.panels import ContourPanel, DataPanel, Panel
 from descent.trainer import Config, train
 
 from .conftest import build_scene
@@ -53,3 +57,257 @@ def test_at_lr_0_2_the_line_ends_under_the_points():
     line = scene.data.lines[1]
     assert line.get_stroke_opacity() == 1
     assert order[id(scene.data.point_layer)] > order[id(line)]
+
+
+# -- overlaps ------------------------------------------------------------------------------------------
+EPS = 0.02  # scene units (a pixel at 1080p is 0.0074): boxes closer than this to overlapping count as apart
+
+
+def bbox(mob) -> tuple[np.ndarray, np.ndarray]:
+    return mob.get_corner(DL)[:2], mob.get_corner(UR)[:2]
+
+
+def overlap(a, b, eps: float = EPS) -> bool:
+    (alo, ahi), (blo, bhi) = a, b
+    return bool(np.all(np.minimum(ahi, bhi) - np.maximum(alo, blo) > eps))
+
+
+def visible(mob) -> bool:
+    return len(mob.get_family()) > 0 and any(
+        len(m.points) and (m.get_fill_opacity() > 0.05 or m.get_stroke_opacity() > 0.05) for m in mob.get_family()
+    )
+
+
+def text_boxes(root_groups, extra=()) -> list[tuple[str, tuple]]:
+    """Every visible text or legend box under ``root_groups``: a boxed label or a legend counts as one box."""
+    items, taken = [], set()
+    families = [m for g in root_groups for m in g.get_family()]
+    for m in families:
+        if id(m) in taken or not isinstance(m, VGroup) or not len(m.submobjects):
+            continue
+        if isinstance(m.submobjects[0], RoundedRectangle) and m.submobjects[0].get_fill_opacity() > 0.05:
+            items.append((_name(m), bbox(m)))
+            taken.update(id(f) for f in m.get_family())
+    for name, m in extra:
+        if visible(m) and id(m) not in taken:
+            items.append((name, bbox(m)))
+            taken.update(id(f) for f in m.get_family())
+    for m in families:
+        if isinstance(m, Text) and id(m) not in taken and visible(m):
+            items.append((m.original_text, bbox(m)))
+            taken.update(id(f) for f in m.get_family())
+    return items
+
+
+def _name(group) -> str:
+    words = [m.original_text for m in group.get_family() if isinstance(m, Text)]
+    return " / ".join(words)[:60] or type(group).__name__
+
+
+def panel_extras(panels) -> list[tuple[str, object]]:
+    """Texts made of glyphs (numbers, the header's values) and the data legend, by name."""
+    out = []
+    for p in panels:
+        for t in getattr(p, "ticks", ()):
+            out.append(("tick", t))
+        if isinstance(p, DataPanel):
+            out.append(("data legend", p.legend))
+        vals = getattr(p, "_values", None)
+        if vals is not None:
+            out += [(f"header value {i}", v) for i, v in enumerate(vals) if len(v.points)]
+    return out
+
+
+def current_points(panels) -> list[np.ndarray]:
+    out = []
+    for p in panels:
+        for h in getattr(p, "heads", ()):
+            if isinstance(h, Mobject) and h.get_fill_opacity() > 0 and len(h.points):
+                out.append(h.get_center()[:2])
+    return out
+
+
+def check_frame(label: str, panels, roots) -> list[str]:
+    items = text_boxes(roots, panel_extras(panels))
+    problems = []
+    for (na, a), (nb, b) in itertools.combinations(items, 2):
+        if overlap(a, b):
+            problems.append(f"{label}: {na!r} overlaps {nb!r}")
+    for c in current_points(panels):
+        for n, (lo, hi) in items:
+            if np.all(c >= lo - 0.06) and np.all(c <= hi + 0.06):
+                problems.append(f"{label}: {n!r} covers the current point at {np.round(c, 2)}")
+    return problems
+
+
+def sampled(scene, group, fractions=(0.0, 0.25, 0.5, 0.75, 1.0)):
+    for f in fractions:
+        t = f * scene.ctx.clock.t_max
+        scene.tracker.set_value(t)
+        group.update(0)
+        yield f
+
+
+def scene_cases():
+    lab = train(Config())
+    yield "fit lab", FitScene, {"trace": lab}
+    yield "fit lr 0.2", FitScene, {"trace": train(Config(lr=0.2))}
+    yield "fit diverging", FitScene, {"trace": train(Config(lr=0.5, steps=30))}
+    yield "compare 2", CompareScene, {"traces": [train(Config(lr=lr)) for lr in (0.1, 0.2)]}
+    six = [train(Config(lr=lr, steps=40)) for lr in (0.05, 0.1, 0.2, 0.3, 0.33, 0.34)]
+    yield "compare 6", CompareScene, {"traces": six}
+
+
+CASES = {name: (cls, kw) for name, cls, kw in scene_cases()}
+
+
+@pytest.mark.parametrize("theme", ["dark", "light"])
+@pytest.mark.parametrize("case", list(CASES))
+def test_no_text_overlaps_another_or_covers_the_current_point(case, theme):
+    cls, kw = CASES[case]
+    kw = dict(kw)
+    scene, group = build_scene(cls, kw.pop("trace", None), theme=theme, **kw)
+    roots = [g for p in scene.panels for g in (p.static, p.stepwise, p.dynamic)]
+    problems = []
+    for f in sampled(scene, group):
+        problems += check_frame(f"{case} {theme} at {f:.0%}", scene.panels, roots)
+    assert not problems, "\n".join(dict.fromkeys(problems))
+
+
+def drawn_states(panel) -> np.ndarray:
+    """Screen points of the states every run has passed, as drawn on the map (its markers)."""
+    pts = [m.points.reshape(-1, 4, 3)[:, 0, :2] for m in getattr(panel, "markers", ()) if len(m.points)]
+    return np.concatenate(pts) if pts else np.zeros((0, 2))
+
+
+@pytest.mark.parametrize("case", ["fit lab", "fit lr 0.2", "compare 2", "compare 6"])
+def test_legends_and_the_minimum_label_leave_the_paths_in_sight(case):
+    cls, kw = CASES[case]
+    kw = dict(kw)
+    scene, group = build_scene(cls, kw.pop("trace", None), **kw)
+    covers = [("minimum label", scene.contour.opt_label)]
+    if hasattr(scene, "legend"):
+        covers.append(("legend", scene.legend.static[0]))
+    for f in sampled(scene, group, (1.0,)):
+        states = drawn_states(scene.contour)
+        assert len(states)
+        for name, mob in covers:
+            lo, hi = bbox(mob)
+            inside = np.all((states >= lo) & (states <= hi), axis=1)
+            # the paths all end at the minimum: only states clear of its marker count
+            far = np.linalg.norm(states - scene.contour.star.get_center()[:2], axis=1) > 0.3
+            assert not np.any(inside & far), f"{case} at {f:.0%}: the {name} covers {int(np.sum(inside & far))} states"
+
+
+# -- axis labels ---------------------------------------------------------------------------------------
+def frame_of(panel) -> tuple[np.ndarray, np.ndarray]:
+    ax = panel.axes
+    lo = np.array(ax.c2p(ax.x_range[0], ax.y_range[0]))[:2]
+    hi = np.array(ax.c2p(ax.x_range[1], ax.y_range[1]))[:2]
+    return lo, hi
+
+
+def gap(a, b) -> float:
+    """The distance between two boxes (0 when they touch or overlap)."""
+    (alo, ahi), (blo, bhi) = a, b
+    d = np.maximum(np.maximum(blo - ahi, alo - bhi), 0.0)
+    return float(np.linalg.norm(d))
+
+
+def axis_label_problems(panels) -> list[str]:
+    problems = []
+    framed = [p for p in panels if isinstance(p, (DataPanel, ContourPanel))]
+    frames = {id(p): frame_of(p) for p in panels if hasattr(p, "axes")}
+    for p in framed:
+        (x0, y0), (x1, y1) = lo, hi = frames[id(p)]
+        xl, yl = p.axis_labels
+        (a, b) = bbox(xl)
+        # the horizontal axis' name: under its own axis, within its length, just below the tick labels
+        if not (a[0] >= x0 - 0.05 and b[0] <= x1 + 0.05 and b[1] <= y0 and b[1] >= y0 - 0.8):
+            problems.append(f"{type(p).__name__}: {xl.original_text!r} is not under its axis ({a}, {b} vs {lo}, {hi})")
+        (c, d) = bbox(yl)
+        beside = d[0] <= x0 and d[0] >= x0 - 0.9 and y0 <= (c[1] + d[1]) / 2 <= y1
+        above = y1 - 0.05 <= c[1] <= y1 + 0.6 and c[0] <= x0 + 0.3 and d[0] >= x0 - 0.9
+        if not (beside or above):
+            problems.append(f"{type(p).__name__}: {yl.original_text!r} is not at its axis ({c}, {d} vs {lo}, {hi})")
+        # and its own axes are the nearest
+        for lab in (xl, yl):
+            own = gap(bbox(lab), frames[id(p)])
+            for q in panels:
+                if q is not p and id(q) in frames and gap(bbox(lab), frames[id(q)]) <= own + 0.3:
+                    problems.append(f"{lab.original_text!r} of {type(p).__name__} is as near {type(q).__name__}")
+    return problems
+
+
+@pytest.mark.parametrize("case", ["fit lab", "fit diverging", "compare 6"])
+def test_every_axis_label_sits_by_its_own_axis(case):
+    cls, kw = CASES[case]
+    kw = dict(kw)
+    scene, _ = build_scene(cls, kw.pop("trace", None), **kw)
+    problems = axis_label_problems(scene.panels)
+    assert not problems, "\n".join(problems)
+
+
+# -- the header ----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("case", ["fit lab", "fit lr 0.2", "fit diverging"])
+def test_the_headers_live_values_are_evenly_spaced(case):
+    cls, kw = CASES[case]
+    kw = dict(kw)
+    scene, group = build_scene(cls, kw.pop("trace", None), **kw)
+    header = scene.header
+    for f in sampled(scene, group):
+        spans = header.value_spans()
+        gaps = [b[0] - a[1] for a, b in zip(spans, spans[1:], strict=False)]
+        assert min(gaps) >= 0.25, (f, gaps)
+        assert max(gaps) - min(gaps) <= 0.12, f"{case} at {f:.0%}: gaps {np.round(gaps, 2)}"
+
+
+# -- the other scenes --------------------------------------------------------------------------------------
+@pytest.mark.parametrize("theme", ["dark", "light"])
+def test_surface_scene_flat_panels_keep_apart(theme):
+    """The surface scene's flat panels (header, data, loss, banner); the 3-D panel's labels are projected."""
+    from descent.scenes.surface import SurfaceScene
+
+    scene, group = build_scene(SurfaceScene, train(Config()), theme=theme)
+    roots = [g for p in scene.flat for g in (p.static, p.stepwise, p.dynamic)]
+    problems = []
+    for f in sampled(scene, group):
+        problems += check_frame(f"surface {theme} at {f:.0%}", scene.flat, roots)
+    problems += axis_label_problems(scene.flat)
+    assert not problems, "\n".join(dict.fromkeys(problems))
+
+
+@pytest.fixture(scope="module")
+def lesson_runs():
+    from descent.lesson import lesson_runs
+
+    return lesson_runs()
+
+
+@pytest.mark.parametrize("chapter", ["data", "model", "training", "rates", "summary"])
+def test_lesson_chapters_keep_their_texts_apart_at_every_beat(chapter, lesson_runs):
+    """Each chapter played without frames (Manim skips the animations); checked at the end of every beat.
+    (The surface chapter's labels live in 3-D and are not checked here.)"""
+    from descent.scenes.lesson import CHAPTER_SCENES
+
+    problems: list[str] = []
+    base = CHAPTER_SCENES[chapter]
+
+    def beat(self, line, *animations, **kw):
+        base.beat(self, line, *animations, **kw)
+        panels = [m for m in vars(self).values() if isinstance(m, Panel)]
+        for v in vars(self).values():
+            if isinstance(v, list):
+                panels += [m for m in v if isinstance(m, Panel)]
+        shown = {id(m) for m in self.get_mobject_family_members()}
+        on_screen = [p for p in panels if id(p.static) in shown or id(p.dynamic) in shown]
+        problems.extend(check_frame(f"{chapter} after {line.id}", on_screen, self.mobjects))
+        problems.extend(axis_label_problems(on_screen))
+
+    cls = type("Probe", (base,), {"runs": lesson_runs, "beat": beat})
+    scene = cls()
+    scene.renderer.skip_animations = True
+    scene.renderer._original_skipping_status = True
+    scene.setup()
+    scene.construct()
+    assert not problems, "\n".join(dict.fromkeys(problems))

@@ -86,9 +86,10 @@ class ContourPanel(Panel):
         wl = label("w  (slope)", th, th.sizes.axis, th.muted).next_to(
             ax.c2p(sum(win.w) / 2, win.b[0]), DOWN, buff=th.margins.axis_label
         )
-        bl = label("b  (bias)", th, th.sizes.axis, th.muted).rotate(math.pi / 2)
-        left_of_ticks = min(m.get_left()[0] for m in ticks) if len(ticks) else ax.get_left()[0]
-        bl.move_to([left_of_ticks - 0.12 - bl.width / 2, ax.c2p(0, sum(win.b) / 2)[1], 0])
+        # the vertical axis' name over the axis' top, as the data panel's y (beside its tick labels it
+        # sat in the gap between the panels, as near the data panel's axis as its own)
+        bl = label("b  (bias)", th, th.sizes.axis, th.muted)
+        bl.next_to(ax.c2p(win.w[0], win.b[1]), UP, buff=th.margins.title, aligned_edge=LEFT)
         w_opt, b_opt, l_opt = t.optimum
         centre = self.map.point(w_opt, b_opt)
         star = VGroup(
@@ -105,8 +106,12 @@ class ContourPanel(Panel):
         opt_label = boxed(opt_text, th.background, 0.75, (0.18, 0.14), 0.06)
         self._place_clear(opt_label, star, [p for m in contour_labels for p in _box_points(m)])
         title = label("loss L(w, b) over the parameters", th, th.sizes.panel_title, th.muted)
-        title.next_to(ax.c2p(win.w[0], win.b[1]), UP, buff=th.margins.title, aligned_edge=LEFT)
+        title.next_to(ax.c2p(win.w[1], win.b[1]), UP, buff=th.margins.title, aligned_edge=RIGHT)
+        room = title.get_right()[0] - bl.get_right()[0] - 0.35
+        if title.width > room:  # a narrow panel: the title gives way to the axis' name
+            title.scale(room / title.width, about_edge=RIGHT)
         self.contour_labels, self.star = contour_labels, star
+        self.ticks, self.axis_labels, self.title, self.opt_label = ticks, VGroup(wl, bl), title, opt_label
         self.static.add(heat, contours, contour_labels, frame, ticks, wl, bl, title, star, opt_label)
 
         self.lo = np.array([win.w[0], win.b[0]])
@@ -222,7 +227,7 @@ class ContourPanel(Panel):
         """Put ``mob`` beside ``anchor`` on the side farthest from the path and ``others``."""
         c = anchor.get_center()[:2]
         # the paths' ends crowd the anchor itself; only the rest of them is in the way
-        path = [p[:2] for p in self.path_samples() if np.linalg.norm(p[:2] - c) > 0.45]
+        path = [p[:2] for p in self.path_samples() if np.linalg.norm(p[:2] - c) > 0.27]
         path_pts = np.array(path).reshape(-1, 2)  # none at all for a path of length 0
         text_pts = np.array([o[:2] for o in others]).reshape(-1, 2)
         best, best_score = None, None
@@ -230,7 +235,7 @@ class ContourPanel(Panel):
             for d in (UP, UR, RIGHT, DR, DOWN, DL, LEFT, UL):
                 mob.next_to(anchor, d, buff=buff)
                 self._keep_inside(mob)
-                lo, hi = mob.get_corner(DL)[:2] - 0.04, mob.get_corner(UR)[:2] + 0.04
+                lo, hi = mob.get_corner(DL)[:2] - 0.12, mob.get_corner(UR)[:2] + 0.12  # a marker's radius
                 # first: cover no other text; then: cover as little path as can be; then: stay far from both
                 covered_text = int(np.all((text_pts >= lo) & (text_pts <= hi), axis=1).sum())
                 covered_path = int(np.all((path_pts >= lo) & (path_pts <= hi), axis=1).sum())
@@ -243,6 +248,24 @@ class ContourPanel(Panel):
                     best, best_score = (d, buff), score
         mob.next_to(anchor, best[0], buff=best[1])
         self._keep_inside(mob)
+
+    def keep_clear(self, *mobs: Mobject) -> None:
+        """Make room on the map for boxes drawn over it (a legend, a banner): the contour labels under
+        them go, and the minimum's label moves from under them."""
+        rects = [(m.get_corner(DL)[:2] - 0.05, m.get_corner(UR)[:2] + 0.05) for m in mobs]
+
+        def under(mob: Mobject) -> bool:
+            lo, hi = mob.get_corner(DL)[:2], mob.get_corner(UR)[:2]
+            return any(np.all(np.minimum(hi, rh) > np.maximum(lo, rl)) for rl, rh in rects)
+
+        for tag in [m for m in self.contour_labels if under(m)]:
+            self.contour_labels.remove(tag)
+        if under(self.opt_label):
+            corners = [p for m in [*self.contour_labels, *mobs] for p in _box_points(m)]
+            for m in mobs:  # the boxes' inside, not only their outline
+                (x0, y0), (x1, y1) = m.get_corner(DL)[:2], m.get_corner(UR)[:2]
+                corners += [np.array([x, y, 0.0]) for x in np.linspace(x0, x1, 9) for y in np.linspace(y0, y1, 5)]
+            self._place_clear(self.opt_label, self.star, corners)
 
     def path_points(self) -> np.ndarray:
         """Screen points of every run's states as drawn (for placing labels clear of the paths)."""

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 from manim import (
-    DR,
+    DOWN,
     LEFT,
     ORIGIN,
     RIGHT,
@@ -85,7 +85,13 @@ class DataPanel(Panel):
         for v in ticks_between(*self.y_range, sy):
             grid.add(Line(ax.c2p(self.x_range[0], v), ax.c2p(self.x_range[1], v), stroke_width=1, color=th.grid))
         ticks = tick_labels(ax, ticks_between(*self.x_range, sx), ticks_between(*self.y_range, sy), th, th.sizes.tick)
-        xl = label("x", th, th.sizes.axis, th.muted).next_to(ax.c2p(self.x_range[1], self.y_range[0]), DR, buff=0.06)
+        # the axis' name at the right end of its own tick row (not past the corner, by the next panel)
+        xl = label("x", th, th.sizes.axis, th.muted)
+        row = [m for m in ticks if abs(m.get_center()[1] - ticks[0].get_center()[1]) < 1e-6] if len(ticks) else []
+        right = ax.c2p(self.x_range[1], self.y_range[0])[0]
+        xl.move_to([right - xl.width / 2 - 0.02, row[0].get_center()[1] if row else ax.get_bottom()[1] - 0.25, 0])
+        if row and xl.get_left()[0] < max(m.get_right()[0] for m in row) + 0.15:
+            xl.next_to(row[-1], DOWN, buff=0.04).align_to([right - 0.02, 0, 0], RIGHT)  # no room: under the ticks
         yl = label("y", th, th.sizes.axis, th.muted).next_to(ax.c2p(self.x_range[0], self.y_range[1]), UL, buff=0.08)
         # a huge data set is drawn as a seeded sample (the legend says so): a bounded cost
         self.shown = sample_indices(x.size, MAX_DRAWN, seed=c.seed)

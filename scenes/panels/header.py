@@ -49,16 +49,12 @@ class Header(Panel):
         self._size = float(th.sizes.values)
         widths = [label(w_, th, self._size).width for w_ in widest]
         room = box.right - sub.get_right()[0] - 0.4
-        need = sum(widths) + 0.34 * (len(widths) - 1)
+        need = sum(widths) + 0.42 * (len(widths) - 1)
         if need > room:  # shrink rather than overlap the subtitle
             self._size *= room / need
             widths = [w_ * room / need for w_ in widths]
-        x = box.right
-        self._anchors: list[float] = []
-        for wd in reversed(widths):
-            x -= wd
-            self._anchors.insert(0, x)
-            x -= 0.34
+        self._gap = 0.42 * self._size / th.sizes.values  # between one value and the next, always the same
+        self._spans: list[tuple[float, float]] = []
         self._step_right = box.right
         self._step_base = box.top - 0.36
         self._row_base = box.top - 0.74
@@ -94,10 +90,20 @@ class Header(Panel):
         # moving mobjects from a list it makes when the play() starts
         step_m, values = self._values.submobjects
         step_m.points = self._bold.points(step, self._step_right - self._bold.width(step), self._step_base)
+        # packed from the right edge with one gap between them: evenly spaced at every step
+        # (a value moves only when its own length changes: digits are all one width)
+        x, spans = self._step_right, []
+        for v in reversed(vals):
+            w = self._glyphs.width(v)
+            spans.insert(0, (x - w, x))
+            x -= w + self._gap
+        self._spans = spans
         values.points = (
-            np.concatenate(
-                [self._glyphs.points(v, x, self._row_base) for v, x in zip(vals, self._anchors, strict=False)]
-            )
+            np.concatenate([self._glyphs.points(v, a, self._row_base) for v, (a, _) in zip(vals, spans, strict=True)])
             if vals
             else np.zeros((0, 3))
         )
+
+    def value_spans(self) -> list[tuple[float, float]]:
+        """Where (left, right, in scene units) each live value is written now."""
+        return list(self._spans)
