@@ -180,6 +180,7 @@ def test_accessibility_rules_in_the_markup(tmp_path):
             assert a.get("alt"), a
     assert {a["for"] for t, a, _ in found if t == "label"} <= ids
     assert 'label="Narration"' in page  # the voiced card
+    assert '<video id="explorer-video" controls playsinline' in page  # narrated runs: heard, not muted
 
 
 def test_embed_snippets_for_every_site():

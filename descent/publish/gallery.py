@@ -209,7 +209,16 @@ def _explorer(cards: list[dict[str, Any]], sweep_keys: Sequence[str] | None) -> 
     first = variants[0]
     start = first["versions"].get("dark") or next(iter(first["versions"].values()))
     size = next(((v["width"], v["height"]) for c in runs for v in c["versions"] if v["width"]), (None, None))
-    return {"keys": keys, "variants": variants, "first": first, "start": start, "width": size[0], "height": size[1]}
+    voiced = any(v["voiced"] for c in runs for v in c["versions"])  # narrated: heard, not muted or looped
+    return {
+        "keys": keys,
+        "variants": variants,
+        "first": first,
+        "start": start,
+        "width": size[0],
+        "height": size[1],
+        "voiced": voiced,
+    }
 
 
 def _loss_plot(loss_plot: object) -> dict[str, str] | None:
