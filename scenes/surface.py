@@ -151,6 +151,13 @@ class _Floor(VMobject):
         return np.array([0.0, 0.0, -1e6])
 
 
+class _Lid(_Floor):
+    """Lines on the surface seen from straight above: sorted in front of every face (drawn last)."""
+
+    def get_z_index_reference_point(self):
+        return np.array([0.0, 0.0, 1e6])
+
+
 class SurfacePanel(Panel):
     """The loss surface over the window, floor contours, the path, the current point."""
 
@@ -207,6 +214,7 @@ class SurfacePanel(Panel):
         # exact contour ellipses on the floor (z = 0), the same levels as the 2-D map
         w_opt, b_opt, l_opt = t.optimum
         floor = VGroup()
+        self.lifted = VGroup()  # not drawn until the closing view shows them
         for lv in contour_levels(l_opt + (self.z_max - l_opt) * 2e-4, self.z_max, 7):
             if lv <= l_opt:
                 continue
@@ -218,6 +226,10 @@ class SurfacePanel(Panel):
                 vm = _Floor(stroke_color=th.contour, stroke_width=1.2, stroke_opacity=0.5)
                 vm.set_points_smoothly([ax.c2p(w, b, 0) for w, b in run])
                 floor.add(vm)
+                # the same curve on the surface, at its height: the map's contour lines (closing view)
+                up = _Lid(stroke_color=th.contour, stroke_width=1.4, stroke_opacity=0.0)
+                up.set_points_smoothly([ax.c2p(w, b, lv) for w, b in run])
+                self.lifted.add(up)
         box = _Floor(stroke_color=th.axis, stroke_width=1.5)
         box.set_points_as_corners(
             [
@@ -481,8 +493,9 @@ class SurfaceScene(DescentScene, ThreeDScene):
         self.data = DataPanel(self.ctx, lay["data"])
         self.loss = LossPanel(self.ctx, lay["loss"])
         self.set_camera_orientation(phi=self.phi_degrees * DEGREES, theta=self.theta_degrees * DEGREES)
-        self.surface = SurfacePanel(self.ctx, self._rotation)
+        self.surface = SurfacePanel(self.ctx, self._rotation, z_length=3.6)  # a bowl as tall as the lesson's
         self.surface.bake_shading(self.camera)
+        self._frame_views(lay["contour"])
         c = lay["contour"]
         self.banner = Banner(
             self.ctx, anchor=[c.x + 0.2, c.top - 0.45, 0], width=c.width - 0.6, contains=self.surface.inside
@@ -497,6 +510,92 @@ class SurfaceScene(DescentScene, ThreeDScene):
         """The camera's current rotation (its cached matrix is only refreshed when it draws)."""
         self.camera.reset_rotation_matrix()
         return self.camera.get_rotation_matrix()
+
+    #: Room left in the right half around the 3-D box (left, right, bottom, top): ticks and axis names.
+    DESCENT_MARGINS = (0.55, 0.7, 0.75, 0.75)
+    #: Room around the map seen from above: ticks below and on the right, the title above.
+    MAP_MARGINS = (0.35, 0.95, 0.75, 0.6)
+    #: The closing view's camera distance: far enough that heights barely change the scale (< 1 %).
+    MAP_FOCAL_DISTANCE = 400.0
+
+    def _camera_state(self) -> tuple[float, float, float, float, np.ndarray]:
+        cam = self.camera
+        return cam.get_phi(), cam.get_theta(), cam.get_focal_distance(), cam.get_zoom(), cam.screen_shift.copy()
+
+    def _set_camera(self, state: tuple[float, float, float, float, np.ndarray]) -> None:
+        cam = self.camera
+        phi, theta, focal, zoom, shift = state
+        cam.phi_tracker.set_value(phi)
+        cam.theta_tracker.set_value(theta)
+        cam.focal_distance_tracker.set_value(focal)
+        cam.zoom_tracker.set_value(zoom)
+        cam.screen_shift = np.array(shift, dtype=float)
+        cam.reset_rotation_matrix()
+
+    def _fit(self, box, margins: tuple[float, float, float, float]) -> tuple[float, np.ndarray]:
+        """The zoom and screen shift that make the plot (the surface, the floor's box and the height
+        axis) fill ``box`` (less its margins), in the camera's current orientation."""
+        sp = self.surface
+        corners = np.array(
+            [sp.point3(w, b, 0.0) for w in sp.w_range for b in sp.b_range]
+            + [sp.point3(sp.w_range[0], sp.b_range[1], sp.z_max)],
+            dtype=float,
+        )
+        corners = np.concatenate([corners, *(face.points[0:16:4] for face in sp.surface.submobjects)])
+        cam = self.camera
+        cam.zoom_tracker.set_value(1.0)
+        cam.screen_shift = np.zeros(3)
+        cam.reset_rotation_matrix()
+        seen = cam.project_points(corners)[:, :2]
+        lo, hi = seen.min(axis=0), seen.max(axis=0)
+        left, right, bottom, top = margins
+        width, height = box.width - left - right, box.height - bottom - top
+        zoom = min(width / max(hi[0] - lo[0], 1e-9), height / max(hi[1] - lo[1], 1e-9))
+        target = np.array([box.left + left + width / 2, box.bottom + bottom + height / 2])
+        shift = target - zoom * (lo + hi) / 2
+        return zoom, np.array([shift[0], shift[1], 0.0])
+
+    def _frame_views(self, box) -> None:
+        """Frame the descent's view and the closing map so that each fills the right half.
+
+        The descent's camera is zoomed and its picture centred so the surface's box fills
+        the panel (less room for its labels); the map is seen from straight above and far
+        away (the perspective flattens: it reads as the contour map, at the panel's size).
+        The closing move slides from one framing to the other (``self.slide``: 0 to 1).
+        """
+        cam = self.camera
+        descent = self._camera_state()
+        zoom, shift = self._fit(box, self.DESCENT_MARGINS)
+        self.descent_view = (descent[0], descent[1], descent[2], zoom, shift)
+        self._set_camera((0.0, -90 * DEGREES, self.MAP_FOCAL_DISTANCE, 1.0, np.zeros(3)))
+        zoom, shift = self._fit(box, self.MAP_MARGINS)
+        self.map_view = (0.0, -90 * DEGREES, self.MAP_FOCAL_DISTANCE, zoom, shift)
+        self._set_camera(self.descent_view)
+        self.slide = ValueTracker(0.0)  # 0: the descent's framing, 1: the map's
+        start, end = self.descent_view[4], self.map_view[4]
+        self.slide.add_updater(lambda m: setattr(cam, "screen_shift", start + m.get_value() * (end - start)))
+
+    def _map_labels(self) -> VGroup:
+        """Tick values and axis names for the map (w along the bottom, b on the right)."""
+        th = self.ctx.theme
+        out = VGroup()
+        now = self._camera_state()
+        self._set_camera(self.map_view)
+        proj = self.camera.project_point
+        z_name = self.surface.label_specs[-1][0]  # the height: no axis of the map
+        for text, p, off in self.surface.tick_specs:
+            if off[0] >= 0:  # w below, b on the right (the heights' ticks sit on the left)
+                out.add(number_label(text, th, th.sizes.tick_3d).move_to(proj(p) + off))
+        for text, p, off in self.surface.label_specs:
+            if text != z_name:  # b closer to its ticks than in 3-D (no perspective to clear)
+                off = off if off[0] <= 0 else RIGHT * 0.75
+                out.add(label(text, th, th.sizes.panel_title, th.muted).move_to(proj(p) + off))
+        self._set_camera(now)
+        title = label("the loss surface from above: its contour map", th, th.sizes.panel_title, th.muted)
+        box = fit_layout()["contour"]
+        title.move_to([box.left + 0.2, box.top - 0.05, 0], aligned_edge=LEFT + UP)
+        out.add(title)
+        return out
 
     def step_layer(self) -> tuple[int, list[Mobject], Mobject]:
         return self.driver.layer()
@@ -547,7 +646,14 @@ class SurfaceScene(DescentScene, ThreeDScene):
 
     def frame_key(self) -> tuple:
         cam = self.camera
-        return (super().frame_key(), cam.get_phi(), cam.get_theta(), cam.get_zoom())
+        return (
+            super().frame_key(),
+            cam.get_phi(),
+            cam.get_theta(),
+            cam.get_zoom(),
+            cam.get_focal_distance(),
+            tuple(cam.screen_shift[:2]),
+        )
 
     def construct(self) -> None:
         th = THEMES[self.theme]
@@ -600,15 +706,36 @@ class SurfaceScene(DescentScene, ThreeDScene):
 
         # Beat 3 (optional): look straight down; the surface becomes the contour map.
         if self.closing_top_view:
+            # far away, zoomed and slid into the panel: the perspective flattens into the map
+            phi, theta, focal, zoom, _ = self.map_view
+            cam = self.camera
+            map_labels = self._map_labels()
+            map_labels.set_opacity(0)
+            lifted = self.surface.lifted
+            self.add_fixed_in_frame_mobjects(map_labels)
+            self.add(lifted, map_labels, self.slide)
+            # the markers and the point are discs facing the camera: redrawn as it turns
+            final = self.driver.states_at(self.tracker.get_value())
+            sp = self.surface
+            self.driver.group.add_updater(lambda _m: (sp.show_step(final), sp.show(final)))
+            late = lambda a: max(0.0, (a - 0.6) / 0.4)  # noqa: E731  (once the surface lies nearly flat)
             self.play(
                 Succession(
                     AnimationGroup(
-                        self.camera.phi_tracker.animate.set_value(0.0),
-                        self.camera.theta_tracker.animate.set_value(-90 * DEGREES),
-                        # the flat labels were placed for the descent's view: they fade as it turns
+                        cam.phi_tracker.animate.set_value(phi),
+                        cam.theta_tracker.animate.set_value(theta),
+                        cam.focal_distance_tracker.animate.set_value(focal),
+                        cam.zoom_tracker.animate.set_value(zoom),
+                        self.slide.animate.set_value(1.0),
+                        # the flat labels were placed for the descent's view: they fade as it turns,
                         labels.animate(rate_func=lambda a: min(1.0, 4 * a)).set_opacity(0),
+                        # and the map's take their place, with the contour lines on the surface
+                        map_labels.animate(rate_func=late).set_opacity(1),
+                        lifted.animate(rate_func=late).set_stroke(opacity=0.75),
                         run_time=self.closing_seconds,
                     ),
                     Wait(run_time=self.closing_length() - self.closing_seconds),
                 )
             )
+            self.driver.group.clear_updaters()
+            self.remove(labels, self.slide)

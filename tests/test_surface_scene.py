@@ -157,3 +157,53 @@ def test_flat_panels_are_painted_once_while_the_camera_moves():
     moving = scene.get_moving_mobjects(anim)
     assert scene.surface.static in moving
     assert not any(s in moving for s in flat)
+
+
+def test_closing_view_is_a_map_that_fills_the_panel():
+    """From straight above and far away: the box's top and bottom project onto one rectangle
+    (no perspective trapezoid), as large as the panel allows at equal scales of w and b."""
+    from descent.scenes.fit import fit_layout
+
+    scene, _ = build(train(Config()))
+    sp, cam = scene.surface, scene.camera
+    box = fit_layout()["contour"]
+
+    def corners(z):
+        return np.array([sp.point3(w, b, z) for w in sp.w_range for b in sp.b_range])
+
+    scene._set_camera(scene.map_view)
+    low, high = cam.project_points(corners(0.0))[:, :2], cam.project_points(corners(sp.z_max))[:, :2]
+    width, height = np.ptp(low[:, 0]), np.ptp(low[:, 1])
+    assert np.abs(high - low).max() < 0.02 * max(width, height)  # heights barely move a point: a map
+    assert width / height == pytest.approx(np.ptp(sp.w_range) / np.ptp(sp.b_range), rel=0.01)  # w and b alike
+    inner_w, inner_h = box.width - sum(scene.MAP_MARGINS[:2]), box.height - sum(scene.MAP_MARGINS[2:])
+    assert max(width / inner_w, height / inner_h) == pytest.approx(1.0, abs=0.01)  # as large as it fits
+    assert box.left < low[:, 0].min() and low[:, 0].max() < box.right
+    assert box.bottom < low[:, 1].min() and low[:, 1].max() < box.top
+
+    scene._set_camera(scene.descent_view)  # the descent's view fills the panel too: the surface, its floor
+    faces = np.concatenate([f.points[0:16:4] for f in sp.surface.submobjects])
+    z_top = sp.point3(sp.w_range[0], sp.b_range[1], sp.z_max)  # and the height axis
+    seen = cam.project_points(np.concatenate([corners(0.0), faces, [z_top]]))[:, :2]
+    left, right, bottom, top = scene.DESCENT_MARGINS
+    fill = max(np.ptp(seen[:, 0]) / (box.width - left - right), np.ptp(seen[:, 1]) / (box.height - bottom - top))
+    assert fill == pytest.approx(1.0, abs=0.01)
+
+
+def test_surface_clip_ends_on_the_map(surface_clip):
+    """The last frame is the map: the camera looks straight down from far away, the map's labels shown."""
+    trace, res = surface_clip
+    scene, _ = build(trace)
+    poster = np.asarray(Image.open(res.poster).convert("RGB"), dtype=np.int16)
+    # the map's rectangle, in pixels: its corners at the panel's bottom-left and top-right
+    scene._set_camera(scene.map_view)
+    sp = scene.surface
+    ends = scene.camera.project_points(
+        np.array([sp.point3(sp.w_range[0], sp.b_range[0], 0), sp.point3(sp.w_range[1], sp.b_range[1], 0)])
+    )
+    (x0, y0), (x1, y1) = [(int((x / 14.222 + 0.5) * 854), int((0.5 - y / 8) * 480)) for x, y, _ in ends]
+    inside = poster[y1 + 4 : y0 - 4, x0 + 4 : x1 - 4]
+    outside = poster[y1 + 4 : y0 - 4, x1 + 5 : x1 + 8]
+    background = poster[2, 2]
+    assert np.abs(inside - background).max(axis=2).mean() > 20  # the surface covers its rectangle
+    assert np.abs(outside - background).max(axis=2).mean() < 20  # and stops at its edge (no trapezoid)
