@@ -78,7 +78,7 @@ class Banner(Panel):
         elif leaves < t.last_k:
             # the step count of the divergence is for later: now only that the path leaves the map
             self.exit_at = float(leaves)
-            self.exit_box = self._make("Leaving the view: every step overshoots further", why, anchor, width)
+            self.exit_box = self._make("Off the map: every step overshoots", why, anchor, width)
             self.stepwise.add(self.exit_box)
 
     def _make(self, msg: str, why: str, anchor: Sequence[float], width: float) -> VGroup:
