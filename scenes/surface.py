@@ -88,6 +88,8 @@ class ShiftedThreeDCamera(ThreeDCamera):
         ctx = self.get_cairo_context(pixel_array)
         run: list = []
         for vm in vmobjects:
+            if _invisible(vm):  # faded out (or not yet in): painting it would change no pixel
+                continue
             if _plain_face(vm):
                 run.append(vm)
                 continue
@@ -125,6 +127,17 @@ class ShiftedThreeDCamera(ThreeDCamera):
                     pat.add_color_stop_rgba(stop, b, g, r, a)
                 set_source(pat)
             fill()
+
+
+def _invisible(vm) -> bool:
+    """Whether every colour Manim would paint ``vm`` with is fully transparent."""
+    fill = vm.fill_rgbas
+    if len(fill) and fill[:, 3].max() > 0:
+        return False
+    for width, rgbas in ((vm.stroke_width, vm.stroke_rgbas), (vm.background_stroke_width, vm.background_stroke_rgbas)):
+        if width and len(rgbas) and rgbas[:, 3].max() > 0:
+            return False
+    return vm.get_background_image() is None
 
 
 def _plain_face(vm) -> bool:
