@@ -173,7 +173,7 @@ def _render_once(spec: WatchSpec, config: Any, traces: list[Any]) -> dict[str, A
         kwargs = dict(spec.render)
         if spec.frames:
             kwargs.pop("preset", None)
-        result = fn(traces, spec.scene, name=spec.out_name, notify=lambda m: None, **kwargs)
+        result = fn(traces, spec.scene, name=spec.out_name, **kwargs)  # notes (a busy folder) on stderr
     except Interrupted:
         return {"ok": False, "interrupted": True}
     except (RenderError, ConfigError, TraceError, OSError) as exc:
