@@ -179,15 +179,21 @@ class ContourPanel(Panel):
         half = {lv: np.array([tag.width / 2, tag.height / 2]) for lv, tag in tags.items()}
         for lv, pos in self._label_spots(levels, A, half):
             labels.add(tags[lv].move_to(pos))
+        self._tags = (levels, A, tags, half)  # to place them again clear of a box (keep_clear)
         return lines, labels
 
     def _label_spots(
-        self, levels: Sequence[float], A: np.ndarray, half: dict[float, np.ndarray] | None = None
+        self,
+        levels: Sequence[float],
+        A: np.ndarray,
+        half: dict[float, np.ndarray] | None = None,
+        avoid: Sequence[tuple[np.ndarray, np.ndarray]] = (),
     ) -> list[tuple[float, np.ndarray]]:
         """Where the contour labels go: along the ray from the optimum that fits the
         most labels clear of the path and of each other (the ellipses are nested,
         so labels along a ray spread out by themselves). ``half`` gives each label's
-        half width and height: no two labels' boxes may touch, nor cover the optimum."""
+        half width and height: no two labels' boxes may touch, nor cover the optimum,
+        nor meet a rectangle of ``avoid`` (lower-left, upper-right corners)."""
         gap = np.array([0.06, 0.04])
         star = np.array([0.3, 0.3])  # the optimum's marker, as a box
         t = self.ctx.trace
@@ -212,6 +218,8 @@ class ContourPanel(Panel):
                     continue
                 size = half[lv] if half is not None else np.zeros(2)
                 if any(np.all(np.abs(pos[:2] - c) < size + h + gap) for c, h in boxes):
+                    continue
+                if any(np.all(pos[:2] + size > lo) and np.all(pos[:2] - size < hi) for lo, hi in avoid):
                     continue
                 if len(path) and np.min(np.linalg.norm(path[:, :2] - pos[:2], axis=1)) < 0.4:
                     continue
@@ -250,22 +258,26 @@ class ContourPanel(Panel):
         self._keep_inside(mob)
 
     def keep_clear(self, *mobs: Mobject) -> None:
-        """Make room on the map for boxes drawn over it (a legend, a banner): the contour labels under
-        them go, and the minimum's label moves from under them."""
+        """Make room on the map for boxes drawn over it (a legend, a banner): the minimum's label moves
+        from under them, and the contour labels go along another ray, clear of both."""
         rects = [(m.get_corner(DL)[:2] - 0.05, m.get_corner(UR)[:2] + 0.05) for m in mobs]
 
         def under(mob: Mobject) -> bool:
             lo, hi = mob.get_corner(DL)[:2], mob.get_corner(UR)[:2]
             return any(np.all(np.minimum(hi, rh) > np.maximum(lo, rl)) for rl, rh in rects)
 
-        for tag in [m for m in self.contour_labels if under(m)]:
-            self.contour_labels.remove(tag)
-        if under(self.opt_label):
+        if under(self.opt_label):  # the minimum's label first: beside its marker, clear of the boxes
             corners = [p for m in [*self.contour_labels, *mobs] for p in _box_points(m)]
             for m in mobs:  # the boxes' inside, not only their outline
                 (x0, y0), (x1, y1) = m.get_corner(DL)[:2], m.get_corner(UR)[:2]
                 corners += [np.array([x, y, 0.0]) for x in np.linspace(x0, x1, 9) for y in np.linspace(y0, y1, 5)]
             self._place_clear(self.opt_label, self.star, corners)
+        if any(under(m) for m in self.contour_labels):  # then the contour labels, along a ray clear of both
+            levels, A, tags, half = self._tags
+            opt = (self.opt_label.get_corner(DL)[:2] - 0.05, self.opt_label.get_corner(UR)[:2] + 0.05)
+            self.contour_labels.remove(*self.contour_labels.submobjects)
+            for lv, pos in self._label_spots(levels, A, half, avoid=[*rects, opt]):
+                self.contour_labels.add(tags[lv].move_to(pos))
 
     def path_points(self) -> np.ndarray:
         """Screen points of every run's states as drawn (for placing labels clear of the paths)."""
