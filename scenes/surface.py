@@ -730,8 +730,28 @@ class SurfaceScene(DescentScene, ThreeDScene):
             # the markers and the point are discs facing the camera: redrawn as it turns
             final = self.driver.states_at(self.tracker.get_value())
             sp = self.surface
-            self.driver.group.add_updater(lambda _m: (sp.show_step(final), sp.show(final)))
+            # the labels trade places by their opacity alone, set once a frame while it changes
+            # (an animation of each would interpolate every glyph's points on every frame)
+            fade = ValueTracker(0.0)
             late = lambda a: max(0.0, (a - 0.6) / 0.4)  # noqa: E731  (once the surface lies nearly flat)
+            shown: dict[str, float] = {}
+
+            def opacity(key: str, mob: Mobject, value: float, stroke: bool = False) -> None:
+                if shown.get(key) != value:
+                    shown[key] = value
+                    mob.set_stroke(opacity=value) if stroke else mob.set_opacity(value)
+
+            def closing_frame(_m: Mobject) -> None:
+                sp.show_step(final)
+                sp.show(final)
+                a = fade.get_value()
+                # the flat labels were placed for the descent's view: they fade as it turns,
+                opacity("labels", labels, 1.0 - min(1.0, 4 * a))
+                # and the map's take their place, with the contour lines on the surface
+                opacity("map", map_labels, late(a))
+                opacity("lifted", lifted, 0.75 * late(a), stroke=True)
+
+            self.driver.group.add_updater(closing_frame)
             self.play(
                 Succession(
                     AnimationGroup(
@@ -740,11 +760,7 @@ class SurfaceScene(DescentScene, ThreeDScene):
                         cam.focal_distance_tracker.animate.set_value(focal),
                         cam.zoom_tracker.animate.set_value(zoom),
                         self.slide.animate.set_value(1.0),
-                        # the flat labels were placed for the descent's view: they fade as it turns,
-                        labels.animate(rate_func=lambda a: min(1.0, 4 * a)).set_opacity(0),
-                        # and the map's take their place, with the contour lines on the surface
-                        map_labels.animate(rate_func=late).set_opacity(1),
-                        lifted.animate(rate_func=late).set_stroke(opacity=0.75),
+                        fade.animate(rate_func=lambda a: a).set_value(1.0),
                         run_time=self.closing_seconds,
                     ),
                     Wait(run_time=self.closing_length() - self.closing_seconds),
