@@ -354,7 +354,7 @@ class ModelChapter(LessonChapter):
         self.data = DataPanel(self.run_context(t), Box(-3.5, -0.55, 6.8, 6.3), fits_in_view=False)
         d = self.data
         d.true_line.set_stroke(opacity=0.25)
-        self.stage = VGroup(d.grid, d.frame, d.ticks, d.axis_labels, d.true_line, d.dots)
+        self.stage = VGroup(d.grid, d.frame, d.ticks, d.axis_labels, d.true_line)  # the points go over the line
         w0, b0 = float(t.w[0]), float(t.b[0])
         ends = d.line_endpoints(w0, b0)
         self.fit = Line(*ends, color=th.run, stroke_width=4.5) if ends else VMobject()
@@ -441,6 +441,7 @@ class ModelChapter(LessonChapter):
             FadeIn(self.heading),
             FadeIn(self.stage),
             Succession(Wait(0.8), Create(self.fit, run_time=1.2)),
+            Succession(Wait(0.8), FadeIn(self.data.dots, run_time=0.4)),  # added after the line: drawn over it
             Succession(Wait(1.2), FadeIn(self.fit_label, run_time=0.8)),
             seconds=2.2,
         )

@@ -311,3 +311,18 @@ def test_lesson_chapters_keep_their_texts_apart_at_every_beat(chapter, lesson_ru
     scene.setup()
     scene.construct()
     assert not problems, "\n".join(dict.fromkeys(problems))
+
+
+@pytest.mark.parametrize("chapter", ["model", "summary"])
+def test_lesson_points_are_drawn_over_its_own_fitted_line(chapter, lesson_runs):
+    """The chapters that draw their own line (not a data panel's) put the points over it too."""
+    from descent.scenes.lesson import CHAPTER_SCENES
+
+    scene = type("Probe", (CHAPTER_SCENES[chapter],), {"runs": lesson_runs})()
+    scene.renderer.skip_animations = True
+    scene.renderer._original_skipping_status = True
+    scene.setup()
+    scene.construct()
+    order = {id(m): i for i, m in enumerate(scene.get_mobject_family_members())}
+    assert id(scene.fit) in order and id(scene.data.dots) in order
+    assert order[id(scene.data.dots)] > order[id(scene.fit)]
