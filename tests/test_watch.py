@@ -185,3 +185,36 @@ def test_changed_keys_and_names():
         "batch_size none → 8",
     ]
     assert WatchSpec(config_file=Path("my lab.toml")).out_name == "my_lab"
+
+
+def test_kept_text_outlines_are_the_texts_own():
+    """The watcher's kept outlines give each Text exactly what parsing its SVG gives, and no
+    two Texts share an array (run in a child: the change is to that process's Manim)."""
+    script = r"""
+import tempfile
+import numpy as np
+from manim import Text, tempconfig
+from descent.watch import _keep_text_outlines
+
+def build(s):
+    t = Text(s, font="DejaVu Sans", font_size=30, color="#FF8800")
+    return [(m.points.copy(), m.fill_rgbas.copy()) for m in t.family_members_with_points()], t
+
+with tempconfig({"media_dir": tempfile.mkdtemp()}):
+    plain, _ = build("w = −1.5  loss 0.12")
+    _keep_text_outlines()
+    first, a = build("w = −1.5  loss 0.12")
+    again, b = build("w = −1.5  loss 0.12")
+    for got in (first, again):
+        assert len(got) == len(plain)
+        for (p, c), (q, d) in zip(got, plain):
+            assert np.array_equal(p, q) and np.array_equal(c, d)
+    a.shift([1, 0, 0]).set_color("#00FF00")  # changing one copy leaves the next alone
+    third, _ = build("w = −1.5  loss 0.12")
+    assert all(np.array_equal(p, q) and np.array_equal(c, d) for (p, c), (q, d) in zip(third, plain))
+    other, _ = build("b = 2")
+    assert len(other) != len(plain)
+print("ok")
+"""
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0 and proc.stdout.strip().endswith("ok"), proc.stderr
