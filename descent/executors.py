@@ -146,14 +146,15 @@ def connect(spec: str) -> DaskExecutor:
     _quiet_dask()
     cluster = None
     client = None
+    settings = {
+        "distributed.scheduler.allowed-failures": ALLOWED_FAILURES,
+        "distributed.logging.distributed": "critical",
+        "distributed.worker.daemon": False,
+        # one task on a worker at a time: a worker that dies takes only its own task with it
+        "distributed.scheduler.worker-saturation": 1.0,
+    }
     try:
-        with dask.config.set(
-            {
-                "distributed.scheduler.allowed-failures": ALLOWED_FAILURES,
-                "distributed.logging.distributed": "critical",
-                "distributed.worker.daemon": False,
-            }
-        ):
+        with dask.config.set(settings):
             if kind == "local":
                 try:
                     cluster = distributed.LocalCluster(
@@ -242,20 +243,22 @@ class DaskExecutor:
             status, payload = self._collect(fut, job)
             on_done(status, job["name"], payload)
 
-    def _collect(self, fut, job: dict) -> tuple[str, dict]:
+    def _collect(self, fut: Any, job: dict) -> tuple[str, dict]:
+        """The task's row, its files written into the job's work folder; or why not."""
         distributed = _distributed()
-        if fut.status != "finished":
-            try:
-                exc = fut.exception()
-            except Exception as err:  # pragma: no cover - cancelled
-                exc = err
-            if isinstance(exc, distributed.KilledWorker):
-                return "error", {"reason": f"worker died (the task was tried {ALLOWED_FAILURES + 1} times)"}
-            from descent.batch import _reason
+        from descent.batch import _reason
 
-            return "error", {"reason": _reason(exc) if exc is not None else "the task was lost"}
         try:
+            # fetched at once: a result left on a worker that dies is lost (and the task run again)
             result = fut.result()
+        except distributed.KilledWorker:
+            return "error", {"reason": f"worker died (the task was tried {ALLOWED_FAILURES + 1} times)"}
+        except Exception as exc:  # the task raised (its own exception) or was lost
+            return "error", {"reason": _reason(exc)}
+        finally:
+            with contextlib.suppress(Exception):
+                fut.release()  # the bytes leave the worker's memory
+        try:
             new = fs.staging(Path(job["work"]))
             names = set(result["row"]["files"].values())
             if set(result["blobs"]) != names or not all(is_plain_name(n) for n in names):

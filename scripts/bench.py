@@ -20,6 +20,9 @@ watch     ``descent watch``: from a save to the new clip in place at 480p15,
 k         the fit scene at 2160p60: frames per second, ratio to encoding alone.
 batch     4 variants at 720p30 with 2 workers against one after another in
           one process (target: 0.75×).
+sweep     8 variants (optimizer × lr) at 480p15: the local pool of 2 against one after another
+          (target: 0.6×), ``--scheduler local:2`` against the pool (target: 1.15×); the pool's wall
+          time for 8, 16 and 32 variants and the cost per variant. One run each, fresh processes.
 lesson    the whole lesson at 1080p60 (chapters in 2 worker processes, joined
           without re-encoding) against encoding its frames alone (target: 1.3×),
           and at 480p15 its chapters side by side against one after another.
@@ -211,6 +214,54 @@ def bench_batch(tmp: Path) -> dict:
         "parallel_s": round(parallel, 3),
         "ratio": round(parallel / serial, 3),
         "target_ratio": 0.75,
+    }
+
+
+def bench_sweep(tmp: Path) -> dict:
+    """Sweeps at 480p15 (fit, 15 steps): 8 variants one after another in one process, with the local pool of
+    2 workers and through ``--scheduler local:2``; then the pool's wall time for 8, 16 and 32 variants.
+    Each is a fresh ``descent batch`` process (imports, cluster start-up and all); one run each."""
+    optimizers = "optimizer=sgd,momentum,nesterov,adam"
+
+    def batch(out: str, lrs: list[float], *extra: str) -> float:
+        args = [sys.executable, "-m", "descent", "batch", "--sweep", optimizers, "-q", "l", "--quiet", "--no-compare"]
+        args += [f"--lr={lr}" for lr in lrs] + ["--force", "--out-dir", str(tmp / out), *extra]
+        t0 = time.perf_counter()
+        subprocess.run(args, check=True, stdout=subprocess.DEVNULL)
+        return time.perf_counter() - t0
+
+    serial_code = (
+        "import sys, time\n"
+        "from descent.outputs.clip import render\n"
+        "from descent.trainer import Config, train\n"
+        "for o in ('sgd', 'momentum', 'nesterov', 'adam'):\n"
+        "    for lr in (0.05, 0.1):\n"
+        "        render(train(Config(optimizer=o, lr=lr)), 'fit', quality='l', out_dir=sys.argv[1],\n"
+        "               name=f'{o}_{lr}', progress=False)\n"
+    )
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-c", serial_code, str(tmp / "sweep_serial")], check=True)
+    serial = time.perf_counter() - t0
+    pool = batch("sweep_pool", [0.05, 0.1], "--jobs", "2")
+    dask = batch("sweep_dask", [0.05, 0.1], "--scheduler", "local:2")
+    print(
+        f"  8 variants 480p15: serial {serial:.1f} s, pool of 2 {pool:.1f} s ({pool / serial:.2f}×), "
+        f"local:2 {dask:.1f} s ({dask / pool:.2f}× the pool)",
+        flush=True,
+    )
+    scaling = {8: pool}
+    for n, lrs in ((16, [0.02, 0.05, 0.1, 0.2]), (32, [0.01, 0.02, 0.03, 0.05, 0.08, 0.1, 0.15, 0.2])):
+        scaling[n] = batch(f"sweep_pool_{n}", lrs, "--jobs", "2")
+    for n, wall in scaling.items():
+        print(f"  {n} variants, pool of 2: {wall:.1f} s, {wall / n:.2f} s per variant", flush=True)
+    return {
+        "serial_8_s": round(serial, 2),
+        "pool_8_s": round(pool, 2),
+        "dask_local2_8_s": round(dask, 2),
+        "pool_ratio": round(pool / serial, 3),
+        "dask_ratio": round(dask / pool, 3),
+        "scaling": {str(n): {"wall_s": round(w, 2), "per_variant_s": round(w / n, 3)} for n, w in scaling.items()},
+        "targets": {"pool_ratio": 0.6, "dask_ratio": 1.15},
     }
 
 
@@ -568,6 +619,19 @@ def markdown(results: dict) -> str:
             f"| batch 4 × 720p30, 2 workers vs serial | | {bat['parallel_s']:.2f} | | "
             f"{bat['serial_s']:.2f} (serial) | {bat['ratio']:.2f} | ≤ 0.75 |"
         )
+    swp = results.get("sweep")
+    if swp:
+        lines.append(
+            f"| sweep 8 × 480p15, pool of 2 vs serial | | {swp['pool_8_s']:.1f} | | "
+            f"{swp['serial_8_s']:.1f} (serial) | {swp['pool_ratio']:.2f} | ≤ 0.6 |"
+        )
+        lines.append(
+            f"| sweep 8 × 480p15, `--scheduler local:2` vs pool | | {swp['dask_local2_8_s']:.1f} | | "
+            f"{swp['pool_8_s']:.1f} (pool) | {swp['dask_ratio']:.2f} | ≤ 1.15 |"
+        )
+        for n, row in swp["scaling"].items():
+            per = f"{row['per_variant_s']:.2f} s/variant"
+            lines.append(f"| sweep {n} × 480p15, pool of 2 | | {row['wall_s']:.1f} | | | {per} | |")
     les = results.get("lesson")
     if les:
         lines.append(
@@ -596,7 +660,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument(
         "--only",
-        choices=["fit", "surface", "batch", "lesson", "voice", "cold", "watch", "k"],
+        choices=["fit", "surface", "batch", "sweep", "lesson", "voice", "cold", "watch", "k"],
         action="append",
     )
     ap.add_argument("--out", type=Path, default=ROOT / "media" / "bench.json")
