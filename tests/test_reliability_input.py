@@ -396,8 +396,10 @@ def test_a_huge_data_set_is_drawn_as_a_sample_the_legend_names():
     trace = train(Config(x_step=6e-5, steps=2))
     assert trace.x.size == 100_000
     scene, _ = build_scene(FitScene, trace)
-    dots = scene.data.static[6]
+    dots = scene.data.dots
     assert len(dots) == MAX_DRAWN
+    # drawn as one layer over the fitted line: one circle per point of the sample
+    assert len(scene.data.point_layer.points) == MAX_DRAWN * len(dots[0].points)
     legend = scene.data.static[-1]
     text = legend[0][1].original_text.replace("\u2009", " ")
     assert text == "data (2 000 of 100 000 shown)"
