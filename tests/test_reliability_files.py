@@ -499,7 +499,7 @@ def test_a_full_disk_simulated(tmp_path, monkeypatch):
     """The same without a small disk: the writer fails with ENOSPC (wherever tmpfs cannot be mounted)."""
     import descent.outputs.clip as clip
 
-    def full(src, dst):
+    def full(src, dst, audio=None):
         Path(dst).write_bytes(b"\0" * 1000)
         raise OSError(errno.ENOSPC, "No space left on device", str(dst))
 

@@ -173,7 +173,7 @@ def test_light_theme_and_trace_file(tmp_path):
 def test_failed_render_leaves_nothing(tmp_path, monkeypatch):
     import descent.outputs.clip as sr
 
-    def boom(src, dst):
+    def boom(src, dst, audio=None):
         raise RuntimeError("disk on fire")
 
     monkeypatch.setattr(sr, "faststart_remux", boom)
