@@ -684,7 +684,8 @@ def batch_cmd(
     lrs = list(dict.fromkeys(lrs))  # the same rate twice is one variant
     plan = plan_batch(lrs or None, opts, sweep, compare=not no_compare, compare_by=compare_by)
     if plan.sweep_keys == ["lr"]:
-        header = f"batch of {len(lrs)} learning rates ({', '.join(f'{lr:.7g}' for lr in lrs)}) into {out_dir}"
+        rates = [v.config.lr for v in plan.variants]
+        header = f"batch of {len(rates)} learning rates ({', '.join(f'{lr:.7g}' for lr in rates)}) into {out_dir}"
     else:
         header = f"batch of {len(plan.variants)} variants ({' × '.join(plan.sweep_keys)}) into {out_dir}"
     _run_plan_cmd(plan, out_dir, header, jobs=jobs, scheduler=scheduler, force=force, quiet=quiet, no_wait=no_wait)

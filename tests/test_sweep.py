@@ -153,6 +153,10 @@ def test_lr_only_names_and_digests_are_unchanged():
     assert vs[1].digest == old_digest
     plan = plan_batch([0.1, 0.2], opts)
     assert [c.name for c in plan.compares] == ["compare_lrs"] and plan.sweep_keys == ["lr"]
+    # --sweep lr=… is the same batch as --lr …
+    same = plan_batch(None, opts, {"lr": [0.1, 0.2]})
+    assert [(v.name, v.digest) for v in same.variants] == [(v.name, v.digest) for v in plan.variants]
+    assert [c.name for c in same.compares] == ["compare_lrs"] and same.sweep_keys == ["lr"]
 
 
 def test_sweep_of_render_keys_gives_each_variant_its_own_render_options():
