@@ -75,7 +75,9 @@ class ShiftedThreeDCamera(ThreeDCamera):
         out[:, :2] += self.screen_shift[:2]
         return out
 
-    def display_multiple_non_background_colored_vmobjects(self, vmobjects, pixel_array) -> None:
+    def display_multiple_non_background_colored_vmobjects(
+        self, vmobjects: Sequence[VMobject], pixel_array: np.ndarray
+    ) -> None:
         """Draw as Manim does, except runs of plain surface faces: those in one pass.
 
         Manim draws each face on its own (its points projected, its path split into
@@ -100,7 +102,7 @@ class ShiftedThreeDCamera(ThreeDCamera):
         if run:
             self._fill_faces(ctx, run)
 
-    def _fill_faces(self, ctx, faces: list) -> None:
+    def _fill_faces(self, ctx: cairo.Context, faces: list[VMobject]) -> None:
         n = len(faces)
         pts = np.concatenate([f.points[0:16:4] for f in faces] + [f.descent_gradient for f in faces])
         xy = self.project_points(pts)[:, :2].tolist()
@@ -129,7 +131,7 @@ class ShiftedThreeDCamera(ThreeDCamera):
             fill()
 
 
-def _invisible(vm) -> bool:
+def _invisible(vm: VMobject) -> bool:
     """Whether every colour Manim would paint ``vm`` with is fully transparent."""
     fill = vm.fill_rgbas
     if len(fill) and fill[:, 3].max() > 0:
@@ -140,7 +142,7 @@ def _invisible(vm) -> bool:
     return vm.get_background_image() is None
 
 
-def _plain_face(vm) -> bool:
+def _plain_face(vm: VMobject) -> bool:
     """A baked surface face that :meth:`ShiftedThreeDCamera._fill_faces` may draw: a flat
     quadrilateral (four straight curves), one fill colour, no stroke, no gradient."""
     return (
