@@ -141,9 +141,11 @@ def test_the_console_script_renders(venv, empty):
     assert descent.read_text().splitlines()[0] == f"#!{venv / 'bin' / 'python'}"
     out = empty / "out"
     run([descent, "render", "-q", "l", "--fps", "10", "--duration", "1", "--quiet", "--out-dir", out], cwd=empty)
-    files = sorted(p.name for p in out.iterdir())
+    files = sorted(p.name for p in out.iterdir() if ".transcript." not in p.name)
     assert [Path(f).suffix for f in files] == [".json", ".mp4", ".png"], files
     assert len({Path(f).stem for f in files}) == 1, files
+    stem = Path(files[0]).stem
+    assert {p.name for p in out.iterdir()} - set(files) == {f"{stem}.transcript.html", f"{stem}.transcript.md"}
     sidecar = json.loads((out / files[0]).read_text(encoding="utf-8"))
     assert sidecar["schema"] == "descent.clip/1" and sidecar["trace"]["schema"] == "descent.trace/1"
     assert (out / files[2]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
