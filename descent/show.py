@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import base64
 import html
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from descent.outputs.clip import RenderError, RenderResult, render
 from descent.trainer import Config, ConfigError, Trace, train
@@ -41,13 +43,27 @@ def _relative(path: Path) -> str | None:
     return rel.as_posix()
 
 
-def _src(path: Path, mime: str) -> str:
+def _version(path: Path) -> str:
+    """A token that changes when the file is rewritten: a re-rendered clip under the same name is fetched
+    again, not taken from the browser's cache."""
+    st = Path(path).stat()
+    return f"{st.st_size:x}-{st.st_mtime_ns:x}"
+
+
+def _link(path: Path) -> str | None:
+    """``path`` as a URL relative to the notebook's folder (percent-encoded, with its version), or None."""
     rel = _relative(path)
-    if rel is not None:
-        return rel
+    return None if rel is None else f"{quote(rel)}?v={_version(path)}"
+
+
+def _src(path: Path, mime: str) -> str:
+    link = _link(path)
+    if link is not None:
+        return link
     if path.stat().st_size <= EMBED_LIMIT:
         return f"data:{mime};base64," + base64.b64encode(path.read_bytes()).decode("ascii")
-    return path.resolve().as_uri()  # too big to embed: a notebook served from elsewhere may not play it
+    # too big to embed: a notebook served from elsewhere may not play it
+    return f"{path.resolve().as_uri()}?v={_version(path)}"
 
 
 @dataclass
@@ -83,13 +99,60 @@ class Clip:
             )
         parts.append(f'<a href="{a(_src(r.mp4, "video/mp4"))}">Download the video</a></video>')
         if self.transcript is not None:
-            rel = _relative(self.transcript)
-            if rel is not None:
-                parts.append(f'<p><a href="{a(rel)}" target="_blank">Transcript of the clip</a></p>')
+            link = _link(self.transcript)
+            if link is not None:
+                parts.append(f'<p><a href="{a(link)}" target="_blank">Transcript of the clip</a></p>')
         return "".join(parts)
 
     def __repr__(self) -> str:
         return f"Clip({str(self.result.mp4)!r}, {self.result.frames} frames, {self.result.width}x{self.result.height})"
+
+
+#: x264 presets, as ``descent render --preset`` takes them.
+PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
+
+
+def _number(value: object, what: str, low: float, high: float, *, low_open: bool = False) -> None:
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    if not ok or value > high or value < low or (low_open and value == low):
+        bound = f"above {low:g}" if low_open else f"at least {low:g}"
+        raise RenderError(f"{what} must be a number {bound} and at most {high:g} (got {value!r})")
+
+
+def _check_options(
+    *,
+    quality: object,
+    theme: object,
+    fps: object,
+    preset: object,
+    out_dir: object,
+    name: object,
+    seconds_per_step: object,
+    duration: object,
+    progress: object,
+) -> None:
+    """The render options of :func:`show`, checked before any work, with the bounds of ``descent render``."""
+    from descent.outputs.clip import QUALITIES
+    from descent.scenes.theme import THEMES
+
+    if not isinstance(quality, str) or quality not in QUALITIES:
+        raise RenderError(f"unknown quality {quality!r} (choose from {', '.join(QUALITIES)})")
+    if not isinstance(theme, str) or theme not in THEMES:
+        raise RenderError(f"unknown theme {theme!r} (choose from {', '.join(THEMES)})")
+    if fps is not None:
+        _number(fps, "fps", 1, 240)
+    if seconds_per_step is not None:
+        _number(seconds_per_step, "seconds_per_step", 0, 60, low_open=True)
+    if duration is not None:
+        _number(duration, "duration", 0, 3600, low_open=True)
+    if preset not in PRESETS:
+        raise RenderError(f"unknown preset {preset!r} (choose from {', '.join(PRESETS)})")
+    if not isinstance(out_dir, str | os.PathLike):
+        raise RenderError(f"out_dir must be a folder's path (got {out_dir!r})")
+    if name is not None and not isinstance(name, str):
+        raise RenderError(f"name must be a string (got {name!r})")
+    if not isinstance(progress, bool):
+        raise RenderError(f"progress must be True or False (got {progress!r})")
 
 
 def show(
@@ -145,10 +208,30 @@ def show(
     from descent.publish.captions import vtt_cues, write_vtt
     from descent.scenes import SCENES
 
-    if scene not in SCENES or SCENES[scene].lesson:
+    if not isinstance(scene, str) or scene not in SCENES or SCENES[scene].lesson:
         raise RenderError(f"descent.show renders a clip: {', '.join(s for s in SCENES if not SCENES[s].lesson)}")
+    _check_options(
+        quality=quality,
+        theme=theme,
+        fps=fps,
+        preset=preset,
+        out_dir=out_dir,
+        name=name,
+        seconds_per_step=seconds_per_step,
+        duration=duration,
+        progress=progress,
+    )
+    if layers:
+        from descent.scenes.show import parse_show
+
+        try:
+            shown_layers = parse_show(layers)
+        except (ValueError, TypeError) as exc:
+            raise RenderError(f"layers: {exc}") from None
     if trace is not None:
-        traces = [trace] if isinstance(trace, Trace) else list(trace)
+        traces = [trace] if isinstance(trace, Trace) else list(trace) if isinstance(trace, list | tuple) else None
+        if not traces or not all(isinstance(t, Trace) for t in traces):
+            raise RenderError("trace must be a descent.Trace or a list of them (from descent.train)")
     else:
         base = Config.from_mapping(config, where="descent.show")
         if SCENES[scene].many_runs:
@@ -164,9 +247,7 @@ def show(
     if duration is not None:
         options["descent_seconds"] = float(duration)
     if layers:
-        from descent.scenes.show import parse_show
-
-        options["show"] = parse_show(layers)
+        options["show"] = shown_layers
 
     def captions(staged: RenderResult) -> list[str]:
         vtt = staged.mp4.with_suffix(".vtt")

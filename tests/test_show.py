@@ -30,9 +30,13 @@ def test_show_renders_and_displays_a_linked_video(tmp_path, monkeypatch):
     assert clip.mp4.resolve() == tmp_path / "media" / "c.mp4" and clip.mp4.is_file()
     page = clip._repr_html_()
     tags = dict(parse(page))
-    assert tags["video"]["poster"] == "media/c.png" and "controls" in tags["video"] and "autoplay" not in page
-    assert tags["source"] == {"src": "media/c.mp4", "type": "video/mp4"}
-    assert tags["track"] == {
+    plain = {
+        k: {a: v.split("?v=")[0] if a in ("src", "poster", "href") else v for a, v in t.items()}
+        for k, t in tags.items()
+    }
+    assert plain["video"]["poster"] == "media/c.png" and "controls" in tags["video"] and "autoplay" not in page
+    assert plain["source"] == {"src": "media/c.mp4", "type": "video/mp4"}
+    assert plain["track"] == {
         "kind": "captions",
         "src": "media/c.vtt",
         "srclang": "en",
@@ -40,7 +44,7 @@ def test_show_renders_and_displays_a_linked_video(tmp_path, monkeypatch):
         "default": None,
     }
     assert (tmp_path / "media" / "c.vtt").read_text().count("Step ") == 7
-    assert 'href="media/c.transcript.html"' in page
+    assert re.search(r'href="media/c\.transcript\.html\?v=[0-9a-f-]+"', page)
     assert clip.traces[0].config.lr == 0.2 and clip.traces[0].last_k == 6
 
 
@@ -57,7 +61,7 @@ def test_a_clip_outside_the_notebooks_folder_is_embedded_only_when_small(tmp_pat
     monkeypatch.setattr(mod, "EMBED_LIMIT", 10)
     page = clip._repr_html_()
     src = re.search(r'<source src="([^"]+)"', page).group(1)
-    assert src == clip.mp4.resolve().as_uri()  # past the limit: linked, never embedded
+    assert src.split("?v=")[0] == clip.mp4.resolve().as_uri()  # past the limit: linked, never embedded
 
 
 def test_show_refuses_bad_options(tmp_path):
@@ -68,6 +72,44 @@ def test_show_refuses_bad_options(tmp_path):
     with pytest.raises(descent.RenderError, match="renders a clip"):
         descent.show("lesson", out_dir=tmp_path)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ({"fps": "x"}, "fps must be a number"),
+        ({"fps": 1e9}, "fps must be a number"),
+        ({"fps": True}, "fps must be a number"),
+        ({"duration": "x"}, "duration must be a number"),
+        ({"duration": float("nan")}, "duration must be a number"),
+        ({"seconds_per_step": -1}, "seconds_per_step must be a number"),
+        ({"preset": "x"}, "unknown preset 'x'"),
+        ({"quality": "x"}, "unknown quality 'x'"),
+        ({"theme": "blue"}, "unknown theme 'blue'"),
+        ({"layers": ["zz"]}, "layers: unknown layer 'zz'"),
+        ({"trace": "not a trace"}, "trace must be a descent.Trace"),
+        ({"name": 3}, "name must be a string"),
+        ({"progress": "yes"}, "progress must be True or False"),
+    ],
+)
+def test_show_refuses_bad_render_options_with_one_error_before_any_work(tmp_path, bad, message):
+    """Each bad option is one RenderError naming it, raised before training or rendering (no x264 error,
+    no MemoryError from a billion frames, no TypeError from deep inside), and nothing is written."""
+    out = tmp_path / "media"
+    with pytest.raises(descent.RenderError, match=re.escape(message)):
+        descent.show(**{"steps": 3, "duration": 1, "out_dir": out, **bad})
+    assert not out.exists()
+
+
+def test_the_video_is_linked_percent_encoded_and_fetched_again_when_rerendered(tmp_path, monkeypatch):
+    """A folder named with a space, # and é is linked percent-encoded (a raw # would cut the URL); a clip
+    re-rendered under the same name gets a new link, so the browser does not show its cached old version."""
+    monkeypatch.chdir(tmp_path)
+    first = descent.show(steps=3, fps=10, duration=1, out_dir="week #1 é", name="c")
+    src = re.search(r'<source src="([^"]+)"', first._repr_html_()).group(1)
+    assert re.fullmatch(r"week%20%231%20%C3%A9/c\.mp4\?v=[0-9a-f]+-[0-9a-f]+", src), src
+    again = descent.show(steps=3, fps=10, duration=1, out_dir="week #1 é", name="c", theme="light")
+    assert re.search(r'<source src="([^"]+)"', again._repr_html_()).group(1) != src
 
 
 def test_a_trace_displays_as_a_table_with_its_loss_curve():
