@@ -303,3 +303,49 @@ def test_one_control_per_swept_key_and_a_select_for_words(folder, browser, tmp_p
         assert page.errors() == []
     finally:
         server.shutdown()
+
+
+def test_nothing_overflows_the_page_on_a_phone(folder, browser, tmp_path):
+    """At 390 px wide (a phone), in both schemes: the explorer's numbers (a long run title such as
+    ``lr = 0.1, optimizer = sgd, momentum = 0.5``) stay inside their column (they ran into the explorer's
+    padding and border) and the page never scrolls sideways."""
+    manifest = json.loads((folder / "manifest.json").read_text())
+    site = tmp_path / "site"
+    site.mkdir()
+    entries = []
+    for e in manifest["variants"].values():
+        for name in e["files"].values():
+            shutil.copyfile(folder / name, site / name)
+        entries.append(
+            {
+                "name": e["name"],
+                "title": f"lr = {e['lr']:g}, optimizer = sgd, momentum = 0.5, batch_size = 16",
+                "files": e["files"],
+                "width": e["width"],
+                "height": e["height"],
+                "sweep": {"lr": e["lr"]},
+                "stats": {"lr": e["lr"], "lr_max": 0.333, "lr_ratio": e["lr"] / 0.333, "steps": 10, "final_loss": 1.0},
+            }
+        )
+    write_gallery(site, entries, "T", "S")
+    server, root = serve(site)
+    try:
+        for scheme in ("dark", "light"):
+            page = browser.page()
+            page.send(
+                "Emulation.setDeviceMetricsOverride",
+                {"width": 390, "height": 844, "deviceScaleFactor": 1, "mobile": True},
+            )
+            page.send("Emulation.setEmulatedMedia", {"features": [{"name": "prefers-color-scheme", "value": scheme}]})
+            page.goto(f"{root}/index.html")
+            out = page.evaluate(
+                "(() => { const box = document.getElementById('explorer-stats').parentElement.getBoundingClientRect();"
+                " const outside = (r) => r.width && (r.right > box.right + 0.5 || r.left < box.left - 0.5);"
+                " const out = [...document.querySelectorAll('#explorer-stats *')].filter(el =>"
+                " outside(el.getBoundingClientRect()) || el.tagName === 'DD' && el.scrollWidth > el.clientWidth + 1)"
+                " .map(el => el.id || el.tagName);"
+                " return {out, wide: document.documentElement.scrollWidth - document.documentElement.clientWidth}; })()"
+            )
+            assert out == {"out": [], "wide": 0}, scheme
+    finally:
+        server.shutdown()
