@@ -1246,11 +1246,9 @@ def _gallery(
     from descent.publish.explorer import sidecar_stats
 
     cards = []
+    by_name = {v.name: e for v, e in shown}
     for compare_entry in compares:
-        first = Config.from_mapping(next(iter(shown))[1]["config"]) if shown else None
-        params = {"learning rates": ", ".join(f"{lr:g}" for lr in compare_entry["lrs"])}
-        if first is not None:
-            params.update({"optimizer": first.optimizer, "steps": first.steps})
+        params = _compare_params(compare_entry, by_name)
         cards.append(
             {
                 "name": compare_entry["name"],
@@ -1302,7 +1300,7 @@ def _gallery(
     return write_gallery(
         out,
         cards,
-        title=title or "Gradient descent: learning rates compared",
+        title=title or _page_title(sweep_keys),
         subtitle=f"1-D linear regression by gradient descent, lr = {lrs}" if lrs else "1-D linear regression",
         loss_plot=_loss_plots(compares),
         sweep_keys=tuple(sweep_keys),
@@ -1322,6 +1320,37 @@ def _loss_plots(compares: Sequence[dict]) -> dict[str, str] | None:
         if rest(entry) == rest(compares[0]):
             plots.setdefault((entry.get("render") or {}).get("theme", "dark"), entry["loss_plot"])
     return plots
+
+
+def _compare_params(entry: dict, variants: dict[str, dict]) -> dict[str, str]:
+    """A comparison card's parameters: the values it compares, what its runs share, their optimizer and steps."""
+    by = entry.get("by", "lr")
+    group = {k: x for k, x in (entry.get("group") or {}).items() if k != "theme"}
+    configs = [Config.from_mapping(variants[m]["config"]) for m in entry.get("members") or () if m in variants]
+    if by == "lr":
+        params = {"learning rates": ", ".join(f"{lr:g}" for lr in entry["lrs"])}
+    else:
+        values = [getattr(c, by) for c in configs if hasattr(c, by)] or list(entry.get("labels") or ())
+        text = ", ".join(dict.fromkeys(f"{x:g}" if isinstance(x, float) else str(x) for x in values))
+        params = {_BY_WORDS.get(by, by).lower(): text}
+    for k, x in group.items():
+        params["learning rate" if k == "lr" else k] = f"{x:g}" if isinstance(x, float) else str(x)
+    if configs and by != "lr" and "lr" not in group:
+        params["learning rate"] = ", ".join(dict.fromkeys(f"{c.lr:g}" for c in configs))
+    if configs and by != "optimizer" and "optimizer" not in group:
+        params["optimizer"] = ", ".join(dict.fromkeys(c.optimizer for c in configs))
+    if configs and by != "steps" and "steps" not in group:
+        params["steps"] = ", ".join(dict.fromkeys(str(c.steps) for c in configs))
+    return params
+
+
+def _page_title(sweep_keys: Sequence[str]) -> str:
+    """The page's heading from what was swept: "learning rates compared", "optimizers and learning rates …"."""
+    words = [("learning rates" if k == "lr" else _BY_WORDS.get(k, k).lower()) for k in sweep_keys if k != "theme"]
+    if not words:
+        return "Gradient descent"
+    listed = " and ".join(words) if len(words) < 3 else ", ".join(words[:-1]) + " and " + words[-1]
+    return f"Gradient descent: {listed} compared"
 
 
 def _compare_title(entry: dict) -> str:

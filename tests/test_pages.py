@@ -265,3 +265,22 @@ def test_clip_text_colours_meet_4_5_to_1(theme):
     pairs = [(th.text, th.background), (th.muted, th.background), (th.text, th.panel), (th.muted, th.panel)]
     for fg, bg in [*pairs, (th.warn_text, th.warn)]:  # and the divergence banner
         assert contrast(fg, bg) >= 4.5, f"{theme}: {fg} on {bg} is {contrast(fg, bg):.2f}:1"
+
+
+def test_a_sweep_over_optimizers_says_what_it_compares(tmp_path):
+    """The page's heading names the swept keys, and the comparison card lists the optimizers it compares and
+    the learning rate they share (it listed "learning rates 0.1, 0.1" and the first run's optimizer only)."""
+    out = tmp_path / "out"
+    args = ["batch", "--sweep", "optimizer=sgd,adam", "--lr", "0.1", "--steps", "3", "--jobs", "1"]
+    r = CliRunner().invoke(cli, [*args, "--out-dir", str(out), *QUICK])
+    assert r.exit_code == 0, r.output
+    manifest = json.loads((out / "manifest.json").read_text())
+    page = (out / "index.html").read_text()
+    words = {"optimizer": "optimizers", "lr": "learning rates"}
+    assert re.search(r"<h1>(.*?)</h1>", page).group(1) == (
+        "Gradient descent: " + " and ".join(words[k] for k in manifest["sweep_keys"]) + " compared"
+    )
+    compare = manifest["compares"][0]
+    card = re.search(rf'<article class="card wide" id="{compare["name"]}".*?</article>', page, re.S).group(0)
+    rows = dict(re.findall(r'<tr><th scope="row">(.*?)</th><td>(.*?)</td></tr>', card))
+    assert rows == {"optimizers": "sgd, adam", "learning rate": "0.1", "steps": "3"}
