@@ -223,6 +223,33 @@ def test_each_card_offers_the_snippets_escaped(tmp_path):
     assert '<a href="a.transcript.html">Transcript</a>' in page
 
 
+def test_a_users_index_html_is_never_replaced(tmp_path):
+    """The folder's own index.html (a course's page, a link) stays as it is: the gallery goes to gallery.html,
+    rewritten on the next run; a gallery descent wrote is rewritten in place; with both names taken: one error."""
+    from descent.outputs.files import RenderError
+
+    mine = b"<!doctype html><h1>My course</h1>"
+    (tmp_path / "index.html").write_bytes(mine)
+    first = write_gallery(tmp_path, [card("a", 0.1)], "T", "S")
+    assert first == tmp_path / "gallery.html" and "a.mp4" in first.read_text()
+    assert write_gallery(tmp_path, [card("b", 0.2)], "T", "S") == first and "b.mp4" in first.read_text()
+    assert (tmp_path / "index.html").read_bytes() == mine
+    ours = tmp_path / "ours"
+    ours.mkdir()
+    (ours / "index.html").write_text(gallery_page([card("a", 0.1)], "T", "S"))
+    assert write_gallery(ours, [card("b", 0.2)], "T", "S") == ours / "index.html"
+    assert "b.mp4" in (ours / "index.html").read_text() and not (ours / "gallery.html").exists()
+    (tmp_path / "gallery.html").write_bytes(mine)
+    with pytest.raises(RenderError, match="not descent's pages"):
+        write_gallery(tmp_path, [card("a", 0.1)], "T", "S")
+    assert (tmp_path / "index.html").read_bytes() == mine == (tmp_path / "gallery.html").read_bytes()
+    linked = tmp_path / "linked"
+    linked.mkdir()
+    (linked / "index.html").symlink_to(tmp_path / "index.html")
+    assert write_gallery(linked, [card("a", 0.1)], "T", "S") == linked / "gallery.html"
+    assert (linked / "index.html").is_symlink() and (tmp_path / "index.html").read_bytes() == mine
+
+
 # -- contrast --------------------------------------------------------------------------------------
 def luminance(hex_: str) -> float:
     rgb = [int(hex_.lstrip("#")[i : i + 2], 16) / 255 for i in (0, 2, 4)]

@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from descent.outputs.files import atomic_write, is_plain_name
+from descent.outputs.files import RenderError, atomic_write, is_plain_name
 from descent.publish.embed import embed_snippets
 from descent.publish.lesson import page_env
 
@@ -291,14 +291,45 @@ def write_gallery(
     Returns
     -------
     Path
-        ``index.html`` (rewritten only when it changed).
+        ``index.html`` (rewritten only when it changed), or ``gallery.html`` when the folder's
+        ``index.html`` is not a page descent wrote (it is never replaced).
+
+    Raises
+    ------
+    RenderError
+        Neither name is free or descent's.
     """
     data = gallery_page(entries, title, subtitle, loss_plot, sweep_keys=sweep_keys).encode("utf-8")
-    index = Path(out_dir) / "index.html"
-    try:
-        st = index.lstat()
-        if stat.S_ISREG(st.st_mode) and st.st_size == len(data) and index.read_bytes() == data:
+    for name in PAGE_NAMES:
+        index = Path(out_dir) / name
+        try:
+            st = index.lstat()
+        except FileNotFoundError:
+            return atomic_write(index, data)
+        except OSError:
+            continue
+        if not stat.S_ISREG(st.st_mode) or not _ours(index):
+            continue  # the user's page (or link, or folder): never replaced
+        if st.st_size == len(data) and index.read_bytes() == data:
             return index  # unchanged: not rewritten (and a page of another size is never read)
+        return atomic_write(index, data)
+    raise RenderError(
+        f"{' and '.join(PAGE_NAMES)} in {str(out_dir)!r} are not descent's pages: "
+        "move them, or publish into another folder"
+    )
+
+
+#: Where the gallery goes: ``index.html``, or beside it when the folder's ``index.html`` is someone else's.
+PAGE_NAMES = ("index.html", "gallery.html")
+_MARK = b'<meta name="generator" content="descent">'
+
+
+def _ours(page: Path) -> bool:
+    """Whether ``page`` is a gallery descent wrote: it carries descent's generator mark (a page from before
+    the mark: its cards and their download links), read from its first 64 KiB only."""
+    try:
+        with open(page, "rb") as fh:
+            head = fh.read(65536)
     except OSError:
-        pass
-    return atomic_write(index, data)
+        return False
+    return _MARK in head or (b'<article class="card' in head and b"Download the video</a>" in head)
