@@ -93,6 +93,21 @@ def test_a_transcript_tells_a_divergence_and_a_comparison():
     assert "Step 3: lr 0.1 loss = " in both
 
 
+def test_a_comparison_of_optimizers_names_its_runs_as_the_legend_does():
+    """Two runs at the same lr (sgd, adam): the captions and the transcript name them sgd and adam (they read
+    "lr 0.1 loss = …; lr 0.1 loss = …", two runs with one name)."""
+    from descent.publish.captions import vtt_cues
+
+    runs = [train(Config(lr=0.1, steps=4, optimizer=o)) for o in ("sgd", "adam")]
+    last = vtt_cues("compare", runs, {"compare_by": "optimizer"})[-1][2]
+    assert last == f"Step 4: sgd loss = {runs[0].loss[-1]:.4g}; adam loss = {runs[1].loss[-1]:.4g}"
+    meta = sidecar(runs, scene="compare")
+    meta["render"]["scene_options"] = {"compare_by": "optimizer"}
+    md = clip_transcript_markdown(meta)
+    assert "sgd: learning rate 0.1 (sgd)" in md and "adam: learning rate 0.1 (adam)" in md
+    assert "Step 4: sgd loss = " in md and "lr 0.1 loss" not in md
+
+
 def test_a_narrated_clip_transcript_gives_the_spoken_lines_with_their_times():
     t = train(Config(steps=5))
     lines = [

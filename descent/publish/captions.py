@@ -45,8 +45,10 @@ def _stamp(seconds: float) -> str:
 def vtt_cues(scene: str, traces: Sequence[Trace], scene_options: dict | None = None) -> list[tuple[float, float, str]]:
     """One cue per state shown: when the header switches to step k, until the next."""
     from descent.scenes import scene_class
+    from descent.scenes.compare import run_label
 
     cls = type("Timing", (scene_class(scene),), dict(scene_options or {}))
+    by = getattr(cls, "compare_by", "lr")
     main = max(traces, key=lambda t: t.n_states)
     start, descent, total = cls.schedule(traces)
     keys = key_steps(main.last_k, cls.max_keys)
@@ -55,8 +57,8 @@ def vtt_cues(scene: str, traces: Sequence[Trace], scene_options: dict | None = N
     for i, k in enumerate(keys):
         begin = 0.0 if i == 0 else start + (i - 0.5) / t_max * descent
         end = total if i == len(keys) - 1 else start + (i + 0.5) / t_max * descent
-        if len(traces) > 1:
-            parts = [f"lr {t.config.lr:g} loss = {fmt_num(t.loss[min(k, t.last_k)])}" for t in traces]
+        if len(traces) > 1:  # each run named as the clip's legend names it (sgd, adam; lr 0.1, lr 0.2; …)
+            parts = [f"{run_label(t.config, by)} loss = {fmt_num(t.loss[min(k, t.last_k)])}" for t in traces]
             text = f"Step {k}: " + "; ".join(parts)
         else:
             text = f"Step {k}: w = {fmt_num(main.w[k])}, b = {fmt_num(main.b[k])}, loss = {fmt_num(main.loss[k])}"

@@ -166,6 +166,7 @@ def clip_transcript(meta: dict) -> dict[str, Any]:
     from descent.publish.captions import vtt_cues
     from descent.publish.explorer import run_stats
     from descent.scenes import SCENES
+    from descent.scenes.compare import run_label
     from descent.scenes.script import clip_script
     from descent.trainer import Trace
 
@@ -193,10 +194,13 @@ def clip_transcript(meta: dict) -> dict[str, Any]:
             notes.append("the end: the clip holds this state")
         moments.append({"start": begin, "text": text + "".join(f"; {n}" for n in notes) + "."})
     runs = []
+    by = options.get("compare_by", "lr") if len(traces) > 1 else "lr"
     for t in traces:
         st = run_stats(t)
         c = t.config
         sentence = f"Learning rate {c.lr:g} ({c.optimizer}), starting at w = {_num(c.w0)}, b = {_num(c.b0)}"
+        if by != "lr":  # the run as the clip's legend names it: sgd, momentum 0.9, batch 8, …
+            sentence = f"{run_label(c, by)}: {sentence[0].lower()}{sentence[1:]}"
         if st["lr_max"]:
             sentence += f"; lr/lr_max = {st['lr_ratio']:.2f} (lr_max = {_num(st['lr_max'])})"
         sentence += f"; the lowest possible loss L* = {_num(st['l_opt'])}."
