@@ -1216,7 +1216,8 @@ def _compare(
                 names["webm"] = transcode_webm(res.mp4, new / f"{name}.webm").name
             if r["gif"]:
                 names["gif"] = make_gif(res.mp4, new / f"{name}.gif", r["gif_max_bytes"]).name
-            plot = render_loss_plot(traces, new / f"{name}_loss.png", theme=r["theme"])
+            by = scene_options.get("compare_by", "lr")
+            plot = render_loss_plot(traces, new / f"{name}_loss.png", theme=r["theme"], by=by)
         entry = {
             "name": name,
             "digest": digest,

@@ -108,6 +108,19 @@ def test_a_comparison_of_optimizers_names_its_runs_as_the_legend_does():
     assert "Step 4: sgd loss = " in md and "lr 0.1 loss" not in md
 
 
+def test_the_loss_plot_of_an_optimizer_comparison_names_the_optimizers(tmp_path, monkeypatch):
+    """The loss plot's legend names each run as the comparison clip does (it said "lr 0.1" for both)."""
+    import descent.scenes.compare as compare
+    from descent.publish.lossplot import render_loss_plot
+
+    named = []
+    real = compare.run_label
+    monkeypatch.setattr(compare, "run_label", lambda c, by="lr": named.append(real(c, by)) or named[-1])
+    runs = [train(Config(lr=0.1, steps=4, optimizer=o)) for o in ("sgd", "adam")]
+    plot = render_loss_plot(runs, tmp_path / "p.png", width=320, by="optimizer")
+    assert plot.is_file() and named == ["sgd", "adam"]
+
+
 def test_a_narrated_clip_transcript_gives_the_spoken_lines_with_their_times():
     t = train(Config(steps=5))
     lines = [

@@ -13,8 +13,11 @@ from .video import staged_path
 __all__ = ["render_loss_plot"]
 
 
-def render_loss_plot(traces: Sequence[Trace], dst: Path, theme: str = "dark", width: int = 1280) -> Path:
-    """A still picture of every run's loss curve on one axis (the lab's LOSS vs LOSS2 plot)."""
+def render_loss_plot(
+    traces: Sequence[Trace], dst: Path, theme: str = "dark", width: int = 1280, by: str = "lr"
+) -> Path:
+    """A still picture of every run's loss curve on one axis (the lab's LOSS vs LOSS2 plot); the legend
+    names each run along ``by`` as the comparison clip does (``lr 0.1``, ``sgd``, ``momentum 0.9``)."""
     from manim import tempconfig
     from manim.camera.camera import Camera
     from PIL import Image
@@ -45,7 +48,7 @@ def render_loss_plot(traces: Sequence[Trace], dst: Path, theme: str = "dark", wi
         panel.show_step(states)
         panel.show(states)
         corner = panel.axes.c2p(panel.x_range[1], panel.y_range[1])
-        legend = Legend(ctx, runs, [corner[0] - 4.3, corner[1] - 0.15, 0])
+        legend = Legend(ctx, runs, [corner[0] - 4.3, corner[1] - 0.15, 0], by)
         legend.show_step(states)
         cam = Camera()  # a still: one capture, no scene, no video
         cam.capture_mobjects([panel.static, panel.stepwise, panel.dynamic, legend.static, legend.stepwise])
