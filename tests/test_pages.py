@@ -244,6 +244,21 @@ def test_embed_snippets_for_every_site():
     assert "Captions: upload c.vtt" in snippets["lms"]["code"]
 
 
+@pytest.mark.parametrize("label", ["Use ```code``` here", "ends in a backslash \\", "quotes \"\"\" and '''"])
+def test_snippets_survive_a_label_with_backticks_quotes_and_backslashes(label):
+    """A clip's title goes into every snippet: the MyST fence stays longer than any run of backticks in it (a
+    ``` in the title closed the raw block early), and the Jupyter cell is valid Python giving back the tag."""
+    snippets = {s["key"]: s for s in embed_snippets({"mp4": "a.mp4", "poster": "a.png"}, label)}
+    lines = snippets["myst"]["code"].split("\n")
+    fence = re.match(r"`+", lines[0]).group(0)
+    assert lines[0] == fence + "{raw} html" and lines[-1] == fence and len(fence) >= 3
+    assert all(fence not in line for line in lines[1:-1])
+    namespace = {"HTML": lambda text: text}
+    cell = snippets["jupyter"]["code"].replace("from IPython.display import HTML\n", "")
+    exec(compile(cell.replace('HTML(r"""', 'shown = HTML(r"""'), "cell", "exec"), namespace)
+    assert namespace["shown"].strip() == snippets["mkdocs"]["code"]
+
+
 def test_each_card_offers_the_snippets_escaped(tmp_path):
     page = write_gallery(tmp_path, [card("a", 0.1)], "T", "S").read_text()
     assert page.count("<pre data-snippet=") == 5

@@ -19,6 +19,7 @@ Examples
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Mapping
 
 from descent.outputs.files import is_plain_name
@@ -124,6 +125,8 @@ def embed_snippets(
         "# the files sit beside the notebook (paths are relative to it)\n"
         f'HTML(r"""\n{tag}\n""")'
     )
+    # a MyST fence longer than any run of backticks in the tag (a title may hold ```)
+    fence = "`" * max(3, 1 + max((len(run) for run in re.findall(r"`+", tag)), default=0))
     upload = [
         f"Video: upload {mp4} (H.264 MP4); leave it to start when the student presses play.",
         f"Captions: upload {vtt} as the video's captions (WebVTT, English, label “{captions_label}”)."
@@ -144,7 +147,7 @@ def embed_snippets(
             "key": "myst",
             "title": "MyST / Sphinx",
             "note": "Copy the files into a folder listed in html_extra_path (conf.py), beside the built page.",
-            "code": f"```{{raw}} html\n{tag}\n```",
+            "code": f"{fence}{{raw}} html\n{tag}\n{fence}",
         },
         {
             "key": "mkdocs",
