@@ -1274,7 +1274,7 @@ def _gallery(
                 "title": ", ".join(
                     [
                         f"lr = {c.lr:g}",
-                        *(f"{k} = {x:g}" if isinstance(x, float) else f"{k} = {x}" for k, x in swept.items()),
+                        *(_swept_text(k, x) for k, x in swept.items()),
                     ]
                 ),
                 # the explorer's numbers, from the sidecar as the manifest recorded it (size and SHA-256)
@@ -1343,6 +1343,13 @@ def _compare_params(entry: dict, variants: dict[str, dict]) -> dict[str, str]:
     if configs and by != "steps" and "steps" not in group:
         params["steps"] = ", ".join(dict.fromkeys(str(c.steps) for c in configs))
     return params
+
+
+def _swept_text(key: str, value: object) -> str:
+    """A swept key's value in a card's title: ``momentum = 0.9``, ``full batch``, ``optimizer = adam``."""
+    if key == "batch_size":
+        return "full batch" if value is None else f"batch size {value}"
+    return f"{key} = {value:g}" if isinstance(value, float) else f"{key} = {value}"
 
 
 def _page_title(sweep_keys: Sequence[str]) -> str:

@@ -259,6 +259,20 @@ def test_snippets_survive_a_label_with_backticks_quotes_and_backslashes(label):
     assert namespace["shown"].strip() == snippets["mkdocs"]["code"]
 
 
+def test_the_full_batch_is_named_so_not_none():
+    """A sweep over batch_size=full,8: the explorer's choice and the card's title say "full batch" (they said
+    "None")."""
+    from descent.batch import _swept_text
+
+    entries = [card("f", 0.1, sweep={"batch_size": None}), card("e", 0.1, sweep={"batch_size": 8})]
+    page = gallery_page(entries, "T", "S")
+    data = json.loads(re.search(r'<script type="application/json" id="explorer-data">(.*?)</script>', page).group(1))
+    assert data["keys"][0]["texts"] == ["full batch", "8"]
+    assert re.findall(r'<option value="\d"[^>]*>(.*?)</option>', page) == ["full batch", "8"]
+    assert [_swept_text("batch_size", None), _swept_text("batch_size", 8)] == ["full batch", "batch size 8"]
+    assert _swept_text("momentum", 0.9) == "momentum = 0.9"
+
+
 def test_each_card_offers_the_snippets_escaped(tmp_path):
     page = write_gallery(tmp_path, [card("a", 0.1)], "T", "S").read_text()
     assert page.count("<pre data-snippet=") == 5

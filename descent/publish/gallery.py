@@ -50,7 +50,9 @@ def _numeric(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _fmt(value: object) -> str:
+def _fmt(value: object, key: str = "") -> str:
+    if value is None:  # an unset key: the full batch (batch_size), else "none"
+        return "full batch" if key == "batch_size" else "none"
     if _numeric(value):
         return f"{value:g}"
     return str(value)
@@ -175,7 +177,7 @@ def _explorer(cards: list[dict[str, Any]], sweep_keys: Sequence[str] | None) -> 
                 "label": _KEY_LABELS.get(k, k),
                 "numeric": numeric,
                 "values": values,
-                "texts": [_fmt(v) for v in values],
+                "texts": [_fmt(v, k) for v in values],
             }
         )
     if not keys:
