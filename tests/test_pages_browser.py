@@ -349,3 +349,39 @@ def test_nothing_overflows_the_page_on_a_phone(folder, browser, tmp_path):
             assert out == {"out": [], "wide": 0}, scheme
     finally:
         server.shutdown()
+
+
+def test_a_pasted_snippet_fits_a_phone(folder, browser, tmp_path):
+    """The plain-HTML snippet pasted as it is into a bare page 390 px wide: the video (854 px by its
+    attributes) and the GIF shrink to the page, keeping their shape; nothing scrolls sideways."""
+    from descent.publish.embed import embed_snippets
+
+    manifest = json.loads((folder / "manifest.json").read_text())
+    e = manifest["variants"]["fit_lr0.1"]
+    files = dict(e["files"])
+    files["gif"] = "clip.gif"
+    shutil.copyfile(folder / files["poster"], tmp_path / "clip.gif")  # a still stands in for the GIF
+    for name in e["files"].values():
+        shutil.copyfile(folder / name, tmp_path / name)
+    code = embed_snippets(files, "lr = 0.1", width=e["width"], height=e["height"])[0]["code"]
+    (tmp_path / "course.html").write_text(
+        f"<!doctype html><html lang=en><meta name=viewport content='width=device-width'>"
+        f"<title>Course</title><body>{code}</body></html>"
+    )
+    server, root = serve(tmp_path)
+    try:
+        page = browser.page()
+        page.send(
+            "Emulation.setDeviceMetricsOverride", {"width": 390, "height": 844, "deviceScaleFactor": 1, "mobile": True}
+        )
+        page.goto(f"{root}/course.html")
+        page.evaluate("new Promise(r => { const i = document.querySelector('img'); i.complete ? r() : i.onload = r; })")
+        sizes = page.evaluate(
+            "[...document.querySelectorAll('video, img')].map(el => { const r = el.getBoundingClientRect();"
+            " const page = document.documentElement.clientWidth;"
+            " return [el.tagName, r.right <= page, Math.round(r.width / r.height * 9)]; })"
+        )
+        assert sizes == [["VIDEO", True, 16], ["IMG", True, 16]]
+        assert page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth") == 0
+    finally:
+        server.shutdown()

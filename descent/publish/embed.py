@@ -62,7 +62,8 @@ def video_html(
     names = {k: v for k, v in files.items() if is_plain_name(v)}
     if not names.get("mp4") or not names.get("poster"):
         raise ValueError("a clip to embed needs an mp4 and a poster with plain file names")
-    size = f' width="{width}" height="{height}"' if width and height else ""
+    # its size for the layout before it loads, never wider than the page it is pasted into (a phone)
+    size = f' width="{width}" height="{height}" style="max-width:100%;height:auto"' if width and height else ""
     lines = [
         f'<video controls preload="metadata" playsinline poster="{_attr(names["poster"])}"{size} '
         f'aria-label="{_attr(label)}">'
@@ -111,12 +112,13 @@ def embed_snippets(
     tag = video_html(files, label, width=width, height=height, captions_label=captions_label)
     names = {k: v for k, v in files.items() if is_plain_name(v)}
     plain = tag
+    fit = f' width="{width}" height="{height}" style="max-width:100%;height:auto"' if width and height else ""
     if names.get("gif"):  # for a site that takes no video: the GIF, still for readers who ask for less motion
         plain += (
             "\n<!-- or, where video is not allowed: the GIF, still for readers who ask for less motion -->\n"
             "<picture>\n"
             f'  <source srcset="{_attr(names["poster"])}" media="(prefers-reduced-motion: reduce)">\n'
-            f'  <img src="{_attr(names["gif"])}" alt="{_attr(label)}" loading="lazy">\n'
+            f'  <img src="{_attr(names["gif"])}" alt="{_attr(label)}" loading="lazy"{fit}>\n'
             "</picture>"
         )
     mp4, poster, vtt = names["mp4"], names["poster"], names.get("vtt")
