@@ -27,6 +27,7 @@ import logging
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -237,11 +238,36 @@ class DaskExecutor:
             fut = self.client.submit(remote_render, remote, key=f"descent-{job['name']}-{os.urandom(4).hex()}")
             self.futures[fut.key] = fut
             by_key[fut.key] = job
-        for fut in distributed.as_completed(list(self.futures.values())):
-            job = by_key[fut.key]
-            self.futures.pop(fut.key, None)
-            status, payload = self._collect(fut, job)
-            on_done(status, job["name"], payload)
+        idle_since: float | None = None
+        while self.futures:
+            try:
+                done = distributed.wait(list(self.futures.values()), timeout=2, return_when="FIRST_COMPLETED").done
+            except TimeoutError:
+                done = set()
+            for fut in done:
+                job = by_key[fut.key]
+                self.futures.pop(fut.key, None)
+                status, payload = self._collect(fut, job)
+                on_done(status, job["name"], payload)
+            if done:
+                idle_since = None
+                continue
+            # no worker left (all died and none came back): report what is outstanding, never wait forever
+            if self._live_workers() > 0:
+                idle_since = None
+            elif idle_since is None:
+                idle_since = time.monotonic()
+            elif time.monotonic() - idle_since > max(CONNECT_TIMEOUT, 120.0):  # a restart may be slow
+                for key in list(self.futures):
+                    on_done("error", by_key[key]["name"], {"reason": "no Dask worker is left to run it"})
+                self.stop()
+                return
+
+    def _live_workers(self) -> int:
+        try:
+            return len(self.client.scheduler_info().get("workers", {}))
+        except Exception:
+            return 0
 
     def _collect(self, fut: Any, job: dict) -> tuple[str, dict]:
         """The task's row, its files written into the job's work folder; or why not."""
