@@ -123,3 +123,14 @@ def test_a_trace_displays_as_a_table_with_its_loss_curve():
     assert ys == sorted(ys)  # the loss falls at every step: the curve goes down the picture
     wild = train(Config(lr=1.5, steps=12))._repr_html_()
     assert re.search(r"<th[^>]*>diverged</th><td>at step 6: the loss exceeded 1e12</td>", wild)
+
+
+def test_a_long_trace_displays_a_bounded_loss_curve():
+    """2 000 steps: the curve keeps each pixel column's lowest and highest point (it wrote every step: a run of
+    100 000 gave a megabyte of notebook output), from step 0 to the last step, and still going down."""
+    page = train(Config(lr=0.2, steps=2_000))._repr_html_()
+    points = [tuple(map(float, p.split(","))) for p in re.search(r'<polyline points="([^"]+)"', page).group(1).split()]
+    assert 2 < len(points) <= 2 * 304 + 2 and len(page) < 20_000
+    assert points[0][0] == 28.0 and points[-1][0] == 332.0
+    assert [x for x, _ in points] == sorted(x for x, _ in points)
+    assert [y for _, y in points] == sorted(y for _, y in points)  # the loss only falls: the curve only goes down

@@ -178,11 +178,20 @@ class Trace:
             lo, hi = math.log10(float(finite.min())), math.log10(float(finite.max()))
             hi = hi if hi > lo else lo + 1
             n = max(self.last_k, 1)
+            steps = np.nonzero(np.isfinite(loss) & (loss > 0))[0]
+            cols = width - 2 * pad
+            if steps.size > 2 * cols:  # a long run: each pixel column's lowest and highest point, in order
+                starts = np.searchsorted(steps * cols // n, np.arange(cols + 1))
+                keep = {int(steps[0]), int(steps[-1])}
+                for a, z in zip(starts[:-1], np.append(starts[1:-1], steps.size), strict=True):
+                    if z > a:
+                        inside = steps[a:z]
+                        keep.update((int(inside[np.argmin(loss[inside])]), int(inside[np.argmax(loss[inside])])))
+                steps = np.array(sorted(keep))
+            span = height - 2 * pad
             points = " ".join(
-                f"{pad + k / n * (width - 2 * pad):.1f},"
-                f"{height - pad - (math.log10(v) - lo) / (hi - lo) * (height - 2 * pad):.1f}"
-                for k, v in enumerate(loss)
-                if math.isfinite(v) and v > 0
+                f"{pad + k / n * cols:.1f},{height - pad - (math.log10(loss[k]) - lo) / (hi - lo) * span:.1f}"
+                for k in steps
             )
             label = f"Loss against step, log scale: from {num(float(loss[0]))} to {num(float(loss[-1]))}"
             svg = (
