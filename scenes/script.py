@@ -637,7 +637,7 @@ def clip_script(traces: Sequence[Trace]) -> Script:
                 f"After {steps_text(t.last_k)}, w = {_n(t.w[-1])} and b = {_n(t.b[-1])}, at a cost of "
                 f"{_n(loss[-1])}; the lowest possible is {_n(l_opt, 3)}."
             )
-    else:
+    elif len({r.config.lr for r in traces}) == len(traces) or len({r.config for r in traces}) < len(traces):
         lrs = _and([f"{r.config.lr:g}" for r in traces])
         start = (
             f"{len(traces)} runs from the same start, w = {_n(t.w[0])} and b = {_n(t.b[0])}, with learning rates {lrs}."
@@ -645,6 +645,22 @@ def clip_script(traces: Sequence[Trace]) -> Script:
         descent = "They step down the same surface, each with its own stride."
         k = min(r.last_k for r in traces)
         costs = _and([f"at {r.config.lr:g} the cost is {_n(r.loss[min(k, r.last_k)])}" for r in traces])
+        end = f"After {steps_text(k)}, {costs}."
+    else:  # runs that share a learning rate (sgd and adam, two momentum values): named as the legend names them
+        from descent.scenes.compare import run_label
+
+        by = next(
+            key
+            for key in ("optimizer", "momentum", "batch_size", "steps", "w0", "b0", "lr")
+            if len({getattr(r.config, key) for r in traces}) > 1
+        )
+        names = [run_label(r.config, by) for r in traces]
+        where = "different starts" if by in ("w0", "b0") else f"w = {_n(t.w[0])} and b = {_n(t.b[0])}"
+        start = f"{len(traces)} runs from {where}: {_and(names)}."
+        descent = "They step down the same surface, each in its own way."
+        k = min(r.last_k for r in traces)
+        pairs = zip(names, traces, strict=True)
+        costs = _and([f"with {name} the cost is {_n(r.loss[min(k, r.last_k)])}" for name, r in pairs])
         end = f"After {steps_text(k)}, {costs}."
     lines = [("clip.start", start), ("clip.descent", descent), ("clip.end", end)]
     title = "Gradient descent compared" if len(traces) > 1 else "Gradient descent fits a line"

@@ -106,6 +106,9 @@ def test_a_comparison_of_optimizers_names_its_runs_as_the_legend_does():
     md = clip_transcript_markdown(meta)
     assert "sgd: learning rate 0.1 (sgd)" in md and "adam: learning rate 0.1 (adam)" in md
     assert "Step 4: sgd loss = " in md and "lr 0.1 loss" not in md
+    # the clip's script (its narration, the transcript's closing lines) too: not "learning rates 0.1 and 0.1"
+    assert "2 runs from w = −15 and b = −10: sgd and adam." in md and "0.1 and 0.1" not in md
+    assert f"with sgd the cost is {runs[0].loss[-1]:.4g} and with adam the cost is {runs[1].loss[-1]:.4g}" in md
 
 
 def test_the_loss_plot_of_an_optimizer_comparison_names_the_optimizers(tmp_path, monkeypatch):
