@@ -630,6 +630,8 @@ class TrainingChapter(LessonChapter):
         self.loss = LossPanel(self.ctx, lay["loss"])
         self.arrow = GradientArrow(self.ctx, self.contour)
         self.readout = UpdateReadout(self.ctx, lay["readout"])
+        # the arrow is drawn over the map for the first steps: the minimum's label keeps clear of it
+        self.contour.clear_minimum_label(self.arrow.swept_points(early_step(self.runs.main)))
         self.panels = [self.header, self.data, self.contour, self.loss, self.readout, self.arrow]
         self.tracker = ValueTracker(0.0)
         self.driver = StepDriver(self.ctx.clock, self.panels)

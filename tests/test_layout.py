@@ -15,6 +15,8 @@ from manim import DL, UR, Mobject, RoundedRectangle, Text, VGroup
 from descent.scenes.compare import CompareScene
 from descent.scenes.fit import FitScene
 from descent.scenes.panels import ContourPanel, DataPanel, Panel
+from descent.scenes.panels.contour import LABEL_BUFFS
+from descent.scenes.panels.gradient import GradientArrow
 from descent.trainer import Config, train
 
 from .conftest import build_scene
@@ -199,6 +201,17 @@ def test_legends_and_the_minimum_label_leave_the_paths_in_sight(case):
             assert not np.any(inside & far), f"{case} at {f:.0%}: the {name} covers {int(np.sum(inside & far))} states"
 
 
+@pytest.mark.parametrize("case", list(CASES))
+def test_the_minimum_label_sits_by_its_marker(case):
+    """Near enough to read as the marker's own (a 6-run map once pushed it 1.3 units away)."""
+    cls, kw = CASES[case]
+    kw = dict(kw)
+    scene, group = build_scene(cls, kw.pop("trace", None), **kw)
+    for f in sampled(scene, group, (0.0, 1.0)):
+        away = gap(bbox(scene.contour.opt_label), bbox(scene.contour.star))
+        assert away <= LABEL_BUFFS[-1] + 0.05, f"{case} at {f:.0%}: the minimum label is {away:.2f} from its marker"
+
+
 # -- axis labels ---------------------------------------------------------------------------------------
 def frame_of(panel) -> tuple[np.ndarray, np.ndarray]:
     ax = panel.axes
@@ -277,6 +290,32 @@ def test_surface_scene_flat_panels_keep_apart(theme):
     assert not problems, "\n".join(dict.fromkeys(problems))
 
 
+ARROW_CLEARANCE = 0.25  # scene units: about the arrow head's width; its outlined shaft nearer than this touches
+
+
+def arrow_problems(label: str, panels, roots) -> list[str]:
+    """The gradient arrow (shaft and head) keeps clear of every text and label box; its level curve
+    passes under none of them (it is drawn over them)."""
+    items = text_boxes(roots, panel_extras(panels))
+    problems = []
+    for p in panels:
+        if not isinstance(p, GradientArrow) or not visible(p.dynamic):
+            continue
+        pts = np.concatenate([m.points[:, :2] for m in (p.shaft, p.tip) if len(m.points)] or [np.zeros((0, 2))])
+        # along the shaft, not only its ends
+        ends = p.shaft.points[[0, -1], :2] if len(p.shaft.points) else np.zeros((0, 2))
+        if len(ends) == 2:
+            pts = np.concatenate([pts, ends[0] + np.linspace(0, 1, 20)[:, None] * (ends[1] - ends[0])])
+        level = p.level.points[:, :2]
+        for n, (lo, hi) in items:
+            near = np.linalg.norm(np.maximum(np.maximum(lo - pts, pts - hi), 0.0), axis=1)
+            if len(near) and near.min() < ARROW_CLEARANCE:
+                problems.append(f"{label}: the gradient arrow comes {near.min():.2f} from {n!r}")
+            if np.any(np.all((level > lo + EPS) & (level < hi - EPS), axis=1)):
+                problems.append(f"{label}: the gradient's level curve runs through {n!r}")
+    return problems
+
+
 @pytest.fixture(scope="module")
 def lesson_runs():
     from descent.lesson import lesson_runs
@@ -303,6 +342,10 @@ def test_lesson_chapters_keep_their_texts_apart_at_every_beat(chapter, lesson_ru
         on_screen = [p for p in panels if id(p.static) in shown or id(p.dynamic) in shown]
         problems.extend(check_frame(f"{chapter} after {line.id}", on_screen, self.mobjects))
         problems.extend(axis_label_problems(on_screen))
+        problems.extend(arrow_problems(f"{chapter} after {line.id}", on_screen, self.mobjects))
+        for p in on_screen:
+            if isinstance(p, ContourPanel) and gap(bbox(p.opt_label), bbox(p.star)) > LABEL_BUFFS[-1] + 0.05:
+                problems.append(f"{chapter} after {line.id}: the minimum label is far from its marker")
 
     cls = type("Probe", (base,), {"runs": lesson_runs, "beat": beat})
     scene = cls()
@@ -310,6 +353,25 @@ def test_lesson_chapters_keep_their_texts_apart_at_every_beat(chapter, lesson_ru
     scene.renderer._original_skipping_status = True
     scene.setup()
     scene.construct()
+    assert not problems, "\n".join(dict.fromkeys(problems))
+
+
+def test_lesson_gradient_arrow_never_runs_into_a_label(lesson_runs):
+    """Chapter 4 moves the arrow with the point for its first steps: in every frame of them (not only at the
+    beats' ends) the arrow stays off every text and label box of the map."""
+    from descent.scenes.lesson import CHAPTER_SCENES
+    from descent.scenes.script import early_step
+
+    scene = type("Probe", (CHAPTER_SCENES["training"],), {"runs": lesson_runs})()
+    scene.setup()
+    roots = [g for p in scene.panels for g in (p.static, p.stepwise, p.dynamic)]
+    last = scene.t_of(scene.ctx.clock, early_step(lesson_runs.main))
+    problems, shown = [], 0
+    for t in np.linspace(0.0, last, 61):
+        scene.driver.push(float(t))
+        shown += scene.arrow.visible
+        problems += arrow_problems(f"training at t={t:.2f}", scene.panels, roots)
+    assert shown > 30
     assert not problems, "\n".join(dict.fromkeys(problems))
 
 

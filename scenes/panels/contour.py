@@ -55,7 +55,11 @@ from .draw import (
     ticks_between,
 )
 
-__all__ = ["ContourPanel"]
+__all__ = ["ContourPanel", "LABEL_BUFFS"]
+
+#: Gaps (scene units) tried between the minimum's label and its marker, nearest first: a label
+#: farther than the last one would no longer read as the marker's.
+LABEL_BUFFS = (0.1, 0.3, 0.5)
 
 
 # -- parameter space ---------------------------------------------------------------
@@ -102,7 +106,12 @@ class ContourPanel(Panel):
             Line(centre + DOWN * 0.16, centre + DOWN * 0.26, color=th.optimum, stroke_width=3),
         )
         star[0].move_to(centre)
-        opt_text = label(f"minimum  L* = {fmt_num(l_opt, 3)}", th, th.sizes.marker, th.optimum)
+        # two short lines, not one long one: a box that fits beside the marker on a narrow map too
+        # (one line 2.3 units wide was pushed a unit or more away from the marker it names)
+        opt_text = VGroup(
+            label("minimum", th, th.sizes.marker, th.optimum),
+            label(f"L* = {fmt_num(l_opt, 3)}", th, th.sizes.marker, th.optimum),
+        ).arrange(DOWN, buff=0.08, aligned_edge=LEFT)
         opt_label = boxed(opt_text, th.background, 0.75, (0.18, 0.14), 0.06)
         self._place_clear(opt_label, star, [p for m in contour_labels for p in _box_points(m)])
         title = label("loss L(w, b) over the parameters", th, th.sizes.panel_title, th.muted)
@@ -239,9 +248,9 @@ class ContourPanel(Panel):
         path_pts = np.array(path).reshape(-1, 2)  # none at all for a path of length 0
         text_pts = np.array([o[:2] for o in others]).reshape(-1, 2)
         best, best_score = None, None
-        for buff in (0.1, 0.45, 0.9):
+        for buff in LABEL_BUFFS:
             for d in (UP, UR, RIGHT, DR, DOWN, DL, LEFT, UL):
-                mob.next_to(anchor, d, buff=buff)
+                mob.next_to(anchor, d, buff=_along(d, buff))
                 self._keep_inside(mob)
                 lo, hi = mob.get_corner(DL)[:2] - 0.12, mob.get_corner(UR)[:2] + 0.12  # a marker's radius
                 # first: cover no other text; then: cover as little path as can be; then: stay far from both
@@ -254,8 +263,14 @@ class ContourPanel(Panel):
                 score = (covered_text, covered_path, buff > 0.1, -dist)
                 if best_score is None or score < best_score:
                     best, best_score = (d, buff), score
-        mob.next_to(anchor, best[0], buff=best[1])
+        mob.next_to(anchor, best[0], buff=_along(best[0], best[1]))
         self._keep_inside(mob)
+
+    def clear_minimum_label(self, points: np.ndarray) -> None:
+        """Place the minimum's label again beside its marker, clear of ``points`` (screen points of
+        something drawn over the map, e.g. the gradient arrow at every state it is shown)."""
+        extra = [np.append(np.asarray(p, dtype=float)[:2], 0.0) for p in np.asarray(points).reshape(-1, 3)]
+        self._place_clear(self.opt_label, self.star, [p for m in self.contour_labels for p in _box_points(m)] + extra)
 
     def keep_clear(self, *mobs: Mobject) -> None:
         """Make room on the map for boxes drawn over it (a legend, a banner): the minimum's label moves
@@ -394,6 +409,11 @@ class ContourPanel(Panel):
                 self.exits[i].set_points_as_corners(
                     [tip, tip - 0.34 * dv + 0.16 * nv, tip - 0.34 * dv - 0.16 * nv, tip]
                 )
+
+
+def _along(direction: np.ndarray, gap: float) -> float:
+    """The ``next_to`` buffer that leaves ``gap`` between two boxes (diagonally, it applies on both axes)."""
+    return gap / math.sqrt(2) if abs(direction[0]) and abs(direction[1]) else gap
 
 
 def _box_points(mob: Mobject) -> list[np.ndarray]:

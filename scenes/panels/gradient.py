@@ -14,7 +14,7 @@ import math
 from collections.abc import Callable, Sequence
 
 import numpy as np
-from manim import VGroup, VMobject
+from manim import DL, UR, VGroup, VMobject
 from numpy.typing import ArrayLike
 
 from descent.trainer import OPTIMIZERS, loss_at
@@ -164,6 +164,28 @@ class GradientArrow(Panel):
         n = float(np.linalg.norm(d))
         return d / n if math.isfinite(n) and n > 0 else None
 
+    def swept_points(self, k_last: float, per_step: int = 8, along: int = 12) -> np.ndarray:
+        """Screen points the arrow covers while the point moves from state 0 to ``k_last``:
+        obstacles for a label placed once (the minimum's), so the arrow never runs into it."""
+        t = self.ctx.trace
+        out = []
+        for kf in np.linspace(0.0, k_last, max(2, int(per_step * k_last) + 1)):
+            k0 = int(min(math.floor(kf), t.n_states - 1))
+            k1 = min(k0 + 1, t.n_states - 1)
+            a = kf - k0
+            w, b = (1 - a) * t.w[k0] + a * t.w[k1], (1 - a) * t.b[k0] + a * t.b[k1]
+            st = State(kf=float(kf), w=float(w), b=float(b), loss=0.0, k_shown=k0)
+            d = self.direction(st) if self.contour.contains(w, b) else None
+            if d is None:
+                continue
+            p = self.contour.map.point(w, b)
+            n = np.array([-d[1], d[0], 0.0])
+            for s in np.linspace(0.0, self.length, along):
+                out.append(p + s * d)
+            tip = p + self.length * d  # the head's two back corners too
+            out += [tip - self.tip_length * d + side * 0.5 * self.tip_width * n for side in (-1, 1)]
+        return np.array(out).reshape(-1, 3)
+
     def level_segments(self, w: float, b: float) -> tuple[np.ndarray, np.ndarray]:
         """The level curve L = L(w, b) clipped to the window: screen segments (starts, ends), each (M, 3)."""
         t = self.ctx.trace
@@ -193,6 +215,9 @@ class GradientArrow(Panel):
         a, z = self.level_segments(st.w, st.b)
         for lo, hi in self.keep_clear(st) if self.keep_clear is not None else ():
             a, z = cut_out(a, z, lo, hi)
+        # the level curve is drawn over the map's labels: it breaks under them, as the map's own contours would
+        for box in (self.contour.opt_label, *self.contour.contour_labels):
+            a, z = cut_out(a, z, box.get_corner(DL)[:2], box.get_corner(UR)[:2])
         self.level.points = _segment_points(a, z)
 
 
