@@ -37,11 +37,14 @@ OKABE_ITO = {
 }
 
 #: Colours for several runs in one clip (comparison), in order; the first is the theme's ``run``.
-#: Found by a search over sRGB for the largest least CIEDE2000 difference under the four visions,
-#: within the contrast limits above; ordered so that every first few are as far apart as they can be.
+#: Found by a search over sRGB for colours at least 20 apart (CIEDE2000, under the four visions)
+#: within the contrast limits above, then ordered (and re-chosen) so that the first two, three and
+#: four differ in hue first, not only in lightness (most comparisons have 2 to 4 runs): dark
+#: yellow, violet, orange-red, mint; light rust, blue, mauve, olive. The fifth and sixth repeat a
+#: hue at another lightness. ``tests/test_palette.py`` measures all of it.
 SERIES = {
-    "dark": ["#F0FF00", "#F02DFF", "#969600", "#69A596", "#D2FFE1", "#FFC3FF"],
-    "light": ["#772200", "#001144", "#996677", "#778800", "#110000", "#0000DD"],
+    "dark": ["#F0FF00", "#AA66FF", "#FF5511", "#AAFFDD", "#FFBBFF", "#66AA88"],
+    "light": ["#772200", "#0000DD", "#996677", "#778800", "#001144", "#110000"],
 }
 
 

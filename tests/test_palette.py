@@ -138,6 +138,32 @@ def test_run_colours_differ_from_the_data_points_in_every_vision(theme):
     assert worst[0] >= MIN_DELTA_E, f"{theme.name}: {worst[1]} vs the points {theme.points}: ΔE {worst[0]:.1f}"
 
 
+COMMON_RUNS = 4  # most comparisons have 2 to 4 runs
+MIN_HUE_GAP = 45.0  # degrees of CIELab hue between any two of the first COMMON_RUNS colours
+MIN_CHROMA = 20.0  # CIELab chroma: enough colourfulness for the hue to be seen at all
+
+
+def lch(colour) -> tuple[float, float, float]:
+    """CIELab lightness, chroma and hue angle (degrees) of a colour, for normal vision."""
+    lightness, a, b = lab(rgb(colour), "normal")[0]
+    return float(lightness), float(np.hypot(a, b)), float(np.degrees(np.arctan2(b, a)) % 360)
+
+
+def hue_gap(a, b) -> float:
+    d = abs(lch(a)[2] - lch(b)[2]) % 360
+    return min(d, 360 - d)
+
+
+def test_the_first_run_colours_differ_in_hue(theme):
+    """ΔE alone lets two runs differ only in lightness (a yellow and an olive: 'the same colour' to a
+    student); the commonest comparisons get colours of different hues, each colourful enough to show it."""
+    first = theme.series[:COMMON_RUNS]
+    for c in first:
+        assert lch(c)[1] >= MIN_CHROMA, f"{theme.name}: {c} has chroma {lch(c)[1]:.0f}: its hue hardly shows"
+    worst = min((hue_gap(a, b), a, b) for a, b in itertools.combinations(first, 2))
+    assert worst[0] >= MIN_HUE_GAP, f"{theme.name}: {worst[1]} and {worst[2]} differ by {worst[0]:.0f}° of hue"
+
+
 def test_run_colours_stand_out_on_the_heat_map_and_the_background(theme):
     heat = heat_colours(theme)
     for c in theme.series[:MOST_RUNS]:
