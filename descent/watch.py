@@ -423,12 +423,17 @@ def watch(
 
     say = say or (lambda m: print(m, file=sys.stderr, flush=True))
     paths = spec.paths
-    changes = _Changes(paths)
+    # a symlink's target is watched too: an edit of the file it points to, in its own folder, is a save
+    targets = [Path(os.path.realpath(p)) for p in paths]
+    changes = _Changes([*paths, *targets])
     observer = Observer()
     for folder in sorted({p.parent for p in paths}):
         if not folder.is_dir():
             raise FileNotFoundError(f"no folder {str(folder)!r} to watch")
         observer.schedule(changes, str(folder), recursive=False)
+    for folder in sorted({t.parent for t in targets} - {p.parent for p in paths}):
+        if folder.is_dir():
+            observer.schedule(changes, str(folder), recursive=False)
     observer.daemon = True
     observer.start()
     child: int | None = None

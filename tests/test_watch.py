@@ -218,3 +218,23 @@ print("ok")
 """
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0 and proc.stdout.strip().endswith("ok"), proc.stderr
+
+
+@pytest.mark.xdist_group("watch")
+def test_a_symlinked_config_is_rendered_again_when_the_file_it_points_to_is_edited(tmp_path):
+    """``lab.toml -> elsewhere/real.toml``: the save happens in the other folder, and is seen."""
+    (tmp_path / "elsewhere").mkdir()
+    real, out = tmp_path / "elsewhere" / "real.toml", tmp_path / "out"
+    real.write_text("lr = 0.1\nsteps = 3\n")
+    (tmp_path / "lab.toml").symlink_to(Path("elsewhere") / "real.toml")
+    w = Watcher(tmp_path, "lab.toml", *TINY, "--out-dir", "out")
+    try:
+        w.wait_for(w.out, "rendered lab.mp4")
+        save_in_place(real, "lr = 0.2\nsteps = 3\n")
+        hit = w.wait_for(w.out, "rendered lab.mp4", 2)[-1]
+        assert "changed lr 0.1 → 0.2" in hit
+        assert sidecar_lr(out) == 0.2
+    finally:
+        code = w.interrupt()
+    assert code in (0, 130), (code, w.err)
+    no_leftovers(tmp_path, out, w)
