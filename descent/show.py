@@ -228,6 +228,9 @@ def show(
             shown_layers = parse_show(layers)
         except (ValueError, TypeError) as exc:
             raise RenderError(f"layers: {exc}") from None
+    if trace is not None and (config or lrs is not None):
+        given = ", ".join([*config, *(["lrs"] if lrs is not None else [])])
+        raise ConfigError(f"{given}: training options go without trace= (the traces given are rendered as they are)")
     if trace is not None:
         traces = [trace] if isinstance(trace, Trace) else list(trace) if isinstance(trace, list | tuple) else None
         if not traces or not all(isinstance(t, Trace) for t in traces):

@@ -71,6 +71,11 @@ def test_show_refuses_bad_options(tmp_path):
         descent.show(lrs=[0.1], out_dir=tmp_path)
     with pytest.raises(descent.RenderError, match="renders a clip"):
         descent.show("lesson", out_dir=tmp_path)
+    run = train(Config(steps=3))
+    with pytest.raises(ConfigError, match="lr, steps: training options go without trace="):
+        descent.show(trace=run, lr=0.5, steps=9, out_dir=tmp_path)  # was rendered, lr and steps ignored
+    with pytest.raises(ConfigError, match="lrs: training options go without trace="):
+        descent.show("compare", trace=[run, run], lrs=[0.1, 0.2], out_dir=tmp_path)
     assert list(tmp_path.iterdir()) == []
 
 
