@@ -85,6 +85,12 @@ class Clip:
         return self.result.poster
 
     def _repr_html_(self) -> str:
+        try:
+            return self._video_html()
+        except OSError as exc:  # the files were moved or deleted since: one line, not a formatter traceback
+            return f"<p>{html.escape(f'{self!r}: its files cannot be read ({exc.strerror or exc})')}</p>"
+
+    def _video_html(self) -> str:
         r = self.result
         a = lambda s: html.escape(s, quote=True)  # noqa: E731
         label = f"descent clip {r.name}"

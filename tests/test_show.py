@@ -46,6 +46,12 @@ def test_show_renders_and_displays_a_linked_video(tmp_path, monkeypatch):
     assert (tmp_path / "media" / "c.vtt").read_text().count("Step ") == 7
     assert re.search(r'href="media/c\.transcript\.html\?v=[0-9a-f-]+"', page)
     assert clip.traces[0].config.lr == 0.2 and clip.traces[0].last_k == 6
+    for path in (tmp_path / "media").iterdir():  # the folder cleaned up: the cell says so, no traceback
+        path.unlink()
+    assert clip._repr_html_() == (
+        f"<p>Clip(&#x27;{clip.mp4}&#x27;, {clip.result.frames} frames, 854x480): its files cannot be read "
+        "(No such file or directory)</p>"
+    )
 
 
 def test_a_clip_outside_the_notebooks_folder_is_embedded_only_when_small(tmp_path, monkeypatch):
