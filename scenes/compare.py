@@ -134,9 +134,9 @@ class Legend(Panel):
         for trace, col in ((r.trace, r.colour) for r in self.runs):
             c = trace.config
             name = run_label(c, by)
-            if trace.diverged:
-                name += " (diverged)"
-            elif OPTIMIZERS[c.optimizer].plain_gd and c.lr >= trace.lr_max * (1 - 1e-6):
+            # a prediction the header's lr_max already makes; that a run *did* diverge is said by its
+            # numbers when it does (a name saying so from the first step gave the ending away)
+            if OPTIMIZERS[c.optimizer].plain_gd and c.lr >= trace.lr_max * (1 - 1e-6):
                 name += " (diverges)"
             swatch = Line(LEFT * 0.2, RIGHT * 0.2, color=col, stroke_width=6)
             rows.add(VGroup(swatch, label(name, th, size, th.text).next_to(swatch, RIGHT, buff=0.12)))
@@ -172,6 +172,10 @@ class Legend(Panel):
 
     @staticmethod
     def _text(trace: Trace, k: int) -> str:
+        """The row's numbers at step ``k``: the loss, or, from the step the run stopped at (as the banner
+        of a single run), that it diverged."""
+        if trace.diverged and k >= trace.last_k:
+            return f"diverged at step {trace.diverged_at}"
         return f"loss = {fmt_num(trace.loss[min(k, trace.last_k)], 3)}"
 
     def show_step(self, states: Sequence[State]) -> None:

@@ -123,3 +123,34 @@ def test_the_rendered_frames_show_each_banner_at_its_moment(tmp_path, diverging)
             kinds.add("none")
             assert warm < 0.05, (i, warm)
     assert kinds == {"none", "leaving", "diverged"}, (len(frames), kinds, descent, clock.t_max)
+
+
+def test_compare_legend_says_diverged_only_once_the_run_has():
+    """The comparison's legend: no 'diverged' in a row before that run stops, its numbers say so after."""
+    from manim import Text
+
+    from descent.scenes.compare import CompareScene
+
+    traces = [train(Config(lr=lr)) for lr in (0.05, 0.6)]
+    wild = traces[1]
+    assert wild.diverged and not traces[0].diverged
+    scene, group = build_scene(CompareScene, None, traces=traces)
+    legend = scene.legend
+    names = [m.original_text for m in legend.static.get_family() if isinstance(m, Text)]
+    assert not any("diverged" in n for n in names), names
+    glyphs, drawn = legend.glyphs[1], legend.values[1]
+
+    def says(text: str) -> bool:
+        base = legend.rows[1].get_bottom()[1] + 0.03
+        want = glyphs.points(text, legend.value_x, base)
+        return drawn.points.shape == want.shape and np.allclose(drawn.points, want)
+
+    seen = []
+    for t in np.linspace(0.0, scene.ctx.clock.t_max, 25):
+        scene.tracker.set_value(t)
+        group.update(0)
+        k = scene.driver.states_at(float(t))[1].k_shown  # the step the wild run's row shows
+        seen.append((k, says(f"diverged at step {wild.diverged_at}")))
+    assert not seen[0][1] and seen[-1][1]
+    # from the step the run stopped at (the banner's moment in a single-run clip), never before
+    assert all(said == (k >= wild.last_k) for k, said in seen), seen
