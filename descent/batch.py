@@ -260,6 +260,20 @@ def normalise_sweep(sweep: Mapping[str, Sequence] | None, where: str = "sweep") 
     return out
 
 
+#: The most variants one batch (or one course) may plan: each is a clip of its own.
+MAX_VARIANTS = 1024
+
+
+def check_variant_count(n: int, where: str = "sweep") -> None:
+    """Refuse a plan of more than :data:`MAX_VARIANTS` clips before anything is built (a product of
+    a few keys of 64 values each is millions of variants)."""
+    if n > MAX_VARIANTS:
+        raise ConfigError(
+            f"{where}: {n} variants, more than the {MAX_VARIANTS} one run may render (the product of the swept "
+            "values); sweep fewer values"
+        )
+
+
 @dataclass(frozen=True)
 class Variant:
     """One clip of a sweep: its name, config, render options (its own theme, quality and scene) and digest."""
@@ -336,6 +350,7 @@ def plan_variants(
         if "lr" in swept:
             raise ConfigError(f"{where}: give the learning rates once (lr is swept and given as --lr)")
         swept["lr"] = [float(lr) for lr in lrs]
+    check_variant_count(math.prod(len(v) for v in swept.values()), where)
     used = versions()
     out: list[Variant] = []
     seen: dict[str, str] = {}
@@ -928,13 +943,28 @@ def plan_batch(
     return BatchPlan(variants, compares, keys)
 
 
+#: The suffixes of the files a clip may publish (mp4, poster, sidecar, captions, transcripts, WebM, GIF).
+_CLIP_SUFFIXES = (".mp4", ".png", ".json", ".vtt", ".transcript.html", ".transcript.md", ".webm", ".gif")
+#: The folder's own files: the manifest and the gallery's page.
+_FOLDER_FILES = (MANIFEST, "index.html", "gallery.html")
+
+
 def check_plan_names(variants: Sequence[Variant], compares: Sequence[ComparePlan], where: str = "sweep") -> None:
-    """Every clip of a plan has a name of its own (and a case-insensitive file system keeps them apart)."""
-    seen: dict[str, str] = {}
-    for name in [*(v.name for v in variants), *(c.name for c in compares)]:
+    """Every clip of a plan has a name of its own, and no file of one clip is a file of another (a course
+    clip ``a_loss`` and the loss plot ``a_loss.png`` of a comparison ``a``) or the folder's manifest or
+    gallery (a clip ``manifest``); a case-insensitive file system keeps them apart too."""
+    owner: dict[str, str] = {f: "the manifest" if f == MANIFEST else "the gallery" for f in _FOLDER_FILES}
+    seen: set[str] = set()
+    clips = [*((v.name, False) for v in variants), *((c.name, True) for c in compares)]
+    for name, _ in clips:
         if name.lower() in seen:
             raise ConfigError(f"{where}: two clips would share the file name {name!r}")
-        seen[name.lower()] = name
+        seen.add(name.lower())
+    for name, is_compare in clips:
+        for file in [name + s for s in _CLIP_SUFFIXES] + ([f"{name}_loss.png"] if is_compare else []):
+            other = owner.setdefault(file.lower(), f"clip {name!r}")
+            if other != f"clip {name!r}":
+                raise ConfigError(f"{where}: clip {name!r} and {other} would both write {file}")
 
 
 def run_batch(
@@ -1217,7 +1247,11 @@ def _compare(
             if r["gif"]:
                 names["gif"] = make_gif(res.mp4, new / f"{name}.gif", r["gif_max_bytes"]).name
             by = scene_options.get("compare_by", "lr")
-            plot = render_loss_plot(traces, new / f"{name}_loss.png", theme=r["theme"], by=by)
+            from manim import tempconfig
+
+            # the plot's Text caches its glyphs under Manim's media_dir: a scratch folder, not the user's cwd
+            with fs.scratch_dir() as scratch, tempconfig({"media_dir": str(scratch / "media")}):
+                plot = render_loss_plot(traces, new / f"{name}_loss.png", theme=r["theme"], by=by)
         entry = {
             "name": name,
             "digest": digest,

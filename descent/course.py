@@ -42,6 +42,8 @@ from descent.batch import (
     BatchResult,
     check_compare_by,
     check_plan_names,
+    check_variant_count,
+    normalise_sweep,
     plan_compares,
     plan_variants,
     run_plan,
@@ -158,7 +160,7 @@ def load_course(path: str | os.PathLike) -> Course:
         raise ConfigError(f"{shown}: a course lists its clips as [[clip]] tables (none found)")
     if len(clips) > MAX_CLIPS:
         raise ConfigError(f"{shown}: at most {MAX_CLIPS} clips (got {len(clips)})")
-    out, names = [], set()
+    out, names, total = [], set(), 0
     for i, clip in enumerate(clips, 1):
         name = clip.get("name")
         if not isinstance(name, str) or not name.strip():
@@ -168,6 +170,8 @@ def load_course(path: str | os.PathLike) -> Course:
             raise ConfigError(f"{where}: another clip has this name")
         names.add(name.lower())
         out.append(_clip(name, {**defaults, **clip}, where))
+        total += math.prod(len(v) for v in normalise_sweep(out[-1].sweep).values())
+        check_variant_count(total, f"{shown}: clip {brief(name)}: with the clips before it")
     return Course(path, title, out)
 
 

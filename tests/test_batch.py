@@ -225,3 +225,21 @@ def test_a_variant_whose_gif_fails_leaves_no_file(tmp_path):
     )
     assert r.exit_code == 1 and "GifTooLarge" in r.output
     assert not list(out.glob("fit_lr0.1*"))
+
+
+def test_a_batch_writes_nothing_in_the_working_folder(tmp_path):
+    """The comparison's loss plot draws Text: Manim caches its glyphs under media_dir, which was the cwd's media/.
+    A process of its own: the tests' session fixture points Manim's media_dir elsewhere."""
+    import subprocess
+    import sys
+
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    out = tmp_path / "out"
+    args = ["batch", "--lr", "0.1", "--lr", "0.3", "--steps", "6", "--jobs", "1", "--out-dir", str(out), *QUICK]
+    r = subprocess.run(
+        [sys.executable, "-m", "descent.cli.main", *args], cwd=cwd, capture_output=True, text=True, timeout=300
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert (out / "compare_lrs_loss.png").is_file()
+    assert os.listdir(cwd) == []

@@ -95,6 +95,9 @@ def test_the_lab_example_plans():
     assert {c.name: c.by for c in plan.compares} == {"lrs": "lr", "optimizers": "optimizer"}
 
 
+_LRS = ", ".join(f"{0.01 * i:.2f}" for i in range(1, 65))
+
+
 @pytest.mark.parametrize(
     "clip, needle",
     [
@@ -111,6 +114,18 @@ def test_the_lab_example_plans():
         ('name = "a"\nscene = "compare"\nsweep = { noise = [0.1, 0.2] }', "clip 'a': no swept key to compare"),
         ('name = "a/b"', "clip 'a/b': name must be a plain file stem"),
         ("lr = 0.1", "clip 1 needs a name"),
+        # a clip's files may not be the folder's manifest, nor another clip's files (a comparison's loss plot)
+        ('name = "manifest"', "clip 'manifest' and the manifest would both write manifest.json"),
+        ('name = "Manifest"', "clip 'Manifest' and the manifest would both write Manifest.json"),
+        (
+            'name = "a_loss"\n[[clip]]\nname = "a"\nscene = "compare"\nsweep = { lr = [0.1, 0.2] }',
+            "clip 'a' and clip 'a_loss' would both write a_loss.png",
+        ),
+        # every clip's sweep counts towards one cap on the course
+        (
+            "\n[[clip]]\n".join(f'name = "c{i}"\nsweep = {{ lr = [{_LRS}] }}' for i in range(17)),
+            "clip 'c16': with the clips before it: 1088 variants, more than the 1024",
+        ),
     ],
 )
 def test_bad_course_is_one_line_exit_2_naming_clip_and_key(tmp_path, monkeypatch, clip, needle):

@@ -218,6 +218,14 @@ def test_bad_sweeps_are_config_errors(sweep, by, needle):
         plan_batch(None, BatchOptions(), sweep, compare_by=by)
 
 
+_MILLION = {
+    "lr": [round(0.01 * i, 2) for i in range(1, 33)],
+    "momentum": [i / 40 for i in range(32)],
+    "seed": list(range(32)),
+    "w0": [float(i) for i in range(32)],
+}
+
+
 @pytest.mark.parametrize(
     "args, needle",
     [
@@ -234,6 +242,13 @@ def test_bad_sweeps_are_config_errors(sweep, by, needle):
         (["--sweep", "optimizer=sgd,adam", "--compare-by", "lr"], "lr is not swept"),
         (["--sweep", "optimizer=sgd,adam", "--scheduler", "local:2", "--jobs", "2"], "--jobs"),
         (["--sweep", "optimizer=sgd,adam", "--scheduler", "udp://x:1"], "--scheduler takes"),
+        (["--sweep", "optimizer=sgd,adam", "--scheduler", "local:\uff12"], "--scheduler local:N"),
+        (["--sweep", "optimizer=sgd,adam", "--scheduler", "tcp://localhost:\uff18\uff17"], "tcp://HOST:PORT"),
+        # a product of a million variants is refused before it is planned
+        (
+            [f"--sweep={k}={','.join(str(v) for v in vals)}" for k, vals in _MILLION.items()],
+            "1048576 variants, more than the 1024",
+        ),
     ],
 )
 def test_bad_sweep_options_are_one_line_exit_2(tmp_path, monkeypatch, args, needle):
