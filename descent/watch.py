@@ -376,6 +376,35 @@ def _build_once(cls: type, spec: WatchSpec) -> None:
             probe().setup()
 
 
+def _output_names(spec: WatchSpec) -> list[str]:
+    """The file names a render of ``spec`` publishes (a clip's set, or the key frames)."""
+    from descent.outputs.clip import frame_names
+
+    name = spec.out_name
+    if spec.frames:
+        return frame_names(name)
+    return [f"{name}{ext}" for ext in (".mp4", ".png", ".json", ".transcript.html", ".transcript.md")]
+
+
+def _refuse_overwriting_a_watched_file(spec: WatchSpec) -> None:
+    """Raise FileExistsError if a render would publish over a watched file (``--out-dir`` its folder).
+
+    ``descent watch lab.json --out-dir .`` would replace the config with the clip's sidecar
+    (and then watch its own output): the user's file is not descent's to replace.
+    """
+    import errno
+
+    out_dir = Path(spec.render.get("out_dir", "media"))
+    watched = {os.path.realpath(p) for p in spec.paths}
+    for n in _output_names(spec):
+        if os.path.realpath(out_dir / n) in watched:
+            raise FileExistsError(
+                errno.EEXIST,
+                f"the render would write {str(out_dir / n)!r}, the watched file itself: "
+                "choose another --name or --out-dir",
+            )
+
+
 def _open(path: Path, say: Callable[[str], None]) -> None:
     opener = shutil.which("xdg-open")
     if opener is None:
@@ -422,6 +451,7 @@ def watch(
     from watchdog.observers import Observer
 
     say = say or (lambda m: print(m, file=sys.stderr, flush=True))
+    _refuse_overwriting_a_watched_file(spec)
     paths = spec.paths
     # a symlink's target is watched too: an edit of the file it points to, in its own folder, is a save
     targets = [Path(os.path.realpath(p)) for p in paths]

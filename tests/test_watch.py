@@ -238,3 +238,25 @@ def test_a_symlinked_config_is_rendered_again_when_the_file_it_points_to_is_edit
         code = w.interrupt()
     assert code in (0, 130), (code, w.err)
     no_leftovers(tmp_path, out, w)
+
+
+def test_watch_refuses_to_render_over_the_file_it_watches(tmp_path):
+    """A render's outputs never replace the watched file (``lab.json`` and its sidecar, a trace and its frames)."""
+    from click.testing import CliRunner
+
+    from descent.cli.main import cli
+
+    cfg = tmp_path / "lab.json"  # TOML, whatever its name: the clip's sidecar would be lab.json too
+    cfg.write_text("lr = 0.1\nsteps = 3\n")
+    odd = tmp_path / "run_poster.png"  # a trace named like a key frame of the set named run
+    odd.write_text("{}")
+    cases = [
+        [str(cfg), "--out-dir", str(tmp_path)],
+        ["--trace", str(odd), "--name", "run", "--frames", "--out-dir", str(tmp_path)],
+    ]
+    for args in cases:
+        r = CliRunner().invoke(cli, ["watch", *args])
+        assert r.exit_code == 2, r.output
+        lines = r.output.strip().splitlines()
+        assert len(lines) == 1 and "the watched file itself" in lines[0], r.output
+    assert cfg.read_text() == "lr = 0.1\nsteps = 3\n" and odd.read_text() == "{}"
