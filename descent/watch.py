@@ -485,7 +485,12 @@ def watch(
                 continue
             if any(s is None for s in snap):
                 missing = next(p for p, s in zip(paths, snap, strict=True) if s is None)
-                say(f"descent: waiting for {missing} to exist")
+                if missing.is_dir():
+                    say(f"descent: {missing} is a directory: waiting for a file of that name")
+                elif os.path.lexists(missing):
+                    say(f"descent: cannot read {missing}: waiting for a readable file")
+                else:
+                    say(f"descent: waiting for {missing} to exist")
                 rendered = snap
                 continue
             try:

@@ -260,3 +260,23 @@ def test_watch_refuses_to_render_over_the_file_it_watches(tmp_path):
         lines = r.output.strip().splitlines()
         assert len(lines) == 1 and "the watched file itself" in lines[0], r.output
     assert cfg.read_text() == "lr = 0.1\nsteps = 3\n" and odd.read_text() == "{}"
+
+
+@pytest.mark.xdist_group("watch")
+def test_a_config_replaced_by_a_directory_is_said_so_and_its_return_is_rendered(tmp_path):
+    cfg, out = tmp_path / "lab.toml", tmp_path / "out"
+    cfg.write_text("lr = 0.1\nsteps = 3\n")
+    w = Watcher(tmp_path, "lab.toml", *TINY, "--out-dir", "out", "--frames")
+    try:
+        w.wait_for(w.out, "rendered 5 key frames")
+        cfg.unlink()
+        cfg.mkdir()
+        err = w.wait_for(w.err, "lab.toml")[-1]
+        assert "is a directory" in err, w.err  # not 'waiting for it to exist': it does
+        cfg.rmdir()
+        cfg.write_text("lr = 0.2\nsteps = 3\n")
+        w.wait_for(w.out, "rendered 5 key frames", 2)
+    finally:
+        code = w.interrupt()
+    assert code in (0, 130), (code, w.err)
+    no_leftovers(tmp_path, out, w)
