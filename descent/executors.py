@@ -42,6 +42,8 @@ __all__ = ["Executor", "DaskExecutor", "connect", "parse_scheduler", "CHECKED_PA
 CHECKED_PACKAGES = ("descent", "manim", "torch")
 #: Seconds to reach a scheduler (and for a new LocalCluster's workers to start).
 CONNECT_TIMEOUT = 20.0
+#: Seconds to fetch a finished task's files before looking again (its worker may have died meanwhile).
+RESULT_TIMEOUT = 60.0
 #: How many times a task may be on a worker that dies before it is reported as failed (1: retried once).
 ALLOWED_FAILURES = 1
 
@@ -67,12 +69,12 @@ def parse_scheduler(spec: str) -> tuple[str, int | str]:
     """
     if spec.startswith("local:"):
         n = spec[len("local:") :]
-        if not n.isdigit() or not 1 <= int(n) <= 64:
+        if not (n.isascii() and n.isdigit()) or not 1 <= int(n) <= 64:  # not "２" (a digit to Python)
             raise RenderError(f"--scheduler local:N takes N from 1 to 64 workers (got {spec!r})")
         return "local", int(n)
     if spec.startswith("tcp://"):
         host, _, port = spec[len("tcp://") :].rpartition(":")
-        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        if not host or not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
             raise RenderError(f"--scheduler takes tcp://HOST:PORT (got {spec!r})")
         return "tcp", spec
     raise RenderError(f"--scheduler takes local:N or tcp://HOST:PORT (got {spec!r})")
@@ -244,12 +246,16 @@ class DaskExecutor:
                 done = distributed.wait(list(self.futures.values()), timeout=2, return_when="FIRST_COMPLETED").done
             except TimeoutError:
                 done = set()
+            ended = 0
             for fut in done:
                 job = by_key[fut.key]
-                self.futures.pop(fut.key, None)
                 status, payload = self._collect(fut, job)
+                if status == "pending":  # its result was lost with its worker after wait() saw it: it runs again
+                    continue
+                self.futures.pop(fut.key, None)
                 on_done(status, job["name"], payload)
-            if done:
+                ended += 1
+            if ended:
                 idle_since = None
                 continue
             # no worker left (all died and none came back): report what is outstanding, never wait forever
@@ -274,16 +280,23 @@ class DaskExecutor:
         distributed = _distributed()
         from descent.batch import _reason
 
+        # fetched at once: a result left on a worker that dies is lost (and the task run again). The worker
+        # may die between wait() and here: the future is pending again, and result() would wait for a rerun
+        # that never comes if no worker is left; the run loop waits for it instead (and notices that).
+        if fut.status not in ("finished", "error", "cancelled"):
+            return "pending", {}
         try:
-            # fetched at once: a result left on a worker that dies is lost (and the task run again)
-            result = fut.result()
+            result = fut.result(timeout=RESULT_TIMEOUT)
         except distributed.KilledWorker:
+            fut.release()
             return "error", {"reason": f"worker died (the task was tried {ALLOWED_FAILURES + 1} times)"}
+        except TimeoutError:
+            return "pending", {}
         except Exception as exc:  # the task raised (its own exception) or was lost
+            fut.release()
             return "error", {"reason": _reason(exc)}
-        finally:
-            with contextlib.suppress(Exception):
-                fut.release()  # the bytes leave the worker's memory
+        with contextlib.suppress(Exception):
+            fut.release()  # the bytes leave the worker's memory
         try:
             new = fs.staging(Path(job["work"]))
             names = set(result["row"]["files"].values())
