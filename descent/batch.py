@@ -69,7 +69,7 @@ MANIFEST = "manifest.json"
 MANIFEST_SCHEMA = "descent.batch/1"
 #: Test-only fault injection: "raise@LR" makes the worker raise, "kill@LR" kills it, "hang@LR" never
 #: returns (comma-separated); "killonce@LR" kills it unless the file named by FAULT_MARK_ENV exists (and
-#: creates it): the first try dies, the retry renders.
+#: creates it): the first try dies, the retry renders; with FAULT_MARK_ENV set, "kill" adds a line to that file.
 FAULT_ENV = "DESCENT_BATCH_FAULT"
 FAULT_MARK_ENV = "DESCENT_BATCH_FAULT_MARK"
 
@@ -485,6 +485,9 @@ def _inject_fault(lr: float) -> None:
             if kind == "raise":
                 raise RuntimeError(f"injected failure for lr {lr:g}")
             if kind == "kill":
+                if os.environ.get(FAULT_MARK_ENV):  # each death noted, so a test can count the tries
+                    with open(os.environ[FAULT_MARK_ENV], "a") as fh:
+                        fh.write(f"{lr:g}\n")
                 os._exit(9)
             if kind == "killonce":
                 mark = Path(os.environ[FAULT_MARK_ENV])
