@@ -30,6 +30,7 @@ import shutil
 import sys
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -337,7 +338,19 @@ def render_lesson(
                     }
                     for ch in chosen
                 ]
-                rendered = _run_chapters(job_list, parallel, say if progress else (lambda _m: None))
+                try:
+                    rendered = _run_chapters(job_list, parallel, say if progress else (lambda _m: None))
+                except Exception:
+                    if track is not None and track.exception() is not None:
+                        track.result()  # the narration's own error, not the chapter's "was not made"
+                    raise
+                finally:
+                    if track is not None:
+                        track.exception()  # waits: nothing is written in the work folder once it goes
+                if track is not None:
+                    t_voice = time.perf_counter()
+                    track = track.result()  # made while the chapters rendered
+                    voice_seconds += time.perf_counter() - t_voice
                 timeline = _timeline(the_script, chosen, rendered, name)
                 first = rendered[chosen[0].key]
                 with files.disk_guard([out]):
@@ -583,26 +596,41 @@ def _frame_rate(quality: str, fps: float | None) -> float:
 
 def _narration(
     work: Path, script: Script, chosen: Sequence[Chapter], speech: dict[str, Any], name: str, fps: float
-) -> tuple[Any, dict[str, dict]]:
-    """The lesson's narration, made before anything is rendered (every beat's frames are known
+) -> tuple[Future, dict[str, dict]]:
+    """The lesson's narration, started before anything is rendered (every beat's frames are known
     from the script): each line from its beat's start, normalised once for the whole lesson.
 
-    Returns the whole track (the joined lesson takes it in one piece) and, for each chapter, where
-    its slice lies in ``work/narration.f32`` (the chapter's worker encodes it under its clip).
+    Returns the whole track as a future (mixed and normalised in a thread while the chapters
+    render; the joined lesson takes it in one piece) and, for each chapter, where its slice
+    lies in ``work/narration.f32``, which the chapter's worker waits for and encodes under its
+    clip. If making the track fails, ``narration.failed`` says so to the workers.
     """
     planned = {
         ch.key: {"frames": sum(beat_frames(ln.seconds, fps) for ln in script.chapter(ch.key)), "fps": fps}
         for ch in chosen
     }
     timeline = _timeline(script, chosen, planned, name)
-    track = _mixed(timeline, speech)
     path = work / "narration.f32"
-    track.astype("<f4").tofile(path)
+
+    def make() -> Any:
+        try:
+            track = _mixed(timeline, speech)
+            part = work / "narration.f32.part"
+            track.astype("<f4").tofile(part)
+            os.replace(part, path)
+            return track
+        except BaseException:
+            (work / "narration.failed").touch()
+            raise
+
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="narration")
+    future = pool.submit(make)
+    pool.shutdown(wait=False)
     slices = {}
     for c in timeline["chapters"]:
         a, z = round(c["start"] * AUDIO_RATE), round(c["end"] * AUDIO_RATE)
         slices[c["key"]] = {"path": str(path), "start": a, "stop": z, "rate": AUDIO_RATE}
-    return track, slices
+    return future, slices
 
 
 def _mixed(timeline: dict, speech: dict[str, Any]) -> Any:

@@ -188,3 +188,24 @@ def test_voice_options_go_with_a_voice(tmp_path):
     assert r.exit_code == 2 and "go with --voice" in r.stderr
     r = CliRunner().invoke(cli, ["render", "lesson", "--voice", str(tmp_path / "nowhere"), "--out-dir", str(tmp_path)])
     assert r.exit_code == 2 and "nowhere" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_narration_that_cannot_be_made_is_its_own_error_and_nothing_is_published(tmp_path, runs, monkeypatch, jobs):
+    """The track is mixed in a thread while the chapters render; the chapters wait for it. When it fails, the
+    render stops with the narration's own error (not a chapter's 'not made', not a wait) and publishes nothing."""
+    import descent.lesson as lesson_module
+    import descent.outputs.lesson as chapter_module
+    from descent.outputs.clip import RenderError
+
+    def broken(timeline, speech):
+        raise RenderError("no room for the narration")
+
+    monkeypatch.setattr(lesson_module, "_mixed", broken)
+    monkeypatch.setattr(chapter_module, "NARRATION_WAIT", 30.0)
+    out = tmp_path / "out"
+    with pytest.raises(RenderError, match="no room for the narration"):
+        render_lesson(
+            runs, chapters=CHAPTERS, quality="l", fps=FPS, out_dir=out, voice="espeak", jobs=jobs, progress=False
+        )
+    assert not [p for p in out.iterdir() if not p.name.startswith(".")]

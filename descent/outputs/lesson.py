@@ -6,6 +6,7 @@ worker process of its own, or in turn) and joins what they stage.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from descent.scenes.script import LessonRuns
@@ -15,10 +16,21 @@ from .encode import Audio
 __all__ = ["render_chapter"]
 
 
+#: How long a chapter waits for the lesson's narration, made while it rendered (seconds).
+NARRATION_WAIT = 120.0
+
+
 def _slice(audio: dict) -> Audio:
-    """The chapter's part of the lesson's narration (float32 samples in a file of the work folder)."""
+    """The chapter's part of the lesson's narration (float32 samples in a file of the work folder,
+    written while the chapters render: waited for, unless making it failed)."""
     import numpy as np
 
+    path = Path(audio["path"])
+    deadline = time.monotonic() + NARRATION_WAIT
+    while not path.exists():
+        if path.with_name("narration.failed").exists() or time.monotonic() > deadline:
+            raise RuntimeError("the lesson's narration was not made")
+        time.sleep(0.02)
     count = audio["stop"] - audio["start"]
     samples = np.fromfile(audio["path"], dtype="<f4", count=count, offset=4 * audio["start"])
     if samples.size != count:

@@ -460,18 +460,28 @@ def synthesize(
     except OSError as exc:
         raise VoiceError(f"cannot make {brief_path(out_dir)}: {exc.strerror or exc}") from None
     written: dict[str, Path] = {}
+    # espeak-ng runs one line per process: as many side by side as there are cores (the lines' order kept)
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = ThreadPoolExecutor(max_workers=max(1, min(len(spoken), os.cpu_count() or 1)))
+    futures = [pool.submit(_speak, exe, line_id, words, out_dir, voice, rate) for line_id, words in spoken]
     try:
-        for line_id, words in spoken:
-            written[line_id] = _speak(exe, line_id, words, out_dir, voice, rate)
+        for (line_id, _), future in zip(spoken, futures, strict=True):
+            written[line_id] = future.result()
     except BaseException:
-        for path in written.values():
-            path.unlink(missing_ok=True)
+        for future in futures:
+            future.cancel()
+        pool.shutdown(wait=True)  # no line is still being written when the files are removed
+        for future in futures:
+            if future.done() and not future.cancelled() and future.exception() is None:
+                future.result().unlink(missing_ok=True)
         if created:
             try:
                 out_dir.rmdir()  # only if empty: made by this call, and nothing else in it
             except OSError:
                 pass
         raise
+    pool.shutdown()
     return written
 
 
