@@ -466,7 +466,7 @@ def _finish(
     from descent.publish.transcript import transcript_html, transcript_markdown
     from descent.trainer import atomic_write
 
-    from .outputs.encode import Audio, concat_clips
+    from .outputs.encode import concat_clips
 
     first = rendered[chosen[0].key]
     voice_seconds = 0.0
@@ -475,7 +475,7 @@ def _finish(
     t_voice = time.perf_counter()
     # the chapters' video joined; the narration under it in one piece (the chapters' own AAC,
     # joined, would slip up to a packet's padding, 21 ms, at every seam)
-    concat_clips(parts, new / f"{name}.mp4", marks, audio=None if track is None else Audio(track, AUDIO_RATE))
+    concat_clips(parts, new / f"{name}.mp4", marks, audio=None if track is None else new.parent / "narration.m4a")
     if track is not None:
         voice_seconds += time.perf_counter() - t_voice
     # the poster: the end of training (the fitted line on the map), else the last chapter rendered
@@ -603,7 +603,8 @@ def _narration(
     Returns the whole track as a future (mixed and normalised in a thread while the chapters
     render; the joined lesson takes it in one piece) and, for each chapter, where its slice
     lies in ``work/narration.f32``, which the chapter's worker waits for and encodes under its
-    clip. If making the track fails, ``narration.failed`` says so to the workers.
+    clip, and ``work/narration.m4a``, its AAC, which the joined lesson copies. If making the track
+    fails, ``narration.failed`` says so to the workers.
     """
     planned = {
         ch.key: {"frames": sum(beat_frames(ln.seconds, fps) for ln in script.chapter(ch.key)), "fps": fps}
@@ -614,10 +615,13 @@ def _narration(
 
     def make() -> Any:
         try:
+            from .outputs.encode import Audio, encode_audio
+
             track = _mixed(timeline, speech)
             part = work / "narration.f32.part"
             track.astype("<f4").tofile(part)
             os.replace(part, path)
+            encode_audio(Audio(track, AUDIO_RATE), work / "narration.m4a")  # the joined lesson copies it
             return track
         except BaseException:
             (work / "narration.failed").touch()

@@ -343,3 +343,19 @@ def test_concat_lays_one_track_over_the_parts_and_drops_their_audio(tmp_path):
     assert len(got) == 3 and all(abs(g - w) < 0.002 for g, w in zip(got, [0.1, *seams], strict=True))
     assert abs(stream_seconds(dst, "audio") - 3.0) < 0.1
     assert sum(1 for _ in decoded(dst)) == sum(FRAMES)
+
+
+def test_concat_copies_an_encoded_track_over_the_parts(tmp_path):
+    """The lesson's narration is encoded once, while its chapters render (``encode_audio``), and its packets
+    copied under the joined video: each sound where it was put, cut at the video's end."""
+    from descent.outputs.encode import Audio, encode_audio
+
+    parts = [make_clip(tmp_path / f"p{i}.mp4", n, COLOURS[i]) for i, n in enumerate(FRAMES)]
+    track = tmp_path / "narration.m4a"
+    encode_audio(Audio(clicks(3.5, [0.1, 0.7, 1.7, 3.2])), track)  # the last past the video's end (3.0 s)
+    dst = tmp_path / "joined.mp4"
+    concat_clips(parts, dst, audio=track)
+    got = onsets(audio_of(dst))
+    assert len(got) == 3 and all(abs(g - w) < 0.002 for g, w in zip(got, [0.1, 0.7, 1.7], strict=True))
+    assert abs(stream_seconds(dst, "audio") - 3.0) < 0.1
+    assert sum(1 for _ in decoded(dst)) == sum(FRAMES)

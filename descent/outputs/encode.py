@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
-__all__ = ["Audio", "faststart_remux", "count_frames", "clip_duration", "concat_clips"]
+__all__ = ["Audio", "encode_audio", "faststart_remux", "count_frames", "clip_duration", "concat_clips"]
 
 
 @dataclass(frozen=True)
@@ -113,6 +113,45 @@ def _uniform_times(src: Path) -> list[tuple[int, int]] | None:
     if any(dts > pts for pts, dts in out):
         return None
     return out
+
+
+class _AudioCopier:
+    """Copies the audio stream of an encoded file (say, :func:`encode_audio`'s) into ``out`` between
+    video packets, packet for packet (no re-encode), up to ``length`` seconds."""
+
+    def __init__(self, out, src: Path, length: Fraction) -> None:
+        import av
+
+        self.out, self.length = out, length
+        self.inp = av.open(str(src))
+        if not self.inp.streams.audio:
+            self.inp.close()
+            raise ValueError(f"{src}: no audio stream")
+        self.src = self.inp.streams.audio[0]
+        self.stream = out.add_stream_from_template(self.src)
+        self.packets = (p for p in self.inp.demux(self.src) if p.dts is not None and p.pts is not None)
+        self.pending = next(self.packets, None)
+
+    def until(self, t: Fraction | None) -> None:
+        """Mux the packets that start before ``t`` seconds (all of them for None; none past ``length``)."""
+        tb = self.src.time_base
+        while self.pending is not None and (t is None or self.pending.pts * tb <= t):
+            p, self.pending = self.pending, next(self.packets, None)
+            if p.pts * tb >= self.length:
+                continue
+            p.stream = self.stream
+            self.out.mux(p)
+        if t is None:
+            self.inp.close()
+
+
+def encode_audio(audio: Audio, dst: Path) -> None:
+    """Encode ``audio`` alone into the mp4 (m4a) ``dst``: to be copied under a video later (:func:`concat_clips`)."""
+    import av
+
+    with av.open(str(dst), mode="w", format="mp4") as out:
+        length = Fraction(len(audio.samples), audio.rate)  # type: ignore[arg-type]
+        _AudioWriter(out, audio, Fraction(0), length).until(None)
 
 
 def faststart_remux(src: Path, dst: Path, audio: Audio | None = None) -> None:
@@ -353,7 +392,7 @@ def concat_clips(
     parts: Sequence[Path],
     dst: Path,
     chapters: Sequence[tuple[str, float, float]] | None = None,
-    audio: Audio | None = None,
+    audio: Audio | Path | None = None,
 ) -> float:
     """Join mp4 clips made with the same encoder settings into one mp4 by stream copy (no re-encode).
 
@@ -379,8 +418,9 @@ def concat_clips(
         (a QuickTime chapter track plus a Nero ``chpl`` box, millisecond resolution; each
         start rounded up to the millisecond so it falls inside the first frame of its part).
     audio
-        The joined video's audio in one piece, encoded in the same pass (the parts' own audio,
-        if any, is left out): no seam in the sound where the parts meet.
+        The joined video's audio in one piece (the parts' own audio, if any, is left out): no seam
+        in the sound where the parts meet. :class:`Audio` is encoded in the same pass; a path
+        (an :func:`encode_audio` file) has its audio packets copied.
 
     Returns
     -------
@@ -433,8 +473,11 @@ def concat_clips(
                     if ovideo is None:
                         ovideo = out.add_stream_from_template(v)
                         oaudio = out.add_stream_from_template(a) if a is not None else None
-                        if audio is not None:
-                            writer = _AudioWriter(out, audio, Fraction(0), sum(c.length for c in clips) * tb)
+                        total = sum(c.length for c in clips) * tb
+                        if isinstance(audio, Audio):
+                            writer = _AudioWriter(out, audio, Fraction(0), total)
+                        elif audio is not None:
+                            writer = _AudioCopier(out, Path(audio), total)
                         if marks:
                             out.set_chapters(marks)
                     shift = offset - clip.first_pts
