@@ -6,9 +6,10 @@ what is wrong, exit code 2, nothing written.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -204,6 +205,23 @@ def _notify(msg: str) -> None:
     _say(printable(msg))
 
 
+@contextlib.contextmanager
+def _rendering(out_dir: Path) -> Iterator[None]:
+    """What a render raises, said in one line: its RenderError, a folder that cannot be written
+    (exit 2), Ctrl-C (what was published, exit 130)."""
+    from descent.outputs.clip import Interrupted, RenderError
+
+    try:
+        yield
+    except RenderError as exc:
+        raise UserError(str(exc)) from None
+    except OSError as exc:
+        raise UserError(f"cannot write to {str(out_dir)!r}: {exc.strerror or exc}") from None
+    except Interrupted as exc:
+        _say(f"descent: {printable(exc.message)}")
+        raise SystemExit(130) from None
+
+
 @cli.command("render")
 @click.argument("scene", type=click.Choice(list(SCENES)), default="fit", required=False)
 @training_options(multiple_lr=True)
@@ -338,7 +356,7 @@ def render_cmd(
         _check_show(scene)
     traces = _render_traces(scene, trace_files, config_file, options)
     warm.join()
-    from descent.outputs.clip import Interrupted, RenderError, render
+    from descent.outputs.clip import render
 
     if not SCENES[scene].many_runs and len(traces) > 1:
         raise UserError(f"the {scene} scene draws one run (got {len(traces)} traces)")
@@ -358,7 +376,7 @@ def render_cmd(
             "voice_rate": voice_rate or 160,
             "voice_fallback": voice_fallback,
         }
-    try:
+    with _rendering(out_dir):
         result = render(
             traces,
             scene,
@@ -376,13 +394,6 @@ def render_cmd(
             wait=not no_wait,
             notify=_notify,
         )
-    except RenderError as exc:
-        raise UserError(str(exc)) from None
-    except OSError as exc:
-        raise UserError(f"cannot write to {str(out_dir)!r}: {exc.strerror or exc}") from None
-    except Interrupted as exc:
-        _say(f"descent: {printable(exc.message)}")
-        raise SystemExit(130) from None
     if len(traces) == 1:
         _out(summary(traces[0]))
     _out(
@@ -408,9 +419,9 @@ def _render_key_frames(
     show: tuple[str, ...] | None,
 ) -> None:
     """``descent render --frames``: the key frames as PNG, no video."""
-    from descent.outputs.clip import Interrupted, RenderError, render_frames
+    from descent.outputs.clip import render_frames
 
-    try:
+    with _rendering(out_dir):
         result = render_frames(
             traces,
             scene,
@@ -426,13 +437,6 @@ def _render_key_frames(
             wait=not no_wait,
             notify=_notify,
         )
-    except RenderError as exc:
-        raise UserError(str(exc)) from None
-    except OSError as exc:
-        raise UserError(f"cannot write to {str(out_dir)!r}: {exc.strerror or exc}") from None
-    except Interrupted as exc:
-        _say(f"descent: {printable(exc.message)}")
-        raise SystemExit(130) from None
     if len(traces) == 1:
         _out(summary(traces[0]))
     _out(f"rendered {len(result.paths)} key frames ({result.width}x{result.height}) in {result.seconds:.1f} s")
