@@ -102,3 +102,30 @@ def test_workers_of_another_version_are_refused(tmp_path, monkeypatch):
     assert len(lines) == 1, r.output
     assert "has descent " + real["descent"] in lines[0] and "this machine has descent 0.0.0-other" in lines[0]
     assert os.listdir(".") == []
+
+
+_FAULTS = """
+import resource, sys
+import numpy as np
+from descent.executors import _restore_malloc
+if sys.argv[1] == "restore":
+    _restore_malloc()
+np.ones(1 << 19).sum()  # numpy's own first-use pages
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+for _ in range(50):  # a 4 MB buffer made and freed, as a frame is
+    np.ones(1 << 19).sum()
+print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc")
+def test_a_dask_worker_reuses_its_frame_buffers_despite_the_nannys_malloc_setting():
+    # Dask's nanny starts workers with MALLOC_TRIM_THRESHOLD_=65536; glibc then maps and unmaps every large
+    # buffer again (page faults on every frame). dask_setup undoes that in each worker.
+    env = {**os.environ, "MALLOC_TRIM_THRESHOLD_": "65536"}
+    faults = {}
+    for mode in ("as-dask-sets-it", "restore"):
+        out = subprocess.run([sys.executable, "-c", _FAULTS, mode], env=env, capture_output=True, text=True, check=True)
+        faults[mode] = int(out.stdout)
+    assert faults["as-dask-sets-it"] > 50 * 500  # 1024 pages a buffer, faulted in each time
+    assert faults["restore"] < faults["as-dask-sets-it"] / 10, faults
