@@ -18,10 +18,46 @@ True
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from manim import VMobject
 
 __all__ = ["GlyphSet"]
+
+
+@functools.lru_cache(maxsize=64)
+def _typeset(alphabet: str, font: str, size: float, weight: str) -> tuple[dict, dict, dict]:
+    """Each character's advance, left bearing and outline (relative to a pen at x = 0 on the baseline y = 0)."""
+    from manim import Text
+
+    chars = sorted(set(alphabet) | {"0"})
+    probe = "00" + "".join(c + "0" for c in chars)
+    ref = Text(probe, font=font, font_size=size, weight=weight)
+    inked = [c for c in probe if not c.isspace()]
+    if len(ref.submobjects) != len(inked):  # pragma: no cover - depends on Pango
+        raise RuntimeError("unexpected glyph count from Text")
+    glyph_of = iter(ref.submobjects)
+    lefts: list[tuple[str, VMobject]] = [(c, next(glyph_of)) if not c.isspace() else (c, None) for c in probe]
+    zeros = [m.get_left()[0] for c, m in lefts[:2]] + [m.get_left()[0] for c, m in lefts[3::2]]
+    adv0 = zeros[1] - zeros[0]
+    advance = {"0": adv0}
+    bearing = {"0": 0.0}
+    glyphs: dict[str, np.ndarray] = {"0": lefts[0][1].points.copy()}
+    for i, c in enumerate(chars):
+        z_before, z_after = zeros[i + 1], zeros[i + 2]
+        advance[c] = z_after - z_before - adv0
+        mob = lefts[2 + 2 * i][1]
+        if mob is not None:
+            glyphs[c] = mob.points.copy()
+            bearing[c] = mob.get_left()[0] - (z_before + adv0)
+    y_base = ref.get_bottom()[1]
+    for c, pts in glyphs.items():
+        left = pts[:, 0].min()
+        pts[:, 0] += bearing[c] - left
+        pts[:, 1] -= y_base
+        pts.setflags(write=False)  # shared by every GlyphSet of this style
+    return advance, bearing, glyphs
 
 
 class GlyphSet:
@@ -35,35 +71,10 @@ class GlyphSet:
     def __init__(
         self, alphabet: str, *, font: str, size: float, weight: str = "NORMAL", color: str = "#FFFFFF"
     ) -> None:
-        from manim import Text
-
         self.color = color
-        chars = sorted(set(alphabet) | {"0"})
-        probe = "00" + "".join(c + "0" for c in chars)
-        ref = Text(probe, font=font, font_size=size, weight=weight)
-        inked = [c for c in probe if not c.isspace()]
-        if len(ref.submobjects) != len(inked):  # pragma: no cover - depends on Pango
-            raise RuntimeError("unexpected glyph count from Text")
-        glyph_of = iter(ref.submobjects)
-        lefts: list[tuple[str, VMobject]] = [(c, next(glyph_of)) if not c.isspace() else (c, None) for c in probe]
-        zeros = [m.get_left()[0] for c, m in lefts[:2]] + [m.get_left()[0] for c, m in lefts[3::2]]
-        adv0 = zeros[1] - zeros[0]
-        self.advance = {"0": adv0}
-        self.bearing = {"0": 0.0}
-        self.glyphs: dict[str, np.ndarray] = {"0": lefts[0][1].points.copy()}
-        for i, c in enumerate(chars):
-            z_before, z_after = zeros[i + 1], zeros[i + 2]
-            self.advance[c] = z_after - z_before - adv0
-            mob = lefts[2 + 2 * i][1]
-            if mob is not None:
-                self.glyphs[c] = mob.points.copy()
-                self.bearing[c] = mob.get_left()[0] - (z_before + adv0)
-        # glyph outlines relative to a pen at x = 0 on the baseline y = 0
-        y_base = ref.get_bottom()[1]
-        for c, pts in self.glyphs.items():
-            left = pts[:, 0].min()
-            pts[:, 0] += self.bearing[c] - left
-            pts[:, 1] -= y_base
+        # typeset once per alphabet, font, size and weight in a process (a batch worker renders many clips;
+        # the colour is only the VMobjects' fill): shared, read-only
+        self.advance, self.bearing, self.glyphs = _typeset("".join(sorted(set(alphabet))), font, float(size), weight)
 
     def points(self, s: str, x: float = 0.0, y: float = 0.0) -> np.ndarray:
         """Outline points of the string with the pen starting at (x, y) on the baseline."""
