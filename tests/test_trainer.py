@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
+import sys
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -338,3 +341,49 @@ def test_deeply_nested_json_is_one_error(tmp_path):
     p.write_text("[" * 100_000 + "]" * 100_000)
     with pytest.raises(TraceError, match="nested too deeply|malformed|must be a JSON object"):
         Trace.load(p)
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        Config(lr=0.1, steps=25),
+        Config(lr=0.05, steps=25, optimizer="momentum", momentum=0.8),
+        Config(lr=0.05, steps=25, optimizer="nesterov"),
+        Config(lr=0.5, steps=25, optimizer="adam"),
+        Config(lr=0.05, steps=25, optimizer="adam", batch_size=7),
+        Config(lr=0.05, steps=25, optimizer="momentum", batch_size=5),
+    ],
+    ids=lambda c: f"{c.optimizer}-bs{c.batch_size}",
+)
+def test_the_trainers_updates_are_torch_optims_to_the_bit(config, monkeypatch):
+    # the registry runs torch.optim's rules through their functional form; the classes themselves
+    # (step wrapper and all) must give the very same trace
+    import torch
+
+    from descent.trainer import optimizers
+
+    classes = {
+        "sgd": lambda c, p: torch.optim.SGD(p, lr=c.lr),
+        "momentum": lambda c, p: torch.optim.SGD(p, lr=c.lr, momentum=c.momentum),
+        "nesterov": lambda c, p: torch.optim.SGD(p, lr=c.lr, momentum=c.momentum, nesterov=True),
+        "adam": lambda c, p: torch.optim.Adam(p, lr=c.lr),
+    }
+    ours = train(config)
+    spec = optimizers.OPTIMIZERS[config.optimizer]
+    monkeypatch.setitem(optimizers.OPTIMIZERS, config.optimizer, replace(spec, make=classes[config.optimizer]))
+    theirs = train(config)
+    for field in ("w", "b", "loss", "grad_w", "grad_b"):
+        assert np.array_equal(getattr(ours, field), getattr(theirs, field)), field
+
+
+def test_training_does_not_import_torch_dynamo():
+    # torch.optim's class step imports torch._dynamo on first use (about 1.5 s of every command that trains)
+    code = (
+        "import sys\n"
+        "from descent.trainer import Config, train\n"
+        "for o in ('sgd', 'momentum', 'nesterov', 'adam'):\n"
+        "    train(Config(optimizer=o, steps=3))\n"
+        "print('torch._dynamo' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

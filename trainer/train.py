@@ -1,6 +1,6 @@
 """Train ŷ = w·x + b with PyTorch and record every state.
 
-Gradients come from autograd and updates from ``torch.optim``; everything is
+Gradients come from autograd and updates from ``torch.optim``'s rules; everything is
 float64 and every random draw goes through a local :class:`torch.Generator`
 (a Manim Scene reseeds numpy's global generator, so nothing global is used).
 
