@@ -440,15 +440,6 @@ def plan_compares(
 
 
 # -- the worker side ---------------------------------------------------------------------
-def _preload() -> None:
-    """Import torch and Manim (and nothing runs yet: no thread pools start on import)."""
-    import manim  # noqa: F401
-    import torch  # noqa: F401
-    import torch._dynamo  # noqa: F401  (torch.optim's first step imports it: about 0.8 s)
-
-    import descent.outputs.clip  # noqa: F401
-
-
 def _die_with_parent(parent_pid: int) -> None:
     """Have the kernel kill this worker when the main process dies (Linux), and leave at
     once if it already has."""
@@ -471,7 +462,10 @@ def _worker_init(parent_pid: int | None = None) -> None:
         # Ctrl-C reaches the whole process group: the main process decides, and stops the workers
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    _preload()  # once per worker, not once per job (a no-op after a fork)
+    from descent.outputs.warm import keep_text_outlines, preload
+
+    preload()  # once per worker, not once per job (a no-op after a fork)
+    keep_text_outlines()  # in the worker: the caller's own process (the API's) is left as it was
     import torch
 
     torch.set_num_threads(1)
@@ -620,9 +614,11 @@ class WorkerPool:
         if sys.platform == "linux":
             # import torch and Manim once, here, and fork: the workers start at once,
             # sharing those pages, instead of each importing them again
-            _preload()
             import gc
 
+            from descent.outputs.warm import preload
+
+            preload()
             gc.freeze()  # what was imported is never collected: keep the collector (and copy-on-write) off it
             self.ctx = mp.get_context("fork")
         else:  # pragma: no cover - fork is unsafe on macOS

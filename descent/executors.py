@@ -86,19 +86,17 @@ def parse_scheduler(spec: str) -> tuple[str, int | str]:
 
 # -- the worker side -------------------------------------------------------------------------
 def dask_setup(worker: object = None) -> None:
-    """Dask preload hook (``dask worker --preload descent.executors``): import torch and Manim once,
-    and use one torch thread (the cluster's parallelism is its workers)."""
-    import gc
-
-    import torch
-
-    from descent.batch import _preload
+    """Dask preload hook (``dask worker --preload descent.executors``): prepare this worker once
+    (:func:`descent.outputs.warm.warm_process`), and use one torch thread (the cluster's parallelism
+    is its workers)."""
+    from descent.outputs.warm import warm_process
 
     if not getattr(dask_setup, "done", False):
-        _preload()
         _restore_malloc()
-        gc.freeze()  # what was imported is never collected: keep the collector off it (as the local pool does)
+        warm_process()  # imports, kept text outlines, the collector off what was imported (as the local pool)
         dask_setup.done = True
+    import torch
+
     torch.set_num_threads(1)
 
 

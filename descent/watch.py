@@ -40,8 +40,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 __all__ = ["watch", "WatchSpec", "changed_keys", "DEBOUNCE_SECONDS"]
 
 #: A change is acted on once its folder has been quiet this long (editors save in bursts).
@@ -253,94 +251,20 @@ def _warm(spec: WatchSpec) -> None:
 
     Imports torch and Manim (nothing runs yet: no thread pools start on import, so forking
     stays safe), then builds the scene once for the lab's shipped trace (no frame drawn,
-    nothing trained) with each text's outlines kept (:func:`_keep_text_outlines`): titles,
+    nothing trained) with each text's outlines kept (:func:`descent.outputs.warm.keep_text_outlines`): titles,
     axis labels, ticks and glyph sets come out of that build, so a render's scene is built
     in a fraction of the time. A warm-up that fails only makes the renders slower.
     """
-    import manim  # noqa: F401
-    import torch  # noqa: F401
-    import torch._dynamo  # noqa: F401  (torch.optim's first step imports it)
-
     from descent.outputs.clip import scene_class
+    from descent.outputs.warm import keep_text_outlines, preload
 
+    preload()
     cls = scene_class(spec.scene)
-    _keep_text_outlines()
+    keep_text_outlines()
     try:
         _build_once(cls, spec)
     except Exception:  # noqa: BLE001 - an optimisation only
         pass
-
-
-_OUTLINES: dict[tuple, Any] = {}
-
-
-def _keep_text_outlines() -> None:
-    """Parse each distinct text's SVG once per watching process (and its children).
-
-    Manim typesets a ``Text`` with Pango into an SVG file named by a hash of the text and
-    every setting that shapes it (font, size, weight, colour, spacing), then parses that
-    file, which is most of the cost of building a scene; each render does it afresh in a
-    scratch folder of its own. Here, the parsed outlines are kept by that name (and the
-    canvas size) and copied, as Manim's own SVG cache does (which Text leaves off because
-    its files live in a folder that may change). Only this process is changed.
-    """
-    from manim import config
-    from manim.mobject.svg.svg_mobject import SVGMobject
-    from manim.mobject.text.text_mobject import MarkupText, Text
-
-    original = SVGMobject.init_svg_mobject
-    if getattr(original, "_descent_keeps", False):
-        return
-
-    def init_svg_mobject(self, use_svg_cache: bool):
-        if not isinstance(self, (Text, MarkupText)):
-            return original(self, use_svg_cache)
-        key = (
-            type(self).__name__,
-            Path(str(self.file_name)).name,
-            repr(getattr(self, "svg_default", None)),
-            repr(getattr(self, "path_string_config", None)),
-            config.pixel_width,
-            config.pixel_height,
-        )
-        kept = _OUTLINES.get(key)
-        if kept is None:
-            original(self, False)
-            kept = self.copy()
-            for mob in kept.get_family():  # the parsed SVG element each outline came from: not
-                if getattr(mob, "path_obj", None) is not None:  # needed once parsed, and most of a copy's cost
-                    mob.path_obj = None
-            if len(_OUTLINES) >= 4000:  # a long session's memory stays bounded
-                _OUTLINES.clear()
-            _OUTLINES[key] = kept
-            return self
-        self.add(*(_clone(glyph) for glyph in kept.submobjects))
-        self.id_to_vgroup_dict = {}
-        return self
-
-    init_svg_mobject._descent_keeps = True  # type: ignore[attr-defined]
-    SVGMobject.init_svg_mobject = init_svg_mobject
-
-
-def _clone(mob: Any) -> Any:
-    """A copy of a parsed glyph (a childless VMobject): its arrays copied, the rest shared.
-
-    Manim's ``copy()`` deep-copies every attribute; a glyph's other attributes are plain
-    values (numbers, strings, colours) that Manim replaces rather than changes in place.
-    Anything with children is copied Manim's way.
-    """
-    import copy
-
-    if mob.submobjects or mob.updaters:
-        return mob.copy()
-    out = copy.copy(mob)
-    for name, value in vars(mob).items():
-        if isinstance(value, np.ndarray):
-            setattr(out, name, value.copy())
-        elif isinstance(value, (list, dict, set)):
-            setattr(out, name, copy.copy(value))
-    out.submobjects = []
-    return out
 
 
 def _build_once(cls: type, spec: WatchSpec) -> None:

@@ -302,31 +302,21 @@ def test_banner_at_exactly_lr_max():
 _RENDER_TIMES = """
 import sys
 from descent.outputs.clip import render
+from descent.outputs.warm import warm_process
 from descent.trainer import Config, train
+if int(sys.argv[2]) > 1:
+    warm_process()  # as a batch or Dask worker is prepared
 trace = train(Config(lr=0.2, steps=3))
+opts = {"descent_seconds": 1.0, "intro_seconds": 0.4, "hold_seconds": 0.4}
 for i in range(int(sys.argv[2])):
-    opts = {"descent_seconds": 1.0, "intro_seconds": 0.4, "hold_seconds": 0.4}
     render(trace, "fit", fps=10, scene_options=opts, out_dir=sys.argv[1], name=f"c{i}", progress=False)
 """
 
 
-def test_a_clip_rendered_from_cached_labels_matches_one_rendered_alone(tmp_path):
-    # a process that renders the same labels again copies them (and shares glyph outlines): the third clip
-    # here is drawn from those copies, the fresh process's first clip from Pango; their bytes are the same
+def test_a_warm_process_renders_the_bytes_a_fresh_one_does(tmp_path):
+    # a worker keeps each text's outlines and shares glyph outlines between clips: its third clip is drawn
+    # from those, a fresh process's first from Pango; their bytes are the same
     for folder, times in (("alone", 1), ("again", 3)):
         subprocess.run([sys.executable, "-c", _RENDER_TIMES, str(tmp_path / folder), str(times)], check=True)
     for ext in ("mp4", "png"):
         assert (tmp_path / "again" / f"c2.{ext}").read_bytes() == (tmp_path / "alone" / f"c0.{ext}").read_bytes()
-
-
-def test_a_kept_label_is_never_handed_out_itself():
-    from descent.scenes.panels.draw import label
-    from descent.scenes.theme import THEMES
-
-    theme = THEMES["dark"]
-    first, second, third = (label("a label used three times", theme, 20) for _ in range(3))
-    assert len({id(first), id(second), id(third)}) == 3
-    third.shift([1, 0, 0]).set_color("#ff0000")  # what a caller may do with its copy
-    fourth = label("a label used three times", theme, 20)
-    assert np.allclose(fourth.get_center(), first.get_center()) and fourth.get_color() == first.get_color()
-    assert np.array_equal(fourth.family_members_with_points()[0].points, first.family_members_with_points()[0].points)

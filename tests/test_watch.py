@@ -188,13 +188,13 @@ def test_changed_keys_and_names():
 
 
 def test_kept_text_outlines_are_the_texts_own():
-    """The watcher's kept outlines give each Text exactly what parsing its SVG gives, and no
+    """Kept outlines (the watcher, batch and Dask workers) give each Text exactly what parsing its SVG gives, and no
     two Texts share an array (run in a child: the change is to that process's Manim)."""
     script = r"""
 import tempfile
 import numpy as np
 from manim import Text, tempconfig
-from descent.watch import _keep_text_outlines
+from descent.outputs.warm import keep_text_outlines
 
 def build(s):
     t = Text(s, font="DejaVu Sans", font_size=30, color="#FF8800")
@@ -202,7 +202,7 @@ def build(s):
 
 with tempconfig({"media_dir": tempfile.mkdtemp()}):
     plain, _ = build("w = −1.5  loss 0.12")
-    _keep_text_outlines()
+    keep_text_outlines()
     first, a = build("w = −1.5  loss 0.12")
     again, b = build("w = −1.5  loss 0.12")
     for got in (first, again):

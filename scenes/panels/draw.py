@@ -51,25 +51,9 @@ __all__ = [
 MINUS = "\u2212"
 
 
-#: Labels typeset more than once in this process: a copy of each (a batch worker renders many clips with the same
-#: axis names, titles and legends; copying a Text takes a third of the time of making it again). A label is kept
-#: on its second use, so a single render pays nothing for the cache.
-_LABELS: dict[tuple, Text | None] = {}
-_LABELS_KEPT = 1024
-
-
 def label(text: str, theme: Theme, size: float = 22, color: str | None = None, weight: str = "NORMAL") -> Text:
     """Text in the theme's font (no LaTeX anywhere in descent)."""
-    key = (text, theme.font, float(size), color or theme.text, weight)
-    if key not in _LABELS:  # first use
-        if len(_LABELS) >= _LABELS_KEPT:
-            del _LABELS[next(iter(_LABELS))]
-        _LABELS[key] = None
-        return Text(text, font=theme.font, font_size=size, color=key[3], weight=weight)
-    kept = _LABELS[key]
-    if kept is None:
-        kept = _LABELS[key] = Text(text, font=theme.font, font_size=size, color=key[3], weight=weight)
-    return kept.copy()  # never the kept one itself: a caller may move or recolour what it gets
+    return Text(text, font=theme.font, font_size=size, color=color or theme.text, weight=weight)
 
 
 class AffineMap:
