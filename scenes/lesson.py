@@ -530,11 +530,7 @@ class SurfaceChapter(LessonChapter, ThreeDScene):
         self.driver = StepDriver(self.ctx.clock, [self.surface])
         self.driver.push(0.0)
         proj = self.camera.project_point
-        self.axis_labels = VGroup()
-        for text, p, off in self.surface.tick_specs:
-            self.axis_labels.add(label(text, th, th.sizes.tick_3d, th.muted).move_to(proj(p) + off))
-        for text, p, off in self.surface.label_specs:
-            self.axis_labels.add(label(text, th, th.sizes.panel_title, th.muted).move_to(proj(p) + off))
+        self.axis_labels = self.surface.labels_for(self.camera.project_points)  # clear of the surface's rim
         w0, b0, l0 = float(t.w[0]), float(t.b[0]), float(t.loss[0])
         w_opt, b_opt, l_opt = t.optimum
         self.start_label = self._callout(

@@ -19,17 +19,18 @@ move to a top-down view that turns the surface into the contour map.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import cairo
 import numpy as np
 from manim import (
     DEGREES,
-    DOWN,
+    DL,
     LEFT,
     RIGHT,
     UP,
+    UR,
     AnimationGroup,
     FadeOut,
     LaggedStart,
@@ -263,17 +264,21 @@ class SurfacePanel(Panel):
         self.floor = floor
         self.static.add(floor, surf)
 
-        # labels (placed as flat text in the frame by the scene, at projected points)
-        self.label_specs = [
-            ("w", ax.c2p(sum(win.w) / 2, win.b[0], 0), DOWN * 0.55),
-            ("b", ax.c2p(win.w[1], sum(win.b) / 2, 0), RIGHT * 0.95 + DOWN * 0.1),
-            ("loss", ax.c2p(win.w[0], win.b[1], self.z_max), UP * 0.3),
-        ]
-        self.tick_specs = (
-            [(fmt_num(v), ax.c2p(v, win.b[0], 0), DOWN * 0.25) for v in _ticks(*win.w, win.w_step)]
-            + [(fmt_num(v), ax.c2p(win.w[1], v, 0), RIGHT * 0.3) for v in _ticks(*win.b, win.b_step)]
-            + [(fmt_num(v), ax.c2p(win.w[0], win.b[1], v), LEFT * 0.35) for v in _ticks(0, self.z_max, z_step)]
-        )
+        # what the labels name: the ticks along three edges of the box (placed as flat text by the
+        # scene, for its camera: see labels_for). w along the front edge, b along the left one (the
+        # edges the surface never rises in front of, in the views the scenes use), the height on
+        # the vertical at the back-left corner.
+        self.edges = {
+            "w": ((win.w[0], win.b[0], 0.0), (win.w[1], win.b[0], 0.0)),
+            "b": ((win.w[0], win.b[0], 0.0), (win.w[0], win.b[1], 0.0)),
+            "z": ((win.w[0], win.b[1], 0.0), (win.w[0], win.b[1], self.z_max)),
+        }
+        self.tick_values = {
+            "w": _ticks(*win.w, win.w_step),
+            "b": _ticks(*win.b, win.b_step),
+            "z": _ticks(0, self.z_max, z_step),
+        }
+        self.axis_names = {"w": "w", "b": "b", "z": "loss"}
         zaxis = VMobject(stroke_color=th.axis, stroke_width=1.5)
         zaxis.set_points_as_corners([ax.c2p(win.w[0], win.b[1], 0), ax.c2p(win.w[0], win.b[1], self.z_max)])
         self.static.add(zaxis)
@@ -309,6 +314,90 @@ class SurfacePanel(Panel):
             centre = face.get_center().copy()
             face.get_z_index_reference_point = lambda c=centre: c
         camera.should_apply_shading = False
+
+    # -- labels ----------------------------------------------------------------------
+    #: Gap between a tick value and its edge, and between the ticks and the axis' name (scene units).
+    LABEL_GAP = 0.12
+    #: Room every label keeps from the surface as the camera draws it (4 pixels at 480p).
+    LABEL_ROOM = 0.08
+
+    def labels_for(self, project: Callable[[np.ndarray], np.ndarray], axes: str = "wbz") -> VGroup:
+        """Tick values and axis names as flat text, placed for a camera (``project``: its projection).
+
+        Each label sits off its edge of the box as the camera draws it, on the side away from
+        the plot and perpendicular to the edge, :attr:`LABEL_GAP` from it; a label the surface
+        would reach (a rim raised in front of the edge) moves further out along that side
+        until it keeps :attr:`LABEL_ROOM` from every face. A tick value that would overlap
+        one placed before (at a corner two axes share) is left out. An edge the camera sees
+        end-on (the height, from straight above) gets no labels.
+
+        Parameters
+        ----------
+        project
+            The camera's projection of scene points, an (n, 3) array to an (n, 3) array (its
+            ``project_points``, with the rotation it has now).
+        axes
+            Which axes to label, of ``"w"``, ``"b"`` and ``"z"`` (the height).
+
+        Returns
+        -------
+        VGroup
+            The tick values (axis by axis: w, z, b), then the axes' names.
+        """
+        th = self.ctx.theme
+        faces = self.surface.submobjects
+        corners = np.concatenate([f.points[0:16:4] for f in faces]) if faces else np.zeros((0, 3))
+        quads = project(corners)[:, :2].reshape(-1, 4, 2)
+        box = np.array([self.point3(w, b, z) for w in self.w_range for b in self.b_range for z in (0.0, self.z_max)])
+        middle = project(box)[:, :2].mean(axis=0)
+        placed: list[VMobject] = []
+        names: list[VMobject] = []
+        for axis in "wzb":
+            if axis not in axes:
+                continue
+            a3, b3 = (np.array(e, dtype=float) for e in self.edges[axis])
+            a, b = project(np.array([self.point3(*a3), self.point3(*b3)]))[:, :2]
+            along = b - a
+            if np.linalg.norm(along) < 1e-3:  # seen end-on
+                continue
+            along = along / np.linalg.norm(along)
+            if axis == "z":
+                out = along  # the height's name above its axis, its ticks beside it, away from the plot
+                side = np.array([-along[1], along[0]])
+                side = side if side @ (a - middle) >= 0 else -side
+            else:
+                side = np.array([-along[1], along[0]])
+                side = side if side @ ((a + b) / 2 - middle) >= 0 else -side
+                out = side
+            depth = self.LABEL_GAP
+            for v in self.tick_values[axis]:
+                at3 = a3.copy()
+                at3["wbz".index(axis)] = v  # the edge runs along this axis
+                at = project(np.array([self.point3(*at3)]))[0, :2]
+                mob = number_label(fmt_num(v), th, th.sizes.tick_3d)
+                self._put(mob, at, side, self.LABEL_GAP, quads)
+                if any(_boxes_overlap(mob, other, 0.1) for other in placed):
+                    continue
+                placed.append(mob)
+                depth = max(depth, (mob.get_center()[:2] - at) @ side + _support(mob, side))
+            name = label(self.axis_names[axis], th, th.sizes.panel_title, th.muted)
+            if axis == "z":
+                self._put(name, b, out, self.LABEL_GAP, quads)
+            else:
+                self._put(name, (a + b) / 2, out, depth + self.LABEL_GAP, quads)
+            names.append(name)
+        return VGroup(*placed, *names)
+
+    def _put(self, mob: Mobject, at: np.ndarray, side: np.ndarray, gap: float, quads: np.ndarray) -> None:
+        """Place ``mob`` ``gap`` off the point ``at`` towards ``side`` (its near edge that far out),
+        then further out, in small steps, until it keeps :attr:`LABEL_ROOM` from the faces."""
+        centre = at + side * (gap + _support(mob, side))
+        mob.move_to([centre[0], centre[1], 0.0])
+        for _ in range(80):  # at most 2.4 units further out
+            lo, hi = mob.get_corner(DL)[:2] - self.LABEL_ROOM, mob.get_corner(UR)[:2] + self.LABEL_ROOM
+            if not _rect_meets_quads(lo, hi, quads):
+                return
+            mob.shift([*(0.03 * side), 0.0])
 
     # -- geometry ------------------------------------------------------------------
     def point3(self, w: float, b: float, loss: float) -> np.ndarray:
@@ -407,6 +496,37 @@ class SurfacePanel(Panel):
         self.exit.points = (
             self._facing_circles([exit_point], 0.11) if (not inside and exit_point is not None) else np.zeros((0, 3))
         )
+
+
+def _support(mob: Mobject, direction: np.ndarray) -> float:
+    """How far ``mob``'s box reaches from its centre along the unit ``direction``."""
+    return 0.5 * (mob.width * abs(direction[0]) + mob.height * abs(direction[1]))
+
+
+def _boxes_overlap(a: Mobject, b: Mobject, room: float = 0.0) -> bool:
+    """Whether the boxes of ``a`` and ``b``, ``a``'s grown by ``room``, overlap."""
+    alo, ahi = a.get_corner(DL)[:2] - room, a.get_corner(UR)[:2] + room
+    blo, bhi = b.get_corner(DL)[:2], b.get_corner(UR)[:2]
+    return bool(np.all(np.minimum(ahi, bhi) > np.maximum(alo, blo)))
+
+
+def _rect_meets_quads(lo: np.ndarray, hi: np.ndarray, quads: np.ndarray) -> bool:
+    """Whether the rectangle ``lo``–``hi`` meets any of the quadrilaterals ``quads`` (n, 4, 2).
+
+    Separating axes: the rectangle's two and each quadrilateral's edge normals (exact for
+    convex ones; a folded face at the silhouette may count as met a little early).
+    """
+    near = np.all((quads.max(axis=1) >= lo) & (quads.min(axis=1) <= hi), axis=1)
+    q = quads[near]
+    if not len(q):
+        return False
+    rect = np.array([[lo[0], lo[1]], [hi[0], lo[1]], [hi[0], hi[1]], [lo[0], hi[1]]])
+    edges = np.roll(q, -1, axis=1) - q
+    normals = np.stack([-edges[..., 1], edges[..., 0]], axis=-1)
+    on_q = np.einsum("nkd,njd->nkj", normals, q)
+    on_r = np.einsum("nkd,jd->nkj", normals, rect)
+    apart = (on_q.max(axis=2) < on_r.min(axis=2)) | (on_r.max(axis=2) < on_q.min(axis=2))
+    return bool(np.any(~apart.any(axis=1)))
 
 
 def _hex(rgb) -> str:
@@ -526,10 +646,13 @@ class SurfaceScene(DescentScene, ThreeDScene):
         self.camera.reset_rotation_matrix()
         return self.camera.get_rotation_matrix()
 
-    #: Room left in the right half around the 3-D box (left, right, bottom, top): ticks and axis names.
-    DESCENT_MARGINS = (0.55, 0.7, 0.75, 0.75)
-    #: Room around the map seen from above: ticks below and on the right, the title above.
-    MAP_MARGINS = (0.35, 0.95, 0.75, 0.6)
+    #: First guesses of the room around the 3-D box in the right half (left, right, bottom, top);
+    #: each view then leaves what its labels take (see :meth:`_fit_labelled`).
+    DESCENT_MARGINS = (0.85, 0.3, 0.75, 0.75)
+    #: The same around the map seen from above (b's ticks on the left, w's below, the title above).
+    MAP_MARGINS = (0.95, 0.35, 0.75, 0.6)
+    #: Room between the labels and the panel's edges (scene units).
+    MARGIN_PAD = 0.1
     #: The closing view's camera distance: far enough that heights barely change the scale (< 1 %).
     MAP_FOCAL_DISTANCE = 400.0
 
@@ -547,16 +670,20 @@ class SurfaceScene(DescentScene, ThreeDScene):
         cam.screen_shift = np.array(shift, dtype=float)
         cam.reset_rotation_matrix()
 
-    def _fit(self, box, margins: tuple[float, float, float, float]) -> tuple[float, np.ndarray]:
-        """The zoom and screen shift that make the plot (the surface, the floor's box and the height
-        axis) fill ``box`` (less its margins), in the camera's current orientation."""
+    def _plot_points(self) -> np.ndarray:
+        """The points that bound the plot: the floor's box, the height axis' top, every face's corners."""
         sp = self.surface
         corners = np.array(
             [sp.point3(w, b, 0.0) for w in sp.w_range for b in sp.b_range]
             + [sp.point3(sp.w_range[0], sp.b_range[1], sp.z_max)],
             dtype=float,
         )
-        corners = np.concatenate([corners, *(face.points[0:16:4] for face in sp.surface.submobjects)])
+        return np.concatenate([corners, *(face.points[0:16:4] for face in sp.surface.submobjects)])
+
+    def _fit(self, box, margins: tuple[float, float, float, float]) -> tuple[float, np.ndarray]:
+        """The zoom and screen shift that make the plot (the surface, the floor's box and the height
+        axis) fill ``box`` (less its margins), in the camera's current orientation."""
+        corners = self._plot_points()
         cam = self.camera
         cam.zoom_tracker.set_value(1.0)
         cam.screen_shift = np.zeros(3)
@@ -570,6 +697,37 @@ class SurfaceScene(DescentScene, ThreeDScene):
         shift = target - zoom * (lo + hi) / 2
         return zoom, np.array([shift[0], shift[1], 0.0])
 
+    def _fit_labelled(
+        self, box, margins: tuple[float, float, float, float], axes: str
+    ) -> tuple[float, np.ndarray, tuple[float, float, float, float]]:
+        """:meth:`_fit` with margins that are what the view's labels take: the plot is fitted,
+        its labels placed, and the plot fitted again leaving room for them (twice: a label the
+        surface pushed out moves a little with the zoom), the panel's title above all.
+
+        Returns the zoom, the screen shift and the margins (left, right, bottom, top) used."""
+        orientation = self._camera_state()[:3]
+        title = self._title("loss surface L(w, b)").height + 0.05  # the title's row, at the box's top
+        for _ in range(2):
+            zoom, shift = self._fit(box, margins)
+            self._set_camera((*orientation, zoom, shift))
+            labels = self.surface.labels_for(self.camera.project_points, axes)
+            seen = self.camera.project_points(self._plot_points())[:, :2]
+            lo, hi = seen.min(axis=0), seen.max(axis=0)
+            if len(labels.submobjects):
+                lo_all = np.minimum(lo, np.min([m.get_corner(DL)[:2] for m in labels], axis=0))
+                hi_all = np.maximum(hi, np.max([m.get_corner(UR)[:2] for m in labels], axis=0))
+            else:
+                lo_all, hi_all = lo, hi
+            pad = self.MARGIN_PAD
+            margins = (
+                lo[0] - lo_all[0] + pad,
+                hi_all[0] - hi[0] + pad,
+                lo[1] - lo_all[1] + pad,
+                hi_all[1] - hi[1] + pad + title,
+            )
+        zoom, shift = self._fit(box, margins)
+        return zoom, shift, margins
+
     def _frame_views(self, box) -> None:
         """Frame the descent's view and the closing map so that each fills the right half.
 
@@ -580,10 +738,10 @@ class SurfaceScene(DescentScene, ThreeDScene):
         """
         cam = self.camera
         descent = self._camera_state()
-        zoom, shift = self._fit(box, self.DESCENT_MARGINS)
+        zoom, shift, self.descent_margins = self._fit_labelled(box, self.DESCENT_MARGINS, "wbz")
         self.descent_view = (descent[0], descent[1], descent[2], zoom, shift)
         self._set_camera((0.0, -90 * DEGREES, self.MAP_FOCAL_DISTANCE, 1.0, np.zeros(3)))
-        zoom, shift = self._fit(box, self.MAP_MARGINS)
+        zoom, shift, self.map_margins = self._fit_labelled(box, self.MAP_MARGINS, "wb")
         self.map_view = (0.0, -90 * DEGREES, self.MAP_FOCAL_DISTANCE, zoom, shift)
         self._set_camera(self.descent_view)
         self.slide = ValueTracker(0.0)  # 0: the descent's framing, 1: the map's
@@ -591,25 +749,12 @@ class SurfaceScene(DescentScene, ThreeDScene):
         self.slide.add_updater(lambda m: setattr(cam, "screen_shift", start + m.get_value() * (end - start)))
 
     def _map_labels(self) -> VGroup:
-        """Tick values and axis names for the map (w along the bottom, b on the right)."""
-        th = self.ctx.theme
-        out = VGroup()
+        """Tick values and axis names for the map (w along the bottom, b on the left), and its title."""
         now = self._camera_state()
         self._set_camera(self.map_view)
-        proj = self.camera.project_point
-        z_name = self.surface.label_specs[-1][0]  # the height: no axis of the map
-        for text, p, off in self.surface.tick_specs:
-            if off[0] >= 0:  # w below, b on the right (the heights' ticks sit on the left)
-                out.add(number_label(text, th, th.sizes.tick_3d).move_to(proj(p) + off))
-        for text, p, off in self.surface.label_specs:
-            if text != z_name:  # b closer to its ticks than in 3-D (no perspective to clear)
-                off = off if off[0] <= 0 else RIGHT * 0.75
-                out.add(label(text, th, th.sizes.panel_title, th.muted).move_to(proj(p) + off))
+        out = self.surface.labels_for(self.camera.project_points, axes="wb")
         self._set_camera(now)
-        title = label("the loss surface from above: its contour map", th, th.sizes.panel_title, th.muted)
-        box = fit_layout()["contour"]
-        title.move_to([box.left + 0.2, box.top - 0.05, 0], aligned_edge=LEFT + UP)
-        out.add(title)
+        out.add(self._title("the loss surface from above: its contour map"))
         return out
 
     def step_layer(self) -> tuple[int, list[Mobject], Mobject]:
@@ -617,19 +762,24 @@ class SurfaceScene(DescentScene, ThreeDScene):
 
     def _axis_labels(self) -> VGroup:
         """Axis names and ticks: flat text at the projected 3-D positions, for the descent's camera."""
-        th = self.ctx.theme
-        out = VGroup()
         self._rotation()
-        proj = self.camera.project_point
-        for text, p, off in self.surface.tick_specs:
-            out.add(number_label(text, th, th.sizes.tick_3d).move_to(proj(p) + off))
-        for text, p, off in self.surface.label_specs:
-            out.add(label(text, th, th.sizes.panel_title, th.muted).move_to(proj(p) + off))
-        title = label("loss surface L(w, b)", th, th.sizes.panel_title, th.muted)
-        box = fit_layout()["contour"]
-        title.move_to([box.left + 0.2, box.top - 0.05, 0], aligned_edge=LEFT + UP)
-        out.add(title)
+        out = self.surface.labels_for(self.camera.project_points)
+        out.add(self._title("loss surface L(w, b)"))
         return out
+
+    def _title(self, text: str) -> Mobject:
+        """The 3-D panel's title, at its top left."""
+        th = self.ctx.theme
+        title = label(text, th, th.sizes.panel_title, th.muted)
+        box = fit_layout()["contour"]
+        return title.move_to([box.left + 0.2, box.top - 0.05, 0], aligned_edge=LEFT + UP)
+
+    @staticmethod
+    def label_opacities(a: float) -> tuple[float, float]:
+        """The opacity of the descent's labels and of the map's, ``a`` of the way through the closing move
+        (the camera's own progress is Manim's ``smooth(a)``): each shown only while the surface, as the
+        camera then draws it, stays clear of it (``tests/test_layout.py`` samples the move)."""
+        return 1.0 - min(1.0, 4 * a), max(0.0, (a - 0.8) / 0.2)
 
     @classmethod
     def descent_start(cls) -> float:
@@ -747,10 +897,11 @@ class SurfaceScene(DescentScene, ThreeDScene):
                 sp.show_step(final)
                 sp.show(final)
                 a = fade.get_value()
-                # the flat labels were placed for the descent's view: they fade as it turns,
-                opacity("labels", labels, 1.0 - min(1.0, 4 * a))
-                # and the map's take their place, with the contour lines on the surface
-                opacity("map", map_labels, late(a))
+                # the flat labels were placed for the descent's view: they fade as it turns, and the
+                # map's take their place, with the contour lines on the surface
+                descent_opacity, map_opacity = self.label_opacities(a)
+                opacity("labels", labels, descent_opacity)
+                opacity("map", map_labels, map_opacity)
                 opacity("lifted", lifted, 0.75 * late(a), stroke=True)
 
             self.driver.group.add_updater(closing_frame)

@@ -10,7 +10,7 @@ import itertools
 
 import numpy as np
 import pytest
-from manim import DL, UR, Mobject, RoundedRectangle, Text, VGroup
+from manim import DL, UR, Mobject, RoundedRectangle, Text, VGroup, smooth
 
 from descent.scenes.compare import CompareScene
 from descent.scenes.fit import FitScene
@@ -388,3 +388,158 @@ def test_lesson_points_are_drawn_over_its_own_fitted_line(chapter, lesson_runs):
     order = {id(m): i for i, m in enumerate(scene.get_mobject_family_members())}
     assert id(scene.fit) in order and id(scene.data.dots) in order
     assert order[id(scene.data.dots)] > order[id(scene.fit)]
+
+
+# -- the 3-D surface's labels ----------------------------------------------------------------------------
+#: Room every label of the 3-D plot keeps from the surface (scene units: 4 pixels at 480p, 8 at 1080p).
+SURFACE_ROOM = 0.06
+
+
+def projected_faces(panel, camera) -> np.ndarray:
+    """The surface's faces as the camera draws them: screen quadrilaterals, shape (faces, 4, 2)."""
+    corners = np.concatenate([f.points[0:16:4] for f in panel.surface.submobjects])
+    return camera.project_points(corners.copy())[:, :2].reshape(-1, 4, 2)
+
+
+def covered(points: np.ndarray, quads: np.ndarray) -> np.ndarray:
+    """Which ``points`` (n, 2) lie inside any of ``quads`` (m, 4, 2) (even-odd rule, any winding)."""
+    inside = np.zeros((len(points), len(quads)), dtype=bool)
+    x, y = points[:, 0, None], points[:, 1, None]
+    for i in range(4):
+        (x0, y0), (x1, y1) = quads[:, i].T, quads[:, (i + 1) % 4].T
+        crosses = (y0 > y) != (y1 > y)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            at = x0 + (y - y0) * (x1 - x0) / (y1 - y0)
+        inside ^= crosses & (x < at)
+    return inside.any(axis=1)
+
+
+def touching_surface(mob, quads: np.ndarray, room: float = SURFACE_ROOM) -> bool:
+    """Whether ``mob``'s box, grown by ``room``, reaches any face (sampled every 0.01 unit)."""
+    lo, hi = bbox(mob)
+    lo, hi = lo - room, hi + room
+    near = quads[(quads[..., 0].max(1) >= lo[0]) & (quads[..., 0].min(1) <= hi[0])]
+    near = near[(near[..., 1].max(1) >= lo[1]) & (near[..., 1].min(1) <= hi[1])]
+    if not len(near):
+        return False
+    xs = np.linspace(lo[0], hi[0], max(2, int((hi[0] - lo[0]) / 0.01) + 1))
+    ys = np.linspace(lo[1], hi[1], max(2, int((hi[1] - lo[1]) / 0.01) + 1))
+    grid = np.stack(np.meshgrid(xs, ys), axis=-1).reshape(-1, 2)
+    return bool(covered(grid, near).any())
+
+
+def plot_outline(panel, camera) -> np.ndarray:
+    """Points along the floor's box and the height axis, as the camera draws them (what the labels name)."""
+    w0, w1 = panel.w_range
+    b0, b1 = panel.b_range
+    corners = [(w0, b0, 0), (w1, b0, 0), (w1, b1, 0), (w0, b1, 0), (w0, b0, 0)]
+    s = np.linspace(0, 1, 50)[:, None]
+    pts = [np.array(p) + s * (np.array(q) - np.array(p)) for p, q in itertools.pairwise(corners)]
+    pts.append(np.array([w0, b1, 0]) + s * np.array([0, 0, panel.z_max]))
+    xyz = np.concatenate(pts)
+    return camera.project_points(np.array([panel.point3(*p) for p in xyz]))[:, :2]
+
+
+def surface_label_problems(name: str, labels, panel, camera) -> list[str]:
+    """Every label of the plot keeps ``SURFACE_ROOM`` from the surface, stays by the plot's box (the floor's
+    edges and the height axis it names: within 0.9 unit) and off the other labels."""
+    quads, outline = projected_faces(panel, camera), plot_outline(panel, camera)
+    problems = []
+    for mob in labels:
+        text = _texts_of(mob)
+        if touching_surface(mob, quads):
+            problems.append(f"{name}: {text!r} touches the surface")
+        lo, hi = bbox(mob)
+        away = np.linalg.norm(np.maximum(np.maximum(lo - outline, outline - hi), 0.0), axis=1).min()
+        if away > 0.9:
+            problems.append(f"{name}: {text!r} is {away:.2f} from the plot it labels")
+    for a, b in itertools.combinations(labels, 2):
+        if overlap(bbox(a), bbox(b), eps=0.0):
+            problems.append(f"{name}: {_texts_of(a)!r} overlaps {_texts_of(b)!r}")
+    return problems
+
+
+def _texts_of(mob) -> str:
+    words = [m.original_text for m in mob.get_family() if isinstance(m, Text)]
+    return " ".join(words) or f"label at {np.round(mob.get_center()[:2], 2)}"
+
+
+def plot_labels(group) -> list:
+    """The plot's own labels in a scene's label group: all but the panel title (the widest text, top left)."""
+    title = max(group.submobjects, key=lambda m: m.width)
+    return [m for m in group.submobjects if m is not title]
+
+
+def between(start, end, a: float) -> tuple:
+    """A camera state ``a`` of the way from ``start`` to ``end`` as an animation of its trackers moves it (at
+    Manim's default rate, smooth): (phi, theta, focal distance, zoom, screen shift)."""
+    k = smooth(a)
+    return (*(s + k * (e - s) for s, e in zip(start[:4], end[:4], strict=True)), start[4] + k * (end[4] - start[4]))
+
+
+#: Moments of a closing move at which the labels are checked (fractions of it).
+MOVE = np.linspace(0.0, 1.0, 21)
+
+
+SURFACE_CASES = {"lab": Config(), "lr 0.5": Config(lr=0.5, steps=30)}
+
+
+@pytest.mark.parametrize("theme", ["dark", "light"])
+def test_surface_labels_keep_clear_of_the_surface(theme):
+    """The tick values and axis names of the 3-D plot, in the descent's view and on the closing map
+    (the b ticks once sat on the surface's raised rim)."""
+    from descent.scenes.surface import SurfaceScene
+
+    problems = []
+    for case, config in SURFACE_CASES.items():
+        scene, _ = build_scene(SurfaceScene, train(config), theme=theme)
+        scene._set_camera(scene.descent_view)
+        labels, map_labels = plot_labels(scene._axis_labels()), plot_labels(scene._map_labels())
+        problems += surface_label_problems(f"{case} {theme} descent", labels, scene.surface, scene.camera)
+        scene._set_camera(scene.map_view)
+        problems += surface_label_problems(f"{case} {theme} map", map_labels, scene.surface, scene.camera)
+    assert not problems, "\n".join(dict.fromkeys(problems))
+
+
+@pytest.mark.parametrize("theme", ["dark", "light"])
+def test_surface_labels_keep_clear_while_the_camera_turns(theme):
+    """All through the closing move, the labels shown (the descent's fading out, the map's fading in) keep
+    clear of the surface as the camera then draws it."""
+    from descent.scenes.surface import SurfaceScene
+
+    problems = []
+    for case, config in SURFACE_CASES.items():
+        scene, _ = build_scene(SurfaceScene, train(config), theme=theme)
+        scene._set_camera(scene.descent_view)
+        labels, map_labels = plot_labels(scene._axis_labels()), plot_labels(scene._map_labels())
+        for a in MOVE:
+            shown, map_shown = scene.label_opacities(a)
+            scene._set_camera(between(scene.descent_view, scene.map_view, a))
+            for name, group, opacity in (("descent", labels, shown), ("map", map_labels, map_shown)):
+                if opacity > 0:
+                    where = f"{case} {theme}: the {name}'s labels at {a:.0%} of the closing move"
+                    problems += surface_label_problems(where, group, scene.surface, scene.camera)
+    assert not problems, "\n".join(dict.fromkeys(problems))
+
+
+@pytest.mark.parametrize("theme", ["dark", "light"])
+def test_lesson_surface_labels_keep_clear_of_the_surface(theme, lesson_runs):
+    """Chapter 3's labels, for its camera and while they fade out as it turns down to the map."""
+    from descent.scenes.lesson import CHAPTER_SCENES
+
+    scene = type("Probe", (CHAPTER_SCENES["surface"],), {"runs": lesson_runs, "theme": theme})()
+    scene.setup()
+    cam = scene.camera
+    opening = (cam.get_phi(), cam.get_theta(), cam.get_focal_distance(), cam.get_zoom(), scene.opening_shift)
+    above = (0.0, -np.pi / 2, 400.0, scene.map_zoom, scene.map_shift)  # where beat_map takes the camera
+    labels = list(scene.axis_labels)
+    problems = []
+    for a in MOVE[MOVE < 0.25]:  # the labels fade out in the move's first quarter
+        phi, theta, focal, zoom, shift = between(opening, above, a)
+        trackers = (cam.phi_tracker, cam.theta_tracker, cam.focal_distance_tracker, cam.zoom_tracker)
+        for tracker, value in zip(trackers, (phi, theta, focal, zoom), strict=True):
+            tracker.set_value(value)
+        cam.screen_shift = shift
+        cam.reset_rotation_matrix()
+        problems += surface_label_problems(f"lesson {theme} at {a:.0%} of the turn", labels, scene.surface, cam)
+    assert not problems, "\n".join(dict.fromkeys(problems))

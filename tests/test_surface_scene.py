@@ -176,7 +176,7 @@ def test_closing_view_is_a_map_that_fills_the_panel():
     width, height = np.ptp(low[:, 0]), np.ptp(low[:, 1])
     assert np.abs(high - low).max() < 0.02 * max(width, height)  # heights barely move a point: a map
     assert width / height == pytest.approx(np.ptp(sp.w_range) / np.ptp(sp.b_range), rel=0.01)  # w and b alike
-    inner_w, inner_h = box.width - sum(scene.MAP_MARGINS[:2]), box.height - sum(scene.MAP_MARGINS[2:])
+    inner_w, inner_h = box.width - sum(scene.map_margins[:2]), box.height - sum(scene.map_margins[2:])
     assert max(width / inner_w, height / inner_h) == pytest.approx(1.0, abs=0.01)  # as large as it fits
     assert box.left < low[:, 0].min() and low[:, 0].max() < box.right
     assert box.bottom < low[:, 1].min() and low[:, 1].max() < box.top
@@ -185,9 +185,37 @@ def test_closing_view_is_a_map_that_fills_the_panel():
     faces = np.concatenate([f.points[0:16:4] for f in sp.surface.submobjects])
     z_top = sp.point3(sp.w_range[0], sp.b_range[1], sp.z_max)  # and the height axis
     seen = cam.project_points(np.concatenate([corners(0.0), faces, [z_top]]))[:, :2]
-    left, right, bottom, top = scene.DESCENT_MARGINS
+    left, right, bottom, top = scene.descent_margins
     fill = max(np.ptp(seen[:, 0]) / (box.width - left - right), np.ptp(seen[:, 1]) / (box.height - bottom - top))
     assert fill == pytest.approx(1.0, abs=0.01)
+
+
+def test_each_view_leaves_its_labels_the_room_they_take():
+    """The margins around the plot are what its labels take: with them, plot and labels fill the panel
+    (less a small pad, the title's row above), whatever the window's numbers."""
+    from manim import DL, UR
+
+    from descent.scenes.fit import fit_layout
+
+    box = fit_layout()["contour"]
+    for trace in (train(Config()), train(Config(slope=0.01, bias=0.003, noise=0.001, w0=0.5, b0=-0.2))):
+        scene, _ = build(trace)
+        title = scene._axis_labels()[-1]
+        for view, axes in ((scene.descent_view, "wbz"), (scene.map_view, "wb")):
+            scene._set_camera(view)
+            labels = scene.surface.labels_for(scene.camera.project_points, axes)
+            seen = scene.camera.project_points(scene._plot_points())[:, :2]
+            lo = np.min([seen.min(axis=0), *(m.get_corner(DL)[:2] for m in labels)], axis=0)
+            hi = np.max([seen.max(axis=0), *(m.get_corner(UR)[:2] for m in labels)], axis=0)
+            pad = scene.MARGIN_PAD
+            assert box.left + pad - 0.01 <= lo[0] and hi[0] <= box.right - pad + 0.01
+            assert box.bottom + pad - 0.01 <= lo[1] and hi[1] <= title.get_bottom()[1] - pad + 0.01
+            # and the plot is as large as that allows: it touches the room's sides in one direction
+            slack = min(
+                lo[0] - box.left - pad + box.right - pad - hi[0],
+                lo[1] - box.bottom - pad + (title.get_bottom()[1] - pad - hi[1]),
+            )
+            assert slack < 0.05, slack
 
 
 def test_surface_clip_ends_on_the_map(surface_clip):
