@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 from manim import (
@@ -78,6 +78,9 @@ from descent.scenes.script import Line as ScriptLine
 from descent.scenes.surface import ShiftedThreeDCamera, SurfacePanel
 from descent.scenes.theme import THEMES
 from descent.trainer import Trace, nice_step
+
+if TYPE_CHECKING:
+    from descent.scenes.panels.gradient import GradientArrow
 
 __all__ = [
     "LessonChapter",
@@ -529,6 +532,8 @@ class SurfaceChapter(LessonChapter, ThreeDScene):
         self.tracker = ValueTracker(0.0)
         self.driver = StepDriver(self.ctx.clock, [self.surface])
         self.driver.push(0.0)
+        # chapter 4's map, as it draws it: the view from above fades into it (the chapters meet on it)
+        self.map_panel, _ = training_map(self.ctx, self.runs)
         proj = self.camera.project_point
         self.axis_labels = self.surface.labels_for(self.camera.project_points)  # clear of the surface's rim
         w0, b0, l0 = float(t.w[0]), float(t.b[0]), float(t.loss[0])
@@ -588,6 +593,26 @@ class SurfaceChapter(LessonChapter, ThreeDScene):
         fading = VGroup(self.axis_labels, self.start_label, self.best, self.best_label)
         self.driver.attach(self.tracker)  # the point is redrawn facing the turning camera
         self.add(self.slide)
+        # then the view from above (flat faces, its own colours, no labels) fades into chapter 4's
+        # map on the same spot and scale: its heat map, labelled contours, ticks and the minimum
+        faces = self.surface.surface.submobjects
+        alphas = [face.fill_rgbas[:, 3].copy() for face in faces]
+        lines = [m for m in self.surface.floor.get_family() if len(m.stroke_rgbas)]
+        strokes = [m.stroke_rgbas[:, 3].copy() for m in lines]
+        veil = ValueTracker(0.0)
+
+        def thin(_m: Mobject) -> None:
+            # the faces' own opacity (their colours were lit once: see bake_shading), and the floor's lines
+            for mob, alpha in zip(faces, alphas, strict=True):
+                mob.fill_rgbas[:, 3] = alpha * (1.0 - veil.get_value())
+            for mob, alpha in zip(lines, strokes, strict=True):
+                mob.stroke_rgbas[:, 3] = alpha * (1.0 - veil.get_value())
+
+        def cross_fade() -> None:
+            self.driver.group.clear_updaters()  # the camera has stopped
+            self.surface.static.add_updater(thin)
+            self.add_fixed_in_frame_mobjects(self.map_panel.static)
+
         self.beat(
             line,
             self.camera.phi_tracker.animate.set_value(0.0),
@@ -598,6 +623,18 @@ class SurfaceChapter(LessonChapter, ThreeDScene):
             self.slide.animate.set_value(1.0),
             fading.animate(rate_func=lambda a: min(1.0, 4 * a)).set_opacity(0),
             seconds=2.5,
+            then=[
+                (
+                    [
+                        FadeIn(self.map_panel.static),
+                        veil.animate.set_value(1.0),
+                        FadeOut(self.heading),  # chapter 4 writes its own
+                        FadeOut(self.driver.group),  # chapter 4's point appears with its arrow
+                    ],
+                    1.2,
+                    cross_fade,
+                )
+            ],
         )
 
 
@@ -609,25 +646,36 @@ def _training_layout() -> dict[str, Box]:
     return lay
 
 
+def training_map(ctx: Context, runs: LessonRuns) -> tuple[ContourPanel, GradientArrow]:
+    """Chapter 4's map and its gradient arrow (the minimum's label clear of the arrow's first steps).
+
+    Chapter 3 ends on this map and chapter 4 opens on it: one picture across the seam.
+    """
+    from descent.scenes.panels.gradient import GradientArrow
+
+    contour = ContourPanel(ctx, _training_layout()["contour"])
+    arrow = GradientArrow(ctx, contour)
+    # the arrow is drawn over the map for the first steps: the minimum's label keeps clear of it
+    contour.clear_minimum_label(arrow.swept_points(early_step(runs.main)))
+    return contour, arrow
+
+
 class TrainingChapter(LessonChapter):
     """The fit scene's panels, with the gradient and the update rule for the first steps."""
 
     CHAPTER = "training"
 
     def setup(self) -> None:
-        from descent.scenes.panels.gradient import GradientArrow, UpdateReadout
+        from descent.scenes.panels.gradient import UpdateReadout
 
         super().setup()
         lay = _training_layout()
         self.ctx = self.run_context(self.runs.main)
         self.header = Header(self.ctx, lay["header"], self.heading_text())
         self.data = DataPanel(self.ctx, lay["data"])
-        self.contour = ContourPanel(self.ctx, lay["contour"])
+        self.contour, self.arrow = training_map(self.ctx, self.runs)  # the map chapter 3 ends on
         self.loss = LossPanel(self.ctx, lay["loss"])
-        self.arrow = GradientArrow(self.ctx, self.contour)
         self.readout = UpdateReadout(self.ctx, lay["readout"])
-        # the arrow is drawn over the map for the first steps: the minimum's label keeps clear of it
-        self.contour.clear_minimum_label(self.arrow.swept_points(early_step(self.runs.main)))
         self.panels = [self.header, self.data, self.contour, self.loss, self.readout, self.arrow]
         self.tracker = ValueTracker(0.0)
         self.driver = StepDriver(self.ctx.clock, self.panels)
@@ -641,8 +689,10 @@ class TrainingChapter(LessonChapter):
         self.driver.attach(self.tracker)
         set_opacity(self.readout.static, 0)
         set_opacity(self.readout.stepwise, 0)
-        # each part joins the scene as its fade starts, in this order: the moving parts over the panels
-        parts = [*statics, self.readout.static, self.driver.group]
+        # the map is there from the first frame: chapter 3 ends on it (see training_map)
+        self.add(self.contour.static)
+        # each other part joins the scene as its fade starts, in this order: the moving parts over the panels
+        parts = [p.static for p in (self.header, self.data, self.loss)] + [self.readout.static, self.driver.group]
         self.beat(line, LaggedStart(*[FadeIn(s) for s in parts], lag_ratio=0.2, run_time=2.0), seconds=2.0)
         self.settle(*statics)
         self.active_driver = self.driver

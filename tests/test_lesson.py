@@ -504,6 +504,66 @@ def test_a_chapter_rendered_alone_is_the_same_chapter(two_chapters, lesson):
     assert np.abs(alone - whole).mean() < 1.0
 
 
+def chapter_frame(key: str, runs, theme: str, index: int, folder: Path) -> np.ndarray:
+    """Frame ``index`` (negative: from the end) of chapter ``key`` at 480p and 2 fps, the only one drawn (RGB).
+
+    (Not smaller: Manim typesets a Text on a canvas of the frame's pixel size, and a narrower one cuts
+    off the end of a long text, such as the glyph probe of :mod:`descent.scenes.glyphs`.)"""
+    from manim import tempconfig
+
+    from descent.outputs.clip import _manim_defaults
+    from descent.outputs.renderer import ProgressRenderer
+    from descent.scenes.theme import THEMES
+
+    base = CHAPTER_SCENES[key]
+    cls = type(base.__name__, (base,), {"runs": runs, "theme": theme})
+    settings = {
+        "media_dir": str(folder / "media"),
+        "pixel_width": 854,
+        "pixel_height": 480,
+        "frame_rate": 2,
+        "disable_caching": True,
+        "progress_bar": "none",
+        "verbosity": "ERROR",
+        "write_to_movie": False,
+        "format": "none",
+        "background_color": THEMES[theme].background,
+    }
+    with tempconfig(_manim_defaults()), tempconfig(settings):
+        total = cls.planned_frames(None, 2)
+        at = index % total
+        renderer = ProgressRenderer(
+            total_frames=total, progress=False, camera_class=getattr(cls, "CAMERA_CLASS", None), keep={at}
+        )
+        try:
+            cls(renderer=renderer).render()
+        finally:
+            renderer.close()
+        return renderer.kept[at][..., :3].astype(np.int16)
+
+
+@pytest.mark.parametrize("theme", ["dark", "light"])
+def test_the_surface_chapter_ends_on_the_picture_the_training_chapter_opens_on(theme, tmp_path):
+    """The 3-D chapter turns to look straight down and fades into chapter 4's contour map (its colours,
+    labels, contours): its last frame is chapter 4's first, so the seam reads as one picture."""
+    from descent.scenes.fit import fit_layout
+
+    runs = lesson_runs()
+    last = chapter_frame("surface", runs, theme, -1, tmp_path)
+    first = chapter_frame("training", runs, theme, 0, tmp_path)
+    # the map's area, in pixels (854×480 for a 14.22×8 frame)
+    box = fit_layout()["contour"]
+    x0, x1 = (int((x / (8 * 854 / 480) + 0.5) * 854) for x in (box.left, box.right))
+    y0, y1 = (int((0.5 - y / 8) * 480) for y in (box.top, box.bottom))
+    area = first[y0:y1, x0:x1]
+    drawn = float((np.abs(area - first[0, 0]).max(axis=2) > 8).mean())
+    assert drawn > 0.1, f"chapter 4 opens without its map ({drawn:.0%} of its area drawn)"
+    on_map = float(np.abs(last[y0:y1, x0:x1] - area).mean())
+    assert on_map < 2.0, f"the map's area differs by {on_map:.1f} levels across the seam"  # the same colours
+    anywhere = float(np.abs(last - first).mean())
+    assert anywhere < 1.0, f"the frames differ by {anywhere:.1f} levels across the seam"  # and nothing else
+
+
 @CLI
 def test_the_reworded_line_is_shown_and_its_beat_is_longer(two_chapters, edited_script):
     out, script = two_chapters["out"], two_chapters["script"]
