@@ -413,7 +413,8 @@ def _claim(out: Path, name: str, names: Sequence[str]) -> dict[str, dict]:
 
     A lesson replaces only a lesson: where ``NAME.json`` is another kind of file (a clip's
     sidecar, a batch manifest, a file of the user's), or a file the new set would write
-    exists without a lesson's sidecar that lists it, it refuses. Returns the previous
+    exists without a lesson's sidecar that lists it with its size and SHA-256 as it is now
+    (a user's file, or one edited since descent wrote it), it refuses. Returns the previous
     set's files that the new set no longer has (name → size and hash), which publishing
     removes if they are still what that set wrote (say, chapters left out with --chapters).
     """
@@ -432,9 +433,10 @@ def _claim(out: Path, name: str, names: Sequence[str]) -> dict[str, dict]:
             raise RenderError(f"{str(side)!r} is not a lesson's sidecar: choose another --name (nothing was written)")
     checks = prior.get("checks") if isinstance(prior.get("checks"), dict) else {}
     for n in names:
-        if n != side.name and (out / n).exists() and n not in checks:
+        if n != side.name and os.path.lexists(out / n) and not files.verify(out, n, checks.get(n)):
+            why = "was changed since descent wrote it" if n in checks else f"is no file of a lesson named {name}"
             raise RenderError(
-                f"{str(out / n)!r} exists and is no file of a lesson named {name}: choose another --name "
+                f"{str(out / n)!r} exists and {why}: choose another --name or --out-dir, or move the file away "
                 "(nothing was written)"
             )
     return {

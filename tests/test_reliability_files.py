@@ -503,17 +503,18 @@ def test_a_full_disk_simulated(tmp_path, monkeypatch):
         Path(dst).write_bytes(b"\0" * 1000)
         raise OSError(errno.ENOSPC, "No space left on device", str(dst))
 
+    out = tmp_path / "o"
+    (out / "keep").mkdir(parents=True)
+    tiny(out, name="clip")  # the previous version, which must stand
+    before = contents(out)
     monkeypatch.setattr(clip, "faststart_remux", full)
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
     (tmp_path / "tmp").mkdir()
-    out = tmp_path / "o"
-    (out / "keep").mkdir(parents=True)
-    (out / "clip.mp4").write_bytes(b"old")
     r = CliRunner().invoke(cli, ["render", "--steps", "2", "--name", "clip", "--out-dir", str(out), *QUICK])
     assert r.exit_code == 2, r.output
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and "no space left in" in lines[0] and str(out) in lines[0], r.stderr
-    assert sorted(os.listdir(out)) == ["clip.mp4", "keep"] and (out / "clip.mp4").read_bytes() == b"old"
+    assert contents(out) == before
     assert scratch_left(tmp_path / "tmp") == []
 
 
@@ -818,3 +819,161 @@ def test_a_marker_that_is_a_fifo_does_not_hang_the_sweep(tmp_path):
     proc = subprocess.run([sys.executable, "-c", SCRIPT_SWEEP, str(tmp_path)], capture_output=True, timeout=60)
     assert proc.returncode == 0 and proc.stdout.strip() == b"[]", proc.stderr
     assert forged.is_dir()
+
+
+# -- a render replaces only what descent can prove it wrote ---------------------------------------
+FAST = {"descent_seconds": 1.0, "intro_seconds": 0.4, "hold_seconds": 0.4}
+FRAMES = ["lab_start.png", "lab_third.png", "lab_two_thirds.png", "lab_end.png", "lab_poster.png"]
+
+
+def contents(folder: Path) -> dict[str, bytes]:
+    """Every entry of ``folder`` (hidden ones too) with its bytes: what a refused run must leave as it was."""
+    return {p.name: p.read_bytes() if p.is_file() else b"<dir>" for p in sorted(folder.iterdir())}
+
+
+def tiny(out: Path, name: str = "lab", frames: bool = False, lr: float = 0.1, **kw):
+    from descent.outputs.clip import render, render_frames
+
+    fn = render_frames if frames else render
+    return fn(train(Config(steps=3, lr=lr)), out_dir=out, name=name, fps=10, progress=False, scene_options=FAST, **kw)
+
+
+def refused(out: Path, *args: str) -> str:
+    """``descent render ARGS`` into ``out``: exit 2, one line, the folder exactly as it was; the line."""
+    before = contents(out)
+    r = CliRunner().invoke(cli, ["render", "--steps", "2", *args, "--out-dir", str(out), *QUICK])
+    assert r.exit_code == 2, r.output
+    lines = r.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("descent: error: "), r.output
+    assert contents(out) == before  # nothing written, nothing deleted, byte for byte
+    return lines[0]
+
+
+def a_png(path: Path, colour: str = "#c04080") -> None:
+    from PIL import Image
+
+    Image.new("RGB", (32, 24), colour).save(path)
+
+
+@pytest.fixture(scope="module")
+def made(tmp_path_factory):
+    """A folder holding a clip ``lab`` and its key frames, as descent wrote them; tests work on copies."""
+    out = tmp_path_factory.mktemp("made") / "out"
+    tiny(out)
+    tiny(out, frames=True)
+    return out
+
+
+@pytest.fixture
+def own(made, tmp_path):
+    out = tmp_path / "o"
+    shutil.copytree(made, out)
+    return out
+
+
+@pytest.mark.parametrize(
+    "name", ["lab.png", "lab.mp4", "lab.json", "lab.transcript.md", "lab_start.png", "lab_poster.png"]
+)
+def test_a_users_file_of_the_sets_name_is_refused_and_kept(tmp_path, name):
+    """A photo ``lab.png``, a video ``lab.mp4``, notes ``lab.json``, a picture ``lab_start.png``: no
+    descent record says they are descent's, so rendering the name ``lab`` over them is refused."""
+    out = tmp_path / "o"
+    out.mkdir()
+    mine = out / name
+    if name.endswith(".png"):
+        a_png(mine)
+    else:
+        mine.write_bytes(b'{"my": "notes"}\n' if name.endswith(".json") else b"the user's own bytes")
+    (out / "notes.txt").write_text("mine\n")
+    frames = name.startswith("lab_")
+    line = refused(out, "--name", "lab", *(["--frames"] if frames else []))
+    assert repr(str(mine)) in line and "--name" in line and "--out-dir" in line and "move the file" in line, line
+
+
+def test_rendering_the_same_name_again_replaces_descents_own_set(tmp_path):
+    """The edit-and-see loop: the clip and the key frames of one name, rendered again and again. Each set
+    records what proves its files are its own: the sidecar lists every other file's size and SHA-256 and
+    seals itself; each key frame carries its own mark."""
+    from descent.outputs import files
+
+    out = tmp_path / "o"
+    for lr in (0.1, 0.2, 0.3):
+        res = tiny(out, lr=lr)
+        tiny(out, frames=True, lr=lr)
+        meta, sealed = files.read_record(res.sidecar)
+        assert sealed is True and meta["config"]["lr"] == lr
+        others = sorted(p.name for p in res.paths if p != res.sidecar)
+        assert sorted(meta["checks"]) == others
+        assert all(files.verify(out, n, meta["checks"][n]) for n in others)
+        for role, n in zip(["start", "third", "two_thirds", "end", "poster"], FRAMES, strict=True):
+            assert files.png_mark(out / n) == {"schema": "descent.frame/1", "name": "lab", "role": role}
+    assert sorted(os.listdir(out)) == sorted([*(p.name for p in res.paths), *FRAMES])
+
+
+@pytest.mark.parametrize(
+    ("name", "edit"),
+    [
+        ("lab.png", lambda p: p.write_bytes(p.read_bytes() + b"\0")),
+        ("lab.transcript.html", lambda p: p.write_text(p.read_text().replace("</body>", "<p>my notes</p></body>"))),
+        ("lab.json", lambda p: p.write_text(p.read_text().replace('"theme": "dark"', '"theme": "mine"'))),
+        ("lab_end.png", lambda p: a_png(p, "#102030")),
+    ],
+)
+def test_a_descent_file_edited_since_is_the_users_and_refused(own, name, edit):
+    was = (own / name).read_bytes()
+    edit(own / name)
+    assert (own / name).read_bytes() != was
+    line = refused(own, "--name", "lab", *(["--frames"] if name.startswith("lab_") else []))
+    assert name in line and "changed since" in line, line
+
+
+def test_a_clip_from_before_the_records_is_still_replaced_and_then_recorded(own):
+    """A sidecar written before the records (no ``checks``, no seal) still vouches for its set: the
+    next render replaces it and records its own."""
+    from descent.outputs import files
+
+    side = own / "lab.json"
+    meta = json.loads(side.read_text())
+    old = {k: v for k, v in meta.items() if k not in ("checks", "self_sha256")}
+    side.write_text(json.dumps(old, indent=1, allow_nan=False) + "\n")  # as the earlier code wrote it
+    assert files.read_record(side) == (old, None)
+    tiny(own, lr=0.3)
+    meta, sealed = files.read_record(side)
+    assert sealed is True and meta["config"]["lr"] == 0.3 and "lab.mp4" in meta["checks"]
+
+
+def test_an_extra_file_goes_with_its_set_and_a_users_one_is_refused(tmp_path):
+    """``NAME.vtt`` (the captions of a narrated clip) is the set's while its record lists it: a render
+    without it removes it; a user's ``NAME.vtt`` is not replaced by a render that would write one."""
+    from descent.outputs.clip import RenderError
+
+    def captions(staged):
+        vtt = staged.mp4.with_suffix(".vtt")
+        vtt.write_text("WEBVTT\n\n00:00.000 --> 00:01.000\nhello\n")
+        return [vtt.name]
+
+    out = tmp_path / "o"
+    res = tiny(out, extras=captions)
+    assert (out / "lab.vtt").is_file() and out / "lab.vtt" in res.paths
+    tiny(out)  # the same clip, no captions: the previous set's captions go
+    assert not (out / "lab.vtt").exists()
+    (out / "lab.vtt").write_text("WEBVTT\n\nthe user's own captions\n")
+    before = contents(out)
+    with pytest.raises(RenderError, match="lab.vtt"):
+        tiny(out, extras=captions)
+    assert contents(out) == before
+
+
+def test_a_lesson_file_edited_since_is_refused(tmp_path):
+    out = tmp_path / "o"
+    args = ["render", "lesson", "--chapters", "1", "-q", "l", "--fps", "10", "--quiet", "--out-dir", str(out)]
+    r = CliRunner().invoke(cli, args)
+    assert r.exit_code == 0, r.output
+    notes = out / "lesson.transcript.md"
+    notes.write_text(notes.read_text() + "\nmy own notes\n")
+    before = contents(out)
+    r = CliRunner().invoke(cli, args)
+    assert r.exit_code == 2, r.output
+    lines = r.output.strip().splitlines()
+    assert len(lines) == 1 and "lesson.transcript.md" in lines[0] and "changed since" in lines[0], r.output
+    assert contents(out) == before

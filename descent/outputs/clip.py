@@ -10,6 +10,13 @@ are staged in a work folder inside the output folder and published under its
 lock (see :mod:`descent.outputs.files`). An interrupted or failed render leaves
 the previous files as they were and nothing new under a final name.
 
+A render replaces only files descent can prove it wrote: the sidecar records the size
+and SHA-256 of every other file of its set (``checks``) and its own (``self_sha256``),
+and each key frame of :func:`render_frames` carries a mark with its own. A file of the
+set's name that no record proves is the previous set's, exactly as written (a user's
+``lab.png``, or a clip file edited since), is refused before anything is rendered
+(:class:`~descent.outputs.files.NotOurs`, a RenderError).
+
 Examples
 --------
 >>> from descent.trainer import Config, train
@@ -32,7 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from descent._version import versions
-from descent.outputs.files import DiskFull, FolderBusy, Interrupted, RenderError
+from descent.outputs.files import DiskFull, FolderBusy, Interrupted, NotOurs, RenderError
 from descent.scenes import SCENES, UnknownScene
 from descent.scenes import scene_class as _scene_class
 from descent.scenes.helpers import safe_name
@@ -53,8 +60,12 @@ __all__ = [
     "RenderError",
     "DiskFull",
     "FolderBusy",
+    "NotOurs",
     "Interrupted",
     "QUALITIES",
+    "CLIP_SUFFIXES",
+    "clip_files",
+    "check_outputs",
     "SCENES",
     "default_name",
     "versions",
@@ -309,21 +320,110 @@ def stage_clip(
     return RenderResult(name, staged_mp4, staged_png, staged_json, frames, width, height, float(rate), seconds)
 
 
-def _refuse_other_set(sidecar: Path) -> None:
-    """A clip replaces a clip: not a lesson's (or a batch manifest's) files that share its name."""
-    try:
-        with open(sidecar, "rb") as fh:
-            head = fh.read(4096).decode("utf-8", "replace")
-    except OSError:
-        return
-    import re
+#: The suffixes of the files a clip's set may have (its sidecar lists the others, with their checks).
+CLIP_SUFFIXES = (".mp4", ".png", ".json", ".transcript.html", ".transcript.md", ".vtt", ".webm", ".gif")
 
-    found = re.search(r'"schema"\s*:\s*"([^"]{1,40})"', head)
-    if found and found.group(1) != "descent.clip/1":
-        raise RenderError(
-            f"{str(sidecar)!r} belongs to a {found.group(1)} set, not a clip: "
-            "choose another --name (nothing was written)"
+
+def clip_files(name: str) -> list[str]:
+    """The files every clip named ``name`` publishes: the mp4, the poster, the sidecar and the transcript."""
+    return [f"{name}{ext}" for ext in (".mp4", ".png", ".json", ".transcript.html", ".transcript.md")]
+
+
+@dataclass
+class _Proof:
+    """What proves that a file of a set's name is the previous set's: its record's ``checks``
+    (name → size and SHA-256), or ``proven`` (name → bool); ``unlisted`` says why another is not."""
+
+    checks: dict[str, dict] = field(default_factory=dict)
+    proven: Callable[[str], bool] | None = None
+    unlisted: str = ""
+
+    def refuse(self, out: Path, names: Sequence[str]) -> None:
+        files.refuse_unproven(out, names, self.checks, self.proven, self.unlisted)
+
+
+def _clip_proof(out: Path, name: str) -> _Proof:
+    """What the clip set ``name`` in ``out`` can prove is its own, from its sidecar ``NAME.json``.
+
+    A sealed sidecar (its ``self_sha256`` holds) is the set's, and so is each file its ``checks``
+    list as it is now. A clip sidecar from before those records (neither key) vouches for every
+    file of the set's names. Anything else proves nothing; another descent set's sidecar (a
+    lesson's, a batch manifest) is refused outright.
+    """
+    side = f"{name}.json"
+    if not os.path.lexists(out / side):
+        return _Proof(unlisted=f"there is no {side} of a clip to list it")
+    data, sealed = files.read_record(out / side)
+    schema = data.get("schema") if data else None
+    if isinstance(schema, str) and schema.startswith("descent.") and schema != "descent.clip/1":
+        raise NotOurs(
+            f"{files.printable(str(out / side))!r} belongs to a {files.printable(schema, 40)} set, not a clip: "
+            "choose another --name or --out-dir (nothing was written)"
         )
+    if schema != "descent.clip/1" or data.get("name", name) != name:
+        return _Proof(unlisted=f"{side} is not the sidecar of a clip named {name}")
+    own = {f"{name}{ext}" for ext in CLIP_SUFFIXES}
+    if sealed is None and "checks" not in data:  # written before the records: the set is taken as descent's
+        return _Proof(proven=own.__contains__)
+    if not sealed:
+        return _Proof(unlisted=f"its record {side} was changed since descent wrote it")
+    listed = data.get("checks")
+    checks = {
+        n: dict(c)
+        for n, c in (listed.items() if isinstance(listed, dict) else ())
+        if n in own and n != side and files.valid_check(c)
+    }
+    return _Proof(checks, side.__eq__, f"{side} does not list it")
+
+
+def _frames_proof(out: Path, name: str) -> _Proof:
+    """What the key-frame set ``name`` in ``out`` can prove is its own: each PNG by its own mark."""
+    roles = dict(zip(frame_names(name), FRAME_ROLES, strict=True))
+
+    def proven(file: str) -> bool:
+        mark = files.png_mark(out / file)
+        return bool(mark) and mark == {"schema": "descent.frame/1", "name": name, "role": roles.get(file)}
+
+    return _Proof(proven=proven, unlisted="it has no mark of a key frame descent wrote, or was changed since")
+
+
+def _seal_sidecar(sidecar: Path, names: Sequence[str]) -> None:
+    """Record in the staged ``sidecar`` the size and SHA-256 of every other file of its set
+    (``checks``), and seal it (:func:`descent.outputs.files.sealed_json`)."""
+    meta = json.loads(sidecar.read_text(encoding="utf-8"))
+    meta["checks"] = {n: files.file_check(sidecar.parent / n) for n in names if n != sidecar.name}
+    with open(sidecar, "wb") as fh:
+        fh.write(files.sealed_json(meta))
+
+
+def check_outputs(
+    out_dir: str | os.PathLike,
+    name: str,
+    *,
+    frames: bool = False,
+    wait: bool = True,
+    notify: Callable[[str], None] | None = None,
+) -> None:
+    """Refuse now what a render of ``name`` into ``out_dir`` would refuse: a file of the set's
+    names (the clip's, or with ``frames`` the key frames') that descent cannot prove it wrote.
+
+    Takes the folder's lock for the look (an interrupted publication is finished first).
+
+    Raises
+    ------
+    RenderError
+        :class:`NotOurs` naming the file; a bad or busy folder.
+    """
+    name = safe_name(name)
+    out = check_out_dir(out_dir)
+    say = notify or (lambda msg: print(msg, file=sys.stderr, flush=True))
+    with files.output_lock(out, wait=wait, notify=say):
+        for line in files.sweep_stale(out):
+            say(line)
+        if frames:
+            _frames_proof(out, name).refuse(out, frame_names(name))
+        else:
+            _clip_proof(out, name).refuse(out, clip_files(name))
 
 
 def render(
@@ -381,7 +481,9 @@ def render(
     Raises
     ------
     RenderError
-        Bad input or output folder; :class:`FolderBusy` and :class:`DiskFull` are RenderErrors.
+        Bad input or output folder; :class:`FolderBusy` and :class:`DiskFull` are RenderErrors, and so
+        is :class:`NotOurs`: a file of the set's names that descent cannot prove it wrote (a user's
+        ``NAME.png``, a clip file edited since), refused before anything is rendered.
     Interrupted
         Ctrl-C or SIGTERM (a KeyboardInterrupt): the clip was not published.
     """
@@ -390,16 +492,18 @@ def render(
     traces = _prepare(traces, scene, quality, theme)
     name = safe_name(name) if name else default_name(scene, traces)
     out = check_out_dir(out_dir)
-    for ext in ("mp4", "png", "json"):  # all three land, or none: refuse before rendering
-        if (out / f"{name}.{ext}").is_dir():
-            raise RenderError(f"cannot write {str(out / f'{name}.{ext}')!r}: a directory has that name")
-    _refuse_other_set(out / f"{name}.json")
+    planned = clip_files(name) + ([f"{name}.vtt"] if extras is not None else [])  # the extras' usual one
+    for n in planned:  # the whole set lands, or none of it: refuse before rendering
+        if (out / n).is_dir():
+            raise RenderError(f"cannot write {str(out / n)!r}: a directory has that name")
     say = notify or (lambda msg: print(msg, file=sys.stderr, flush=True))
     published: list[str] = []
     try:
         with files.output_lock(out, wait=wait, notify=say):
             for line in files.sweep_stale(out):
                 say(line)
+            proof = _clip_proof(out, name)
+            proof.refuse(out, planned)  # a file descent cannot prove it wrote is not replaced
             with files.work_dir(out) as work:
                 staged = stage_clip(
                     traces,
@@ -426,9 +530,13 @@ def render(
 
                 with files.disk_guard([out]):
                     names += stage_clip_transcript(staged.sidecar)
+                proof.refuse(out, [n for n in names if n not in planned])  # other extras: still nothing published
+                with files.disk_guard([out]):
+                    _seal_sidecar(staged.sidecar, names)
+                obsolete = {n: c for n, c in proof.checks.items() if n not in names}  # the previous set's only
                 with files.signals_deferred():
                     with files.disk_guard([out]):
-                        files.publish(out, work, names)
+                        files.publish(out, work, names, obsolete)
                     published = names
         return RenderResult(
             name,
@@ -596,6 +704,7 @@ def stage_frames(
                 frame = kept.get(at[role], last)
                 rgb = frame[..., :3] if frame.shape[-1] == 4 else frame
                 Image.fromarray(rgb).save(new / file, compress_level=6)
+                files.mark_png(new / file, {"schema": "descent.frame/1", "name": name, "role": role})
                 out[role] = new / file
     return FramesResult(name, out, steps, width, height, float(rate), time.perf_counter() - t0)
 
@@ -622,10 +731,12 @@ def render_frames(
     ``<name>_two_thirds.png`` (the key states about a third and two thirds in),
     ``<name>_end.png`` (the last state) and ``<name>_poster.png`` (the clip's last frame,
     the same picture as a clip's poster). A clip's own files (``<name>.mp4``, ``.png``,
-    ``.json``) are left as they are.
+    ``.json``) are left as they are. Each PNG carries a mark (a ``tEXt`` chunk) proving it is
+    descent's, as written: a file of these names without one is not replaced.
 
     Parameters are those of :func:`render`. Raises :class:`RenderError` (bad input or
-    output folder) and :class:`Interrupted` (Ctrl-C or SIGTERM: nothing was published).
+    output folder; :class:`NotOurs`, before anything is rendered) and :class:`Interrupted`
+    (Ctrl-C or SIGTERM: nothing was published).
     """
     if scene in SCENES and SCENES[scene].lesson:
         raise RenderError(f"the {scene} has no key frames of its own: render its chapters' clips")
@@ -642,6 +753,7 @@ def render_frames(
         with files.output_lock(out, wait=wait, notify=say):
             for line in files.sweep_stale(out):
                 say(line)
+            _frames_proof(out, name).refuse(out, names)  # a file descent cannot prove it wrote is not replaced
             with files.work_dir(out) as work:
                 staged = stage_frames(
                     traces,

@@ -23,6 +23,15 @@ The rules, and the mechanism behind each:
 * **Manim never sees the user's paths.** :func:`scratch_dir` is a work folder
   under a temporary root whose path has no quotes, backslashes or newlines
   (Manim's partial-movie list does not escape them).
+* **Replace only what descent provably wrote.** A set's record proves which files are
+  its own: a clip's sidecar lists each file's size and SHA-256 (``checks``) and carries
+  its own digest (:func:`sealed_json`, :func:`read_record`); a key frame carries a
+  ``tEXt`` chunk with the size and SHA-256 of the rest of the PNG (:func:`mark_png`,
+  :func:`png_mark`). :func:`refuse_unproven` refuses, before anything is rendered, a
+  file a publication would replace that no record proves is the set's, as written.
+* **One watcher per output folder.** :func:`watch_claim` holds ``<out>/.descent.watch.lock``
+  (``flock``: the kernel lets go when the holder dies, ``kill -9`` included) for as
+  long as a ``descent watch`` runs; a second one is refused, naming the first.
 * **A full disk is named.** :func:`disk_guard` turns a write that failed for
   lack of space (ENOSPC/EDQUOT anywhere in the exception chain, or a folder
   left with almost no free space) into :class:`DiskFull`, naming the folder and
@@ -56,6 +65,7 @@ from pathlib import Path
 __all__ = [
     "RenderError",
     "FolderBusy",
+    "NotOurs",
     "DiskFull",
     "Interrupted",
     "WORK_PREFIX",
@@ -63,6 +73,8 @@ __all__ = [
     "JOURNAL",
     "LOCK_NAME",
     "HOLDER_NAME",
+    "WATCH_LOCK_NAME",
+    "SEAL_KEY",
     "is_plain_name",
     "output_lock",
     "make_work_dir",
@@ -76,6 +88,13 @@ __all__ = [
     "file_check",
     "verify",
     "atomic_write",
+    "sealed_json",
+    "read_record",
+    "read_record_bytes",
+    "mark_png",
+    "png_mark",
+    "refuse_unproven",
+    "watch_claim",
     "disk_guard",
     "space_needed",
     "signals_deferred",
@@ -87,6 +106,11 @@ MARKER = "descent-work.json"
 JOURNAL = "publish-journal.json"
 LOCK_NAME = ".descent.lock"
 HOLDER_NAME = ".descent.lock.holder"
+WATCH_LOCK_NAME = ".descent.watch.lock"
+#: The key of a sealed record's own SHA-256 (:func:`sealed_json`).
+SEAL_KEY = "self_sha256"
+#: The largest record (sidecar) or marked PNG read to prove a file is descent's.
+MAX_RECORD_BYTES = 256 << 20
 _WORK_SCHEMA = "descent.work/1"
 _JOURNAL_SCHEMA = "descent.publish/1"
 _HEX = frozenset("0123456789abcdef")
@@ -98,6 +122,10 @@ class RenderError(RuntimeError):
 
 class FolderBusy(RenderError):
     """Another run holds the output folder's lock (and the caller would not wait)."""
+
+
+class NotOurs(RenderError):
+    """A file a render would replace is not one descent can prove it wrote (nothing was written)."""
 
 
 class DiskFull(RenderError):
@@ -207,9 +235,9 @@ def _command_line() -> str:
 _NOFOLLOW_NONBLOCK = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)  # never wait on a FIFO
 
 
-def _read_holder(folder: Path) -> str:
+def _read_holder(folder: Path, name: str = HOLDER_NAME) -> str:
     try:
-        fd = os.open(folder / HOLDER_NAME, os.O_RDONLY | _NOFOLLOW_NONBLOCK)
+        fd = os.open(folder / name, os.O_RDONLY | _NOFOLLOW_NONBLOCK)
         with os.fdopen(fd, "rb") as fh:
             if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
                 return "another process"
@@ -302,6 +330,77 @@ def output_lock(
         except OSError:
             pass
         lock.release()
+
+
+def _take_flock(path: Path) -> int | None:
+    """A descriptor of ``path`` (created if need be) holding its ``flock``, or None if another holds it."""
+    import fcntl
+
+    flags = os.O_RDWR | os.O_CREAT | _NOFOLLOW_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+    for _ in range(100):  # a holder that unlinks the file as it lets go: lock the file that is there
+        fd = os.open(path, flags, 0o644)
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1:
+                raise OSError(errno.EINVAL, "not a regular file of its own", str(path))
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                return None
+            with contextlib.suppress(FileNotFoundError):
+                if os.path.samestat(st, path.lstat()):
+                    return fd
+        except BaseException:
+            os.close(fd)
+            raise
+        os.close(fd)
+    raise OSError(errno.EAGAIN, "the lock file keeps changing", str(path))
+
+
+@contextlib.contextmanager
+def watch_claim(folder: str | os.PathLike) -> Iterator[int]:
+    """Hold ``folder`` for one ``descent watch`` for the duration (one watcher per output folder).
+
+    The claim is an ``flock`` on ``<folder>/.descent.watch.lock``, which also says who holds
+    it (pid, host, command); the kernel releases it when the holder dies, ``kill -9``
+    included, so a dead watcher never blocks the next. The renders take the folder's
+    :func:`output_lock` as usual. Yields the lock's file descriptor: a process forked
+    from the holder closes its copy (:func:`os.close`), so the claim dies with the holder.
+
+    Raises
+    ------
+    FolderBusy
+        Another watcher (alive) holds the folder.
+    RenderError
+        The lock file cannot be made or locked.
+    """
+    folder = Path(folder)
+    path = folder / WATCH_LOCK_NAME
+    where = printable(str(folder))
+    try:
+        fd = _take_flock(path)
+    except OSError as exc:
+        if exc.errno in _FULL_ERRNOS:
+            raise DiskFull(folder, None, _free_bytes(folder)) from None
+        raise RenderError(f"cannot lock output directory {where!r} for watching: {exc.strerror or exc}") from None
+    if fd is None:
+        holder = _read_holder(folder, WATCH_LOCK_NAME)
+        raise FolderBusy(
+            f"output directory {where!r} is already watched by {holder}: stop that watch, or choose another --out-dir"
+        )
+    try:
+        with contextlib.suppress(OSError):  # who holds it is a courtesy to the next watcher
+            os.ftruncate(fd, 0)
+            data = {**_own_marker(), "command": _command_line(), "since": round(time.time(), 1)}
+            os.pwrite(fd, json.dumps(data).encode(), 0)
+        yield fd
+    finally:
+        with contextlib.suppress(OSError):
+            if os.path.samestat(os.fstat(fd), path.lstat()):
+                path.unlink()  # while still locked: a watcher waiting on this inode retries on the new one
+        with contextlib.suppress(OSError):
+            os.close(fd)
 
 
 # -- work folders ----------------------------------------------------------------------------
@@ -673,6 +772,163 @@ def atomic_write(path: str | os.PathLike, data: str | bytes) -> Path:
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     return path
+
+
+# -- proving a file is descent's -------------------------------------------------------------------
+def _seal_token(digest: str) -> bytes:
+    return f'"{SEAL_KEY}": "{digest}"'.encode()
+
+
+def sealed_json(data: Mapping) -> bytes:
+    """``data`` as indented JSON that carries its own SHA-256: ``self_sha256``, the digest of
+    the file's bytes with that value written as 64 zeros (:func:`read_record` checks it).
+
+    >>> raw = sealed_json({"schema": "x/1"})
+    >>> read_record_bytes(raw)[1], read_record_bytes(raw.replace(b"x/1", b"y/1"))[1]
+    (True, False)
+    """
+    body = {k: v for k, v in data.items() if k != SEAL_KEY}
+    body[SEAL_KEY] = "0" * 64
+    raw = (json.dumps(body, indent=1, ensure_ascii=False, allow_nan=False) + "\n").encode("utf-8")
+    if raw.count(_seal_token("0" * 64)) != 1:
+        raise ValueError(f"the record holds {SEAL_KEY!r} more than once")
+    return raw.replace(_seal_token("0" * 64), _seal_token(hashlib.sha256(raw).hexdigest()))
+
+
+def read_record_bytes(raw: bytes) -> tuple[dict | None, bool | None]:
+    """The JSON object in ``raw`` (None if it is not one) and whether its seal holds
+    (None: it has no seal; False: it was changed since it was sealed)."""
+    try:
+        data = json.loads(raw)
+    except (ValueError, RecursionError):
+        return None, None
+    if not isinstance(data, dict):
+        return None, None
+    if SEAL_KEY not in data:
+        return data, None
+    digest = data[SEAL_KEY]
+    if not isinstance(digest, str) or len(digest) != 64 or not set(digest) <= _HEX:
+        return data, False
+    token = _seal_token(digest)
+    if raw.count(token) != 1:
+        return data, False
+    return data, hashlib.sha256(raw.replace(token, _seal_token("0" * 64))).hexdigest() == digest
+
+
+def _read_small(path: Path, limit: int = MAX_RECORD_BYTES) -> bytes | None:
+    """The bytes of a plain regular file of at most ``limit`` bytes (None: not one, or unreadable)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | _NOFOLLOW_NONBLOCK)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as fh:
+        try:
+            st = os.fstat(fh.fileno())
+            if not stat.S_ISREG(st.st_mode) or st.st_size > limit:
+                return None
+            raw = fh.read(limit + 1)
+        except OSError:
+            return None
+    return raw if len(raw) <= limit else None
+
+
+def read_record(path: str | os.PathLike) -> tuple[dict | None, bool | None]:
+    """A record file (a sidecar) as :func:`read_record_bytes` reads it; (None, None) when
+    ``path`` is not a plain regular file of at most 256 MB, or cannot be read."""
+    raw = _read_small(Path(path))
+    return (None, None) if raw is None else read_record_bytes(raw)
+
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_PNG_MARK = b"descent\0"  # a tEXt chunk's keyword and its separator
+
+
+def _png_chunks(raw: bytes) -> list[tuple[bytes, int, int]] | None:
+    """(type, start, end) of every chunk of a PNG, or None if ``raw`` is not one whole PNG."""
+    if not raw.startswith(_PNG_SIGNATURE):
+        return None
+    out, pos = [], len(_PNG_SIGNATURE)
+    while pos < len(raw):
+        if pos + 12 > len(raw):
+            return None
+        end = pos + 12 + int.from_bytes(raw[pos : pos + 4], "big")
+        if end > len(raw):
+            return None
+        out.append((raw[pos + 4 : pos + 8], pos, end))
+        pos = end
+    return out if out and out[0][0] == b"IHDR" and out[-1][0] == b"IEND" else None
+
+
+def mark_png(path: str | os.PathLike, record: Mapping) -> None:
+    """Mark a PNG descent just wrote (in a work folder) as descent's: a ``tEXt`` chunk
+    ``descent`` after the header holds ``record`` and the size and SHA-256 of the file
+    without that chunk, which :func:`png_mark` checks."""
+    import zlib
+
+    path = Path(path)
+    raw = path.read_bytes()
+    chunks = _png_chunks(raw)
+    if chunks is None:
+        raise ValueError(f"{printable(str(path))!r} is not a PNG")
+    data = {**record, "size": len(raw), "sha256": hashlib.sha256(raw).hexdigest()}
+    text = _PNG_MARK + json.dumps(data, sort_keys=True, separators=(",", ":")).encode("ascii")
+    chunk = len(text).to_bytes(4, "big") + b"tEXt" + text + zlib.crc32(b"tEXt" + text).to_bytes(4, "big")
+    at = chunks[0][2]  # right after IHDR
+    with open(path, "wb") as fh:
+        fh.write(raw[:at] + chunk + raw[at:])
+
+
+def png_mark(path: str | os.PathLike) -> dict | None:
+    """The record :func:`mark_png` put in a PNG, if the rest of the file is still exactly what
+    was marked (None: no mark, a changed file, not a plain regular PNG of at most 256 MB)."""
+    raw = _read_small(Path(path))
+    chunks = None if raw is None else _png_chunks(raw)
+    if chunks is None:
+        return None
+    marks = [(s, e) for kind, s, e in chunks if kind == b"tEXt" and raw[s + 8 : e - 4].startswith(_PNG_MARK)]
+    if len(marks) != 1:
+        return None
+    start, end = marks[0]
+    try:
+        data = json.loads(raw[start + 8 + len(_PNG_MARK) : end - 4])
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    check = {"size": data.pop("size", None), "sha256": data.pop("sha256", None)}
+    rest = raw[:start] + raw[end:]
+    if not valid_check(check) or len(rest) != check["size"] or hashlib.sha256(rest).hexdigest() != check["sha256"]:
+        return None
+    return data
+
+
+def refuse_unproven(
+    out: Path,
+    names: Sequence[str],
+    checks: Mapping[str, Mapping] | None = None,
+    proven: Callable[[str], bool] | None = None,
+    unlisted: str = "no record of the set lists it",
+) -> None:
+    """Refuse to replace a file descent cannot prove it wrote: raise :class:`NotOurs` for the first
+    of ``names`` that exists in ``out`` unless ``checks`` (name → size and SHA-256, from the
+    previous set's record) match it exactly, or ``proven(name)`` says it is the set's.
+
+    ``unlisted`` says in the message why a file the checks do not list is not provably descent's.
+    """
+    checks = checks or {}
+    for name in names:
+        path = out / name
+        if not os.path.lexists(path):
+            continue
+        if name in checks and verify(out, name, checks[name]):
+            continue
+        if proven is not None and proven(name):
+            continue
+        why = "it was changed since descent wrote it" if name in checks else unlisted
+        raise NotOurs(
+            f"{printable(str(path))!r} is not a file descent can prove it wrote ({why}): choose another --name "
+            "or --out-dir, or move the file away (nothing was written)"
+        )
 
 
 # -- a full disk ----------------------------------------------------------------------------------
