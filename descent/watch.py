@@ -18,6 +18,11 @@ edit (by default the config file's name), so the clip is replaced in place.
 A bad edit (malformed TOML, an unknown key, a negative learning rate, a trace
 that does not validate) prints its one line and the loop keeps watching.
 
+One watcher per output folder: the watching process holds the folder's watch claim
+(:func:`descent.outputs.files.watch_claim`, released by the kernel if it is killed) and
+a second watcher of the folder is refused at its start; so is a watch whose outputs would
+replace a file descent cannot prove it wrote.
+
 Examples
 --------
 >>> from descent.watch import changed_keys
@@ -371,11 +376,35 @@ def watch(
     int
         0 when stopped by Ctrl-C or SIGTERM (after the running render, if any, was
         stopped and cleaned up) or after ``renders`` renders.
+
+    Raises
+    ------
+    RenderError
+        Before anything is rendered: another watcher holds the output folder
+        (:class:`~descent.outputs.files.FolderBusy`; one watcher per folder), or a file
+        of the outputs' names is not one descent can prove it wrote
+        (:class:`~descent.outputs.files.NotOurs`), or the folder cannot be made.
+    FileExistsError
+        The outputs would replace a watched file.
     """
-    from watchdog.observers import Observer
+    from descent.outputs import files
+    from descent.outputs.clip import check_out_dir, check_outputs
 
     say = say or (lambda m: print(m, file=sys.stderr, flush=True))
     _refuse_overwriting_a_watched_file(spec)
+    folder = check_out_dir(spec.render.get("out_dir", "media"))
+    with files.watch_claim(folder) as claim:  # one watcher per output folder, for as long as it watches
+        check_outputs(folder, spec.out_name, frames=spec.frames, wait=spec.render.get("wait", True), notify=say)
+        return _watch(spec, out, say, renders, claim)
+
+
+def _watch(
+    spec: WatchSpec, out: Callable[[str], None], say: Callable[[str], None], renders: int | None, claim: int
+) -> int:
+    """The loop of :func:`watch`, in the process that holds the folder's watch claim (``claim``,
+    a descriptor each forked render closes: the claim dies with this process)."""
+    from watchdog.observers import Observer
+
     paths = spec.paths
     # a symlink's target is watched too: an edit of the file it points to, in its own folder, is a save
     targets = [Path(os.path.realpath(p)) for p in paths]
@@ -430,6 +459,7 @@ def watch(
             child = os.fork()
             if child == 0:  # pragma: no cover - the child's coverage is not collected
                 os.close(read_fd)
+                os.close(claim)
                 _child(spec, config, traces, parent, write_fd)
             os.close(write_fd)
             msg, again = _wait_child(child, read_fd, changes, paths, snap)

@@ -841,8 +841,12 @@ def watch_cmd(
             "wait": not no_wait,
         },
     )
+    from descent.outputs.clip import RenderError
+
     try:
         code = watch(spec, out=lambda line: _out(printable(line)), say=lambda line: _say(printable(line)))
+    except RenderError as exc:  # a second watcher of the folder, a file descent cannot prove it wrote
+        raise UserError(str(exc)) from None
     except OSError as exc:
         raise UserError(f"cannot watch: {exc.strerror or exc}") from None
     raise SystemExit(code)

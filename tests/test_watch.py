@@ -128,7 +128,7 @@ def test_ctrl_c_during_a_render_leaves_the_last_clip_and_no_temporary_file(tmp_p
     w = Watcher(tmp_path, "lab.toml", "-q", "l", "--fps", "10", "--duration", "6", "--out-dir", "out", "--frames")
     try:
         w.wait_for(w.out, "rendered 5 key frames")
-        before = {n: (out / n).read_bytes() for n in os.listdir(out)}
+        before = {n: (out / n).read_bytes() for n in os.listdir(out) if n != ".descent.watch.lock"}  # the claim
         assert sorted(before) == [f"lab_{r}.png" for r in sorted(["start", "third", "two_thirds", "end", "poster"])]
         save_by_rename(cfg, "lr = 0.3\nsteps = 3\n")
         w.wait_for(w.err, "lab")  # the progress bar of the new render: it has started
@@ -280,3 +280,41 @@ def test_a_config_replaced_by_a_directory_is_said_so_and_its_return_is_rendered(
         code = w.interrupt()
     assert code in (0, 130), (code, w.err)
     no_leftovers(tmp_path, out, w)
+
+
+@pytest.mark.xdist_group("watch")
+def test_a_second_watcher_of_the_folder_is_refused_and_a_killed_one_blocks_nothing(tmp_path):
+    """One writer per output folder: while a watcher runs, a second one (another config, the same
+    --out-dir) exits 2 with one line naming it, and the first goes on; once the first is killed
+    (kill -9: no clean-up), the next watcher starts as usual."""
+    out = tmp_path / "out"
+    for d in ("a", "b", "c"):
+        (tmp_path / d).mkdir()
+        (tmp_path / d / "lab.toml").write_text("lr = 0.1\nsteps = 3\n")
+    first = Watcher(tmp_path / "a", "lab.toml", *TINY, "--out-dir", str(out))
+    try:
+        first.wait_for(first.out, "rendered lab.mp4")
+        second = Watcher(tmp_path / "b", "lab.toml", *TINY, "--out-dir", str(out), "--name", "other")
+        try:
+            code = second.proc.wait(timeout=WAIT)
+        finally:
+            if second.proc.poll() is None:
+                second.proc.kill()
+        deadline = time.monotonic() + 30  # the reader threads get the last lines (a bound, not a timing)
+        while not second.err and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert code == 2 and second.out == [], (code, second.out, second.err)
+        assert len(second.err) == 1 and f"already watched by pid {first.proc.pid}" in second.err[0], second.err
+        assert not (out / "other.mp4").exists()
+        save_in_place(tmp_path / "a" / "lab.toml", "lr = 0.2\nsteps = 3\n")  # the first keeps watching
+        assert "changed lr 0.1 → 0.2" in first.wait_for(first.out, "rendered lab.mp4", 2)[-1]
+    finally:
+        first.proc.kill()  # kill -9: the claim is not released by the watcher itself
+        first.proc.wait(timeout=60)
+    third = Watcher(tmp_path / "c", "lab.toml", *TINY, "--out-dir", str(out))
+    try:
+        third.wait_for(third.out, "rendered lab.mp4")
+    finally:
+        code = third.interrupt()
+    assert code in (0, 130), (code, third.err)
+    no_leftovers(tmp_path / "c", out, third)
