@@ -43,7 +43,7 @@ OKABE_ITO = {
 #: yellow, violet, orange-red, mint; light rust, blue, mauve, olive. The fifth and sixth repeat a
 #: hue at another lightness. ``tests/test_palette.py`` measures all of it.
 SERIES = {
-    "dark": ["#F0FF00", "#AA66FF", "#FF5511", "#AAFFDD", "#FFBBFF", "#66AA88"],
+    "dark": ["#EEFF22", "#9966FF", "#00AA99", "#DD7711", "#FFBBFF", "#CCFFDD"],
     "light": ["#772200", "#0000DD", "#996677", "#778800", "#001144", "#110000"],
 }
 
@@ -124,12 +124,12 @@ DARK = Theme(
     grid="#2A313C",
     run=SERIES["dark"][0],
     run_outline="#0E1117",
-    points="#5A6980",
+    points="#806858",
     truth="#C8CDD5",
-    optimum="#00B386",
+    optimum="#A0C088",
     warn="#B84A00",
     warn_text="#FFFFFF",
-    warn_ink="#FF8C4D",
+    warn_ink="#D85018",
     contour="#DCE6F2",
     heat_stops=(
         (0.0, _rgb("#0A1628")),
@@ -164,9 +164,9 @@ LIGHT = Theme(
     warn_ink="#B84A00",
     contour="#1E3550",
     heat_stops=(
-        (0.0, _rgb("#D3E3F2")),
-        (0.45, _rgb("#E4EEF8")),
-        (1.0, _rgb("#FAFCFE")),
+        (0.0, _rgb("#CDE4FF")),
+        (0.45, _rgb("#E2EFFD")),
+        (1.0, _rgb("#F8FBFF")),
     ),
     panel="#F6F8FA",
     residual="#A8508A",  # Okabe–Ito's purple, darkened to read as a thin line on white

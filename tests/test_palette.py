@@ -138,6 +138,53 @@ def test_run_colours_differ_from_the_data_points_in_every_vision(theme):
     assert worst[0] >= MIN_DELTA_E, f"{theme.name}: {worst[1]} vs the points {theme.points}: ΔE {worst[0]:.1f}"
 
 
+#: The least CIEDE2000 difference, in every vision, between a run colour and a marker drawn beside the runs.
+#: Not MIN_DELTA_E: a search over sRGB (every colour within the contrast limits, six runs 20 apart and from the
+#: points) found no green minimum marker more than 15.8 from all six runs of the dark theme; the marker also
+#: differs in shape (a ringed cross, labelled) where a run is a path of dots.
+MIN_MARKER_DELTA_E = 15.0
+LESSON_RUNS = 3  # the lesson draws its first three run colours beside the warning ink (the lr_max line and table)
+INK_DELTA_E = 20.0  # normal vision: closer than this to the text colour, a thin line reads as the text's ink
+MIN_HEAT_SPAN = 10.0  # CIEDE2000 between the heat map's ends: less and the bowl of the loss hardly shows
+
+#: Known defects of the light theme, measured: its navy and near-black runs both read as ink, and its optimum
+#: green is 9.5 from its mauve run. No six light run colours are 20 apart in every vision without two of them
+#: near black (the same search: 17.9 at best with one near-black), so fixing them needs a decision on the limits.
+LIGHT_DEFECT = pytest.mark.xfail(strict=True, reason="light theme: see LIGHT_DEFECT in tests/test_palette.py")
+THEMES_MARKED = [pytest.param(n, marks=LIGHT_DEFECT) if n == "light" else n for n in sorted(THEMES)]
+
+
+@pytest.mark.parametrize("name", THEMES_MARKED)
+def test_run_colours_differ_from_the_markers_beside_them(name):
+    """The optimum's marker beside every run's path (in a comparison of six, the sixth was the optimum's green:
+    ΔE 0.3); the banner and the warning ink beside the lesson's three runs (its diverging run beside lr_max)."""
+    theme = THEMES[name]
+    beside = [(c, theme.optimum, "optimum") for c in theme.series[:MOST_RUNS]]
+    beside += [
+        (c, m, what)
+        for c in theme.series[:LESSON_RUNS]
+        for m, what in ((theme.warn, "warn"), (theme.warn_ink, "warn_ink"))
+    ]
+    worst = min((delta_e(c, m), c, m, what) for c, m, what in beside)
+    assert worst[0] >= MIN_MARKER_DELTA_E, f"{name}: run {worst[1]} vs the {worst[3]} {worst[2]}: ΔE {worst[0]:.1f}"
+
+
+@pytest.mark.parametrize("name", THEMES_MARKED)
+def test_no_two_run_colours_read_as_the_ink(name):
+    """A navy and a near-black are 21 apart by CIEDE2000, yet on a white page both are drawn as black lines;
+    what they share is their nearness to the text's ink. At most one run colour may read as ink."""
+    theme = THEMES[name]
+    ink = lab(rgb(theme.text), "normal")[0]
+    inky = [c for c in theme.series[:MOST_RUNS] if float(ciede2000(lab(rgb(c), "normal")[0], ink)) < INK_DELTA_E]
+    assert len(inky) <= 1, f"{name}: {inky} all read as the ink {theme.text}"
+
+
+def test_the_heat_map_shows_the_loss(theme):
+    lo, hi = heat_colours(theme)[[0, -1]]
+    span = float(ciede2000(lab(lo, "normal")[0], lab(hi, "normal")[0]))
+    assert span >= MIN_HEAT_SPAN, f"{theme.name}: the heat map's ends differ by ΔE {span:.1f}"
+
+
 COMMON_RUNS = 4  # most comparisons have 2 to 4 runs
 MIN_HUE_GAP = 45.0  # degrees of CIELab hue between any two of the first COMMON_RUNS colours
 MIN_CHROMA = 20.0  # CIELab chroma: enough colourfulness for the hue to be seen at all
