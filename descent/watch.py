@@ -142,6 +142,9 @@ def _child(spec: WatchSpec, config: Any, traces: list[Any], parent: int, write_f
             raise KeyboardInterrupt
 
         signal.signal(signal.SIGTERM, stop)  # the watcher stops a render this way (a newer save)
+        from descent.outputs.warm import keep_no_more_outlines
+
+        keep_no_more_outlines()  # this process ends with its render: a text kept now would be a copy for nothing
         msg = _render_once(spec, config, traces)
     except BaseException as exc:  # noqa: BLE001 - whatever happens, the parent gets one line
         msg = {"ok": False, "error": _one_line(f"{type(exc).__name__}: {exc}")}

@@ -320,3 +320,23 @@ def test_a_warm_process_renders_the_bytes_a_fresh_one_does(tmp_path):
         subprocess.run([sys.executable, "-c", _RENDER_TIMES, str(tmp_path / folder), str(times)], check=True)
     for ext in ("mp4", "png"):
         assert (tmp_path / "again" / f"c2.{ext}").read_bytes() == (tmp_path / "alone" / f"c0.{ext}").read_bytes()
+
+
+def test_a_process_that_keeps_no_more_outlines_still_uses_those_kept():
+    script = r"""
+import tempfile
+from manim import Text, tempconfig
+from descent.outputs import warm
+with tempconfig({"media_dir": tempfile.mkdtemp()}):
+    warm.keep_text_outlines()
+    Text("kept before", font="DejaVu Sans")
+    n = len(warm._OUTLINES)
+    warm.keep_no_more_outlines()
+    again = Text("kept before", font="DejaVu Sans")
+    new = Text("seen after", font="DejaVu Sans")
+    assert len(warm._OUTLINES) == n == 1, warm._OUTLINES
+    assert len(again.submobjects) == 10 and len(new.submobjects) == 9
+print("ok")
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["PRELOAD_MODULES", "preload", "keep_text_outlines", "warm_process"]
+__all__ = ["PRELOAD_MODULES", "preload", "keep_text_outlines", "keep_no_more_outlines", "warm_process"]
 
 #: What a rendering process imports before its first clip (nothing runs on import: no thread pools start,
 #: so a process may fork after it). The trainer never imports ``torch._dynamo``.
@@ -38,6 +38,14 @@ def warm_process() -> None:
 
 
 _OUTLINES: dict[tuple, Any] = {}
+_keeping = True  # whether a text seen for the first time is kept
+
+
+def keep_no_more_outlines() -> None:
+    """Use the outlines kept so far, but keep no new ones: for a process that renders one clip and exits
+    (the watcher's forked render), where keeping a text would be a copy made for nothing."""
+    global _keeping
+    _keeping = False
 
 
 def keep_text_outlines() -> None:
@@ -74,6 +82,8 @@ def keep_text_outlines() -> None:
         kept = _OUTLINES.get(key)
         if kept is None:
             original(self, False)
+            if not _keeping:
+                return self
             kept = self.copy()
             for mob in kept.get_family():  # the parsed SVG element each outline came from: not
                 if getattr(mob, "path_obj", None) is not None:  # needed once parsed, and most of a copy's cost
