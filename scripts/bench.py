@@ -226,8 +226,8 @@ def _children_cpu() -> float:
 
 
 def bench_sweep(tmp: Path) -> dict:
-    """Sweeps at 480p15 (fit, 15 steps): 8 variants one after another in one process, with the local pool of
-    2 workers and through ``--scheduler local:2``; then the pool's wall time for 8, 16 and 32 variants.
+    """Sweeps at 480p15 (fit, 15 steps): 8 variants one after another (``--jobs 1``: one worker), with the
+    local pool of 2 workers and through ``--scheduler local:2``; then the pool's wall time for 8, 16 and 32 variants.
     Each is a fresh ``descent batch`` process (imports, cluster start-up and all); one run each.
 
     Beside each wall time, the cores it kept busy (CPU seconds / wall seconds). The serial run already keeps
@@ -246,16 +246,7 @@ def bench_sweep(tmp: Path) -> dict:
         args = [sys.executable, "-m", "descent", "batch", "--sweep", optimizers, "-q", "l", "--quiet", "--no-compare"]
         return timed([*args, *(f"--lr={lr}" for lr in lrs), "--force", "--out-dir", str(tmp / out), *extra])
 
-    serial_code = (
-        "import sys, time\n"
-        "from descent.outputs.clip import render\n"
-        "from descent.trainer import Config, train\n"
-        "for o in ('sgd', 'momentum', 'nesterov', 'adam'):\n"
-        "    for lr in (0.05, 0.1):\n"
-        "        render(train(Config(optimizer=o, lr=lr)), 'fit', quality='l', out_dir=sys.argv[1],\n"
-        "               name=f'{o}_{lr}', progress=False)\n"
-    )
-    serial, serial_cores = timed([sys.executable, "-c", serial_code, str(tmp / "sweep_serial")])
+    serial, serial_cores = batch("sweep_serial", [0.05, 0.1], "--jobs", "1")  # the same command, one worker
     pool, pool_cores = batch("sweep_pool", [0.05, 0.1], "--jobs", "2")
     dask, dask_cores = batch("sweep_dask", [0.05, 0.1], "--scheduler", "local:2")
     bound = min(1.0, serial_cores / min(2, cores))
