@@ -25,6 +25,7 @@ Examples
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import math
@@ -614,12 +615,9 @@ class WorkerPool:
         if sys.platform == "linux":
             # import torch and Manim once, here, and fork: the workers start at once,
             # sharing those pages, instead of each importing them again
-            import gc
-
             from descent.outputs.warm import preload
 
             preload()
-            gc.freeze()  # what was imported is never collected: keep the collector (and copy-on-write) off it
             self.ctx = mp.get_context("fork")
         else:  # pragma: no cover - fork is unsafe on macOS
             self.ctx = mp.get_context("spawn")
@@ -631,7 +629,16 @@ class WorkerPool:
     def _spawn(self) -> dict:
         tasks = self.ctx.Queue()
         proc = self.ctx.Process(target=_worker_main, args=(tasks, self.results, os.getpid(), self.target), daemon=True)
-        proc.start()
+        # a forked worker starts with everything here out of its collector's sight (what was imported is never
+        # collected: the collector, and copy-on-write, keep off it); this process (maybe the caller's) does not
+        freeze = self.ctx.get_start_method() == "fork" and gc.get_freeze_count() == 0
+        if freeze:
+            gc.freeze()
+        try:
+            proc.start()
+        finally:
+            if freeze:
+                gc.unfreeze()
         return {"proc": proc, "tasks": tasks, "job": None}
 
     def run(self, jobs: Sequence[dict], on_done: Callable[[str, str, dict], None]) -> None:

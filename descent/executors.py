@@ -48,8 +48,9 @@ CONNECT_TIMEOUT = 20.0
 RESULT_TIMEOUT = 60.0
 #: How many times a task may be on a worker that dies before it is reported as failed (1: retried once).
 ALLOWED_FAILURES = 1
-#: glibc's mallopt(3) parameters.
+#: glibc's mallopt(3) parameters, and the trim threshold Dask's nanny gives its workers.
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+_DASK_TRIM = "65536"
 
 
 class Executor(Protocol):
@@ -107,8 +108,8 @@ def _restore_malloc() -> None:
     and unmapped again: a render spent 4× the system time in page faults and took about 35 % longer.
     This puts back the ceilings glibc's adaptive thresholds reach (mmap above 32 MiB, trim above 64 MiB).
     """
-    if not os.environ.get("MALLOC_TRIM_THRESHOLD_") or not sys.platform.startswith("linux"):
-        return
+    if os.environ.get("MALLOC_TRIM_THRESHOLD_") != _DASK_TRIM or not sys.platform.startswith("linux"):
+        return  # not set, or set to something else by the user: theirs to decide
     with contextlib.suppress(OSError, AttributeError):
         libc = ctypes.CDLL(None)
         libc.mallopt(_M_MMAP_THRESHOLD, 32 << 20)
@@ -178,6 +179,9 @@ def connect(spec: str) -> DaskExecutor:
         "distributed.worker.daemon": False,
         # one task on a worker at a time: a worker that dies takes only its own task with it
         "distributed.scheduler.worker-saturation": 1.0,
+        # a LocalCluster's nanny runs in this process and sets its workers' variables in this process's
+        # environment too: not this one (see _restore_malloc; remote workers get it undone there)
+        "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
     }
     try:
         with dask.config.set(settings):

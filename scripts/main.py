@@ -146,7 +146,7 @@ def train_cmd(config_file: Path | None, out: Path | None, **options: Any) -> Non
 
 
 def _warm_up(scene: str):
-    """Import the renderer in a thread; torch's first optimizer step imports dynamo meanwhile."""
+    """Import the renderer (Manim) in a thread while torch imports and trains."""
     import threading
 
     def work() -> None:

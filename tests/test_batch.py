@@ -243,3 +243,29 @@ def test_a_batch_writes_nothing_in_the_working_folder(tmp_path):
     assert r.returncode == 0, r.stdout + r.stderr
     assert (out / "compare_lrs_loss.png").is_file()
     assert os.listdir(cwd) == []
+
+
+def test_a_worker_pool_leaves_the_callers_collector_as_it_was():
+    # the workers start with what was imported frozen out of the collector's sight; the caller's own
+    # process (a notebook's) keeps collecting everything, its garbage from before included
+    import gc
+    import weakref
+
+    from descent.batch import WorkerPool
+
+    class Cycle:
+        pass
+
+    a = Cycle()
+    a.me = a  # garbage once dropped, but only the collector frees a cycle
+    gone = weakref.ref(a)
+    del a
+    frozen_before = gc.get_freeze_count()
+    pool = WorkerPool(1, target=dict)  # a job returns itself
+    try:
+        pool.run([{"name": "x"}], lambda status, name, payload: None)
+    finally:
+        pool.stop()
+    assert gc.get_freeze_count() == frozen_before
+    gc.collect()
+    assert gone() is None

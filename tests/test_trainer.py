@@ -259,6 +259,7 @@ def test_nan_in_file_is_refused(tmp_path):
         dict(x_max=-2.95),
         dict(noise=-0.1),
         dict(optimizer="lbfgs"),
+        dict(optimizer="nesterov", momentum=0.0),
         dict(batch_size=61),
     ],
 )

@@ -153,6 +153,8 @@ class Config:
             raise ConfigError(f"unknown optimizer {brief(self.optimizer)} (choose from {', '.join(OPTIMIZERS)})")
         if not 0 <= self.momentum < 1:
             raise ConfigError(f"momentum must be in [0, 1) (got {self.momentum})")
+        if self.optimizer == "nesterov" and self.momentum == 0:  # torch.optim.SGD refuses it too
+            raise ConfigError("nesterov needs a momentum above 0 (use optimizer = sgd for plain steps)")
         if not 0 <= self.seed <= MAX_SEED:
             raise ConfigError(f"seed must be between 0 and {MAX_SEED}")
         if self.batch_size is not None and not 1 <= self.batch_size <= n:
