@@ -13,8 +13,16 @@ fails leaves its previous files, manifest entry and gallery card as they were.
 ``<out>/manifest.json`` records every finished variant with a hash of
 everything that determines its files (config, scene, render options,
 versions) and each file's size and SHA-256; a rerun renders only what is new,
-changed, or whose files no longer match. A manifest that is not valid is
-treated as absent.
+changed, or whose files no longer match. A descent manifest that is not valid
+(damaged or edited) is treated as absent.
+
+A batch replaces only files descent can prove it wrote, and says so before anything
+is rendered (:class:`~descent.outputs.files.NotOurs`, one line, nothing written):
+``manifest.json`` must be a ``descent.batch/1`` manifest; a file a variant or a
+comparison would write must be named by a valid entry of that manifest, or be
+vouched for by the clip's own sidecar (which records, sealed, the size and SHA-256
+of every other file of its set, as ``descent render`` does). A user's ``index.html``
+is never replaced either: the gallery goes to ``gallery.html``.
 
 Examples
 --------
@@ -44,7 +52,7 @@ from typing import TYPE_CHECKING
 
 from descent._version import versions
 from descent.outputs import files as fs
-from descent.outputs.files import Interrupted, RenderError, is_plain_name
+from descent.outputs.files import Interrupted, NotOurs, RenderError, is_plain_name
 from descent.scenes import SCENES
 from descent.trainer import Config, ConfigError, Trace
 
@@ -876,6 +884,8 @@ def _publish_entry(
     """
     new = fs.staging(work)
     named = {**entry["files"], **({"loss_plot": entry["loss_plot"]} if "loss_plot" in entry else {})}
+    with fs.disk_guard([out]):  # the sidecar proves its set is descent's, as a render's does
+        fs.seal_sidecar(new / entry["files"]["json"], list(named.values()))
     entry["checks"] = {kind: fs.file_check(new / name) for kind, name in named.items()}
     old = manifest["variants"].get(key) if key is not None else _find_compare(manifest, entry["name"])
     obsolete = {}
@@ -971,6 +981,123 @@ def check_plan_names(variants: Sequence[Variant], compares: Sequence[ComparePlan
             other = owner.setdefault(file.lower(), f"clip {name!r}")
             if other != f"clip {name!r}":
                 raise ConfigError(f"{where}: clip {name!r} and {other} would both write {file}")
+
+
+def _entry_files(entry: dict) -> list[str]:
+    return [*entry["files"].values(), *([entry["loss_plot"]] if "loss_plot" in entry else [])]
+
+
+def _manifest_claims(out: Path) -> set[str]:
+    """The file names the folder's manifest claims for descent: those its valid entries list.
+
+    A ``manifest.json`` that is not descent's at all (not a plain file of JSON, or JSON without
+    the ``descent.batch/1`` schema) is the user's: :class:`NotOurs`. A descent manifest damaged
+    or edited since is still descent's (it is rewritten), and each entry that is still valid
+    still claims its files (which may be replaced: say, a truncated mp4 rendered again).
+    """
+    path = out / MANIFEST
+    if not os.path.lexists(path):
+        return set()
+    data, _ = fs.read_record(path)
+    if data is None or data.get("schema") != MANIFEST_SCHEMA:
+        raise NotOurs(
+            f"{fs.printable(str(path))!r} is not a manifest descent wrote (no {MANIFEST_SCHEMA} manifest): "
+            "choose another --out-dir, or move the file away (nothing was written)"
+        )
+    claimed: set[str] = set()
+    variants = data.get("variants")
+    for key, entry in variants.items() if isinstance(variants, dict) else ():
+        if _variant_problem(key, entry) is None:
+            claimed.update(_entry_files(entry))
+    compares = data.get("compares")
+    for entry in [*(compares if isinstance(compares, list) else []), data.get("compare")]:
+        if entry is not None and _compare_problem(entry) is None:
+            claimed.update(_entry_files(entry))
+    return claimed
+
+
+def _sidecar_vouches(out: Path, name: str) -> Callable[[str], bool]:
+    """Which files of the clip ``name`` its sidecar ``NAME.json`` in ``out`` proves are descent's, as a
+    render judges (:mod:`descent.outputs.clip`): a sealed sidecar itself and each file its ``checks`` list
+    as it is now; a clip sidecar from before those records, every file of the clip's names (a comparison's
+    loss plot too); anything else, nothing."""
+    side = f"{name}.json"
+    data, sealed = fs.read_record(out / side)
+    if data is None or data.get("schema") != "descent.clip/1" or data.get("name", name) != name:
+        return lambda file: False
+    own = {f"{name}{s}" for s in _CLIP_SUFFIXES} | {f"{name}{_SUFFIXES['loss_plot']}"}
+    if sealed is None and "checks" not in data:  # written before the records: the set is taken as descent's
+        if data.get("scene") != _compare_scene():
+            own.discard(f"{name}{_SUFFIXES['loss_plot']}")
+        return own.__contains__
+    if not sealed:
+        return lambda file: False
+    listed = data.get("checks") if isinstance(data.get("checks"), dict) else {}
+    return lambda file: file == side or (file in own and file in listed and fs.verify(out, file, listed[file]))
+
+
+def planned_files(plan: BatchPlan) -> list[tuple[str, list[str]]]:
+    """Each clip of ``plan`` (its name) with the files a render of it writes."""
+    out = []
+    for clip, options, extra in [
+        *((v.name, v.options, ()) for v in plan.variants),
+        *((c.name, c.options, (_SUFFIXES["loss_plot"],)) for c in plan.compares),
+    ]:
+        kinds = ["mp4", "poster", "json", "vtt", "transcript", "transcript_md"]
+        kinds += ["webm"] * options.webm + ["gif"] * options.gif
+        out.append((clip, [f"{clip}{_SUFFIXES[k]}" for k in kinds] + [f"{clip}{s}" for s in extra]))
+    return out
+
+
+def refuse_unproven(out: Path, plan: BatchPlan) -> None:
+    """Refuse, before anything is rendered, to replace a file in ``out`` that descent cannot prove it wrote.
+
+    Called under the folder's lock, once an interrupted publication is finished. ``manifest.json`` must
+    be descent's; each file a clip of ``plan`` would write must be claimed by a valid entry of that
+    manifest, or vouched for by the clip's sidecar; the gallery needs ``index.html`` or ``gallery.html``
+    free or descent's (a user's ``index.html`` is never replaced: the gallery goes beside it).
+
+    Raises
+    ------
+    NotOurs
+        Naming the first such file (a RenderError: one line, exit 2).
+    RenderError
+        A directory has the name of a file the plan writes.
+    """
+    from descent.publish.gallery import PAGE_NAMES
+    from descent.publish.gallery import _ours as page_is_ours
+
+    claimed = _manifest_claims(out)
+    for clip, names in planned_files(plan):
+        vouches = None
+        for file in names:
+            path = out / file
+            if not os.path.lexists(path):
+                continue
+            if path.is_dir() and not path.is_symlink():
+                raise RenderError(f"cannot write {fs.printable(str(path))!r}: a directory has that name")
+            if file in claimed:
+                continue
+            vouches = vouches or _sidecar_vouches(out, clip)
+            if not vouches(file):
+                raise NotOurs(
+                    f"{fs.printable(str(path))!r} is not a file descent can prove it wrote (no entry of a descent "
+                    f"manifest lists it, no sidecar of a descent clip vouches for it): choose another --out-dir, "
+                    "or move the file away (nothing was written)"
+                )
+    for page in PAGE_NAMES:
+        try:
+            st = (out / page).lstat()
+        except FileNotFoundError:
+            return
+        except OSError:
+            continue
+        if stat.S_ISREG(st.st_mode) and page_is_ours(out / page):
+            return
+    raise NotOurs(
+        f"{' and '.join(PAGE_NAMES)} in {fs.printable(str(out))!r} are not descent's pages: choose another "
+        "--out-dir, or move them away (nothing was written)"
+    )
 
 
 def run_batch(
@@ -1086,6 +1213,7 @@ def _run_locked(
     variants = plan.variants
     for line in fs.sweep_stale(out):
         say(line)
+    refuse_unproven(out, plan)  # before anything is rendered: nothing is written if a file is not descent's
     manifest, problem = load_manifest(out)
     if problem:
         say(f"descent: {problem}: every variant is rendered again")

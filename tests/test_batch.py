@@ -245,6 +245,76 @@ def test_a_batch_writes_nothing_in_the_working_folder(tmp_path):
     assert os.listdir(cwd) == []
 
 
+# -- a file descent cannot prove it wrote is never replaced ------------------------------------------
+TINY = ["-q", "l", "--fps", "10", "--duration", "1", "--steps", "4", "--quiet"]
+
+
+def everything(folder: Path) -> dict[str, bytes]:
+    """Every entry of ``folder``, hidden ones too, with its bytes: what a refused run must leave as it was."""
+    return {p.name: p.read_bytes() if p.is_file() else b"<dir>" for p in sorted(folder.iterdir())}
+
+
+def refused(args: list[str], out: Path) -> str:
+    """``descent ARGS --out-dir OUT``: exit 2, one line on stderr, the folder byte for byte as it was; the line."""
+    before = everything(out)
+    r = CliRunner().invoke(cli, [*args, "--out-dir", str(out)])
+    assert r.exit_code == 2, r.output
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("descent: error: "), r.stderr
+    assert len(r.stdout.strip().splitlines()) <= 1 and "Traceback" not in r.output  # the run's header at most
+    assert everything(out) == before
+    return lines[0]
+
+
+def a_png(path: Path) -> None:
+    from PIL import Image
+
+    Image.new("RGB", (32, 24), "#c04080").save(path)
+
+
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [
+        ("fit_lr0.1.mp4", b"the user's own video"),
+        ("fit_lr0.2.png", None),
+        ("fit_lr0.1.json", b'{"my": "notes"}\n'),
+        ("compare_lrs_loss.png", None),
+        ("manifest.json", b"my shopping list\n"),
+        ("manifest.json", b'{"variants": {}, "compares": []}\n'),
+    ],
+)
+def test_a_users_file_of_a_batchs_names_is_refused_and_kept(tmp_path, name, data):
+    """A picture named like a variant's poster, notes named like its sidecar, a manifest.json of the user's
+    (not JSON, or JSON without descent's schema): no descent record proves they are descent's, so the batch
+    refuses before rendering, and the folder stays as it was (its hidden files too)."""
+    out = tmp_path / "o"
+    out.mkdir()
+    if data is None:
+        a_png(out / name)
+    else:
+        (out / name).write_bytes(data)
+    (out / ".mine").write_text("hidden\n")
+    line = refused(["batch", "--lr", "0.1", "--lr", "0.2", *TINY], out)
+    assert repr(str(out / name)) in line and "--out-dir" in line and "move the file" in line, line
+
+
+def test_a_users_pages_are_refused_before_rendering(tmp_path):
+    """The user's index.html is never replaced (the gallery goes to gallery.html); when gallery.html is the
+    user's too, the batch refuses before rendering anything (it used to render, then fail on the page)."""
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / "index.html").write_text("<p>my site</p>\n")
+    r = CliRunner().invoke(cli, ["batch", "--lr", "0.1", "--no-compare", *TINY, "--out-dir", str(out)])
+    assert r.exit_code == 0, r.output
+    assert (out / "index.html").read_text() == "<p>my site</p>\n" and (out / "gallery.html").is_file()
+    other = tmp_path / "p"
+    other.mkdir()
+    for page in ("index.html", "gallery.html"):
+        (other / page).write_text(f"<p>my {page}</p>\n")
+    line = refused(["batch", "--lr", "0.1", "--no-compare", *TINY], other)
+    assert "index.html and gallery.html" in line and "--out-dir" in line, line
+
+
 def test_a_worker_pool_leaves_the_callers_collector_as_it_was():
     # the workers start with what was imported frozen out of the collector's sight; the caller's own
     # process (a notebook's) keeps collecting everything, its garbage from before included

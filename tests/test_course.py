@@ -152,3 +152,20 @@ def test_bad_course_files(tmp_path):
             load_course(bad)
     with pytest.raises(ConfigError, match="course file"):
         load_course(tmp_path / "missing.toml")
+
+
+def test_a_course_over_a_users_file_of_a_clips_name_is_refused(tmp_path):
+    """A course clip named "lab" would write lab.mp4: the user's own lab.mp4 in the folder is not replaced;
+    the build says so in one line, before rendering anything, and the folder stays as it was."""
+    course = tmp_path / "c.toml"
+    course.write_text('[defaults]\nquality = "l"\nfps = 10\ndescent_seconds = 1\nsteps = 3\n\n[[clip]]\nname = "lab"\n')
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "lab.mp4").write_bytes(b"the user's own video")
+    (out / ".mine").write_text("hidden\n")
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    r = CliRunner().invoke(cli, ["build", str(course), "--out-dir", str(out), "--quiet"])
+    assert r.exit_code == 2, r.output
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and repr(str(out / "lab.mp4")) in lines[0] and "move the file" in lines[0], r.stderr
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before

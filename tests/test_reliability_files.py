@@ -977,3 +977,98 @@ def test_a_lesson_file_edited_since_is_refused(tmp_path):
     lines = r.output.strip().splitlines()
     assert len(lines) == 1 and "lesson.transcript.md" in lines[0] and "changed since" in lines[0], r.output
     assert contents(out) == before
+
+
+# -- a batch replaces only what descent provably wrote ------------------------------------------------------
+def test_a_batchs_sidecars_are_sealed_so_a_render_over_them_is_strict(folder):
+    """Each variant's and comparison's sidecar records every other file of its set (size and SHA-256) and
+    seals itself, as a render's does: a render of a batch clip's name over a file edited since is refused."""
+    from descent.outputs import files
+
+    m = json.loads((folder / "manifest.json").read_text())
+    for entry in [*m["variants"].values(), *m["compares"]]:
+        side = entry["files"]["json"]
+        meta, sealed = files.read_record(folder / side)
+        assert sealed is True, side
+        others = sorted({*entry["files"].values(), *([entry["loss_plot"]] if "loss_plot" in entry else [])} - {side})
+        assert sorted(meta["checks"]) == others and all(files.verify(folder, n, meta["checks"][n]) for n in others)
+    poster = folder / "fit_lr0.1.png"
+    poster.write_bytes(poster.read_bytes() + b"\0")
+    line = refused(folder, "--name", "fit_lr0.1")
+    assert "fit_lr0.1.png" in line and "changed since" in line, line
+
+
+def test_a_file_no_valid_entry_lists_and_no_sidecar_vouches_for_is_refused(folder):
+    """A doctored manifest (descent's schema, an entry gone bad) is still descent's: every variant is rendered
+    again, and a file a still-valid entry lists may be replaced (fit_lr0.2's truncated mp4). But a file of the
+    bad entry's names that its sealed sidecar no longer vouches for (a picture of the user's) is refused."""
+    m = json.loads((folder / "manifest.json").read_text())
+    m["variants"]["fit_lr0.1"] = "oops"
+    (folder / "manifest.json").write_text(json.dumps(m))
+    mp4 = folder / "fit_lr0.2.mp4"
+    mp4.write_bytes(mp4.read_bytes()[: mp4.stat().st_size // 2])
+    poster = folder / "fit_lr0.1.png"
+    was = poster.read_bytes()
+    a_png(poster)
+    before = contents(folder)
+    r = CliRunner().invoke(cli, [*BATCH, "--out-dir", str(folder)])
+    assert r.exit_code == 2, r.output
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and repr(str(poster)) in lines[0] and "move the file" in lines[0], r.stderr
+    assert contents(folder) == before
+    poster.write_bytes(was)  # descent's own poster again: its sidecar vouches for it
+    r = CliRunner().invoke(cli, [*BATCH, "--out-dir", str(folder)])
+    assert r.exit_code == 0, r.output
+    assert probe(mp4)["frames"] == json.loads((folder / "fit_lr0.2.json").read_text())["video"]["frames"]
+    assert set(json.loads((folder / "manifest.json").read_text())["variants"]) == {"fit_lr0.1", "fit_lr0.2"}
+
+
+# -- a file of the set's name that appears while the set renders, or that an old sidecar cannot vouch for ----
+@pytest.mark.parametrize(("frames", "name"), [(False, "lab.png"), (False, "lab.transcript.md"), (True, "lab_end.png")])
+def test_a_users_file_that_appears_while_rendering_is_refused_and_kept(tmp_path, monkeypatch, frames, name):
+    """The folder is checked before rendering and again just before publishing: a photo the user saves as
+    ``lab.png`` while the clip renders (the folder's lock binds descent runs, not the user) is not replaced."""
+    from descent.outputs import clip
+    from descent.outputs.clip import NotOurs
+
+    out = tmp_path / "o"
+    out.mkdir()
+    stage = "stage_frames" if frames else "stage_clip"
+    real = getattr(clip, stage)
+
+    saved = {}
+
+    def then_the_user_saves(*args, **kw):
+        staged = real(*args, **kw)
+        a_png(out / name) if name.endswith(".png") else (out / name).write_text("my own notes\n")
+        saved[name] = (out / name).read_bytes(), (out / name).stat().st_mtime_ns
+        return staged
+
+    monkeypatch.setattr(clip, stage, then_the_user_saves)
+    with pytest.raises(NotOurs, match=re.escape(name)):
+        tiny(out, frames=frames)
+    assert sorted(os.listdir(out)) == [name]
+    assert saved[name] == ((out / name).read_bytes(), (out / name).stat().st_mtime_ns)
+
+
+@pytest.mark.parametrize("kind", ["symlink", "fifo"])
+def test_an_old_sidecar_vouches_for_no_link_or_fifo(own, tmp_path, kind):
+    """A sidecar from before the records vouches for the regular files of its set's names, never for a
+    symlink ``lab.png`` to the user's photo elsewhere (descent publishes regular files only) or a FIFO."""
+    side = own / "lab.json"
+    meta = json.loads(side.read_text())
+    side.write_text(json.dumps({k: v for k, v in meta.items() if k not in ("checks", "self_sha256")}, indent=1))
+    photo = tmp_path / "photo.png"
+    a_png(photo)
+    (own / "lab.png").unlink()
+    if kind == "symlink":
+        (own / "lab.png").symlink_to(photo)
+    else:
+        os.mkfifo(own / "lab.png")
+    before = {p.name: (p.lstat().st_ino, p.lstat().st_mtime_ns) for p in own.iterdir()}
+    r = CliRunner().invoke(cli, ["render", "--steps", "2", "--name", "lab", "--out-dir", str(own), *QUICK])
+    assert r.exit_code == 2, r.output
+    lines = r.output.strip().splitlines()
+    assert len(lines) == 1 and repr(str(own / "lab.png")) in lines[0], r.output
+    assert {p.name: (p.lstat().st_ino, p.lstat().st_mtime_ns) for p in own.iterdir()} == before
+    assert (own / "lab.png").is_symlink() == (kind == "symlink")

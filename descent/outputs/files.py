@@ -91,6 +91,7 @@ __all__ = [
     "sealed_json",
     "read_record",
     "read_record_bytes",
+    "seal_sidecar",
     "mark_png",
     "png_mark",
     "refuse_unproven",
@@ -837,6 +838,16 @@ def read_record(path: str | os.PathLike) -> tuple[dict | None, bool | None]:
     ``path`` is not a plain regular file of at most 256 MB, or cannot be read."""
     raw = _read_small(Path(path))
     return (None, None) if raw is None else read_record_bytes(raw)
+
+
+def seal_sidecar(sidecar: str | os.PathLike, names: Sequence[str]) -> None:
+    """Record in the staged JSON ``sidecar`` the size and SHA-256 of each of ``names`` beside it but
+    itself (``checks``), and seal it (:func:`sealed_json`): the proof a clip's set is descent's."""
+    sidecar = Path(sidecar)
+    meta = json.loads(sidecar.read_text(encoding="utf-8"))
+    meta["checks"] = {n: file_check(sidecar.parent / n) for n in names if n != sidecar.name}
+    with open(sidecar, "wb") as fh:
+        fh.write(sealed_json(meta))
 
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
