@@ -530,7 +530,10 @@ def render(
 
                 with files.disk_guard([out]):
                     names += stage_clip_transcript(staged.sidecar)
-                proof.refuse(out, [n for n in names if n not in planned])  # other extras: still nothing published
+                # again, now that the set is staged: the lock binds descent runs, not a user who saved a
+                # lab.png (or edited the sidecar) while this one rendered; the extras too. Nothing is published yet.
+                proof = _clip_proof(out, name)
+                proof.refuse(out, names)
                 with files.disk_guard([out]):
                     _seal_sidecar(staged.sidecar, names)
                 obsolete = {n: c for n, c in proof.checks.items() if n not in names}  # the previous set's only
@@ -766,6 +769,7 @@ def render_frames(
                     progress=progress,
                     scene_options=scene_options,
                 )
+                _frames_proof(out, name).refuse(out, names)  # again: a user's file saved while this one rendered
                 with files.signals_deferred():
                     with files.disk_guard([out]):
                         files.publish(out, work, names)
