@@ -32,6 +32,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import stat
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -347,8 +348,8 @@ def _clip_proof(out: Path, name: str) -> _Proof:
 
     A sealed sidecar (its ``self_sha256`` holds) is the set's, and so is each file its ``checks``
     list as it is now. A clip sidecar from before those records (neither key) vouches for every
-    file of the set's names. Anything else proves nothing; another descent set's sidecar (a
-    lesson's, a batch manifest) is refused outright.
+    regular file of the set's names (not a symlink, nor a FIFO). Anything else proves nothing;
+    another descent set's sidecar (a lesson's, a batch manifest) is refused outright.
     """
     side = f"{name}.json"
     if not os.path.lexists(out / side):
@@ -364,7 +365,8 @@ def _clip_proof(out: Path, name: str) -> _Proof:
         return _Proof(unlisted=f"{side} is not the sidecar of a clip named {name}")
     own = {f"{name}{ext}" for ext in CLIP_SUFFIXES}
     if sealed is None and "checks" not in data:  # written before the records: the set is taken as descent's
-        return _Proof(proven=own.__contains__)
+        # ... its regular files only: descent never published a symlink (to a user's photo elsewhere) or a FIFO
+        return _Proof(proven=lambda n: n in own and _is_regular(out / n), unlisted=f"{side} cannot vouch for it")
     if not sealed:
         return _Proof(unlisted=f"its record {side} was changed since descent wrote it")
     listed = data.get("checks")
@@ -374,6 +376,14 @@ def _clip_proof(out: Path, name: str) -> _Proof:
         if n in own and n != side and files.valid_check(c)
     }
     return _Proof(checks, side.__eq__, f"{side} does not list it")
+
+
+def _is_regular(path: Path) -> bool:
+    """Whether ``path`` itself (not what a symlink points to) is a regular file."""
+    try:
+        return stat.S_ISREG(path.lstat().st_mode)
+    except OSError:
+        return False
 
 
 def _frames_proof(out: Path, name: str) -> _Proof:
