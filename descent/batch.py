@@ -1016,6 +1016,14 @@ def _manifest_claims(out: Path) -> set[str]:
     return claimed
 
 
+def _is_regular(path: Path) -> bool:
+    """Whether ``path`` itself (not what a symlink points to) is a regular file."""
+    try:
+        return stat.S_ISREG(path.lstat().st_mode)
+    except OSError:
+        return False
+
+
 def _sidecar_vouches(out: Path, name: str) -> Callable[[str], bool]:
     """Which files of the clip ``name`` its sidecar ``NAME.json`` in ``out`` proves are descent's, as a
     render judges (:mod:`descent.outputs.clip`): a sealed sidecar itself and each file its ``checks`` list
@@ -1054,7 +1062,8 @@ def refuse_unproven(out: Path, plan: BatchPlan) -> None:
 
     Called under the folder's lock, once an interrupted publication is finished. ``manifest.json`` must
     be descent's; each file a clip of ``plan`` would write must be claimed by a valid entry of that
-    manifest, or vouched for by the clip's sidecar; the gallery needs ``index.html`` or ``gallery.html``
+    manifest, or vouched for by the clip's sidecar, and be a regular file (descent never published a
+    symlink or a FIFO); the gallery needs ``index.html`` or ``gallery.html``
     free or descent's (a user's ``index.html`` is never replaced: the gallery goes beside it).
 
     Raises
@@ -1076,6 +1085,11 @@ def refuse_unproven(out: Path, plan: BatchPlan) -> None:
                 continue
             if path.is_dir() and not path.is_symlink():
                 raise RenderError(f"cannot write {fs.printable(str(path))!r}: a directory has that name")
+            if not _is_regular(path):  # descent publishes regular files only: a symlink or a FIFO is the user's
+                raise NotOurs(
+                    f"{fs.printable(str(path))!r} is not a file descent wrote (not a regular file): choose another "
+                    "--out-dir, or move it away (nothing was written)"
+                )
             if file in claimed:
                 continue
             vouches = vouches or _sidecar_vouches(out, clip)

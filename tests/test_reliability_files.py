@@ -1072,3 +1072,23 @@ def test_an_old_sidecar_vouches_for_no_link_or_fifo(own, tmp_path, kind):
     assert len(lines) == 1 and repr(str(own / "lab.png")) in lines[0], r.output
     assert {p.name: (p.lstat().st_ino, p.lstat().st_mtime_ns) for p in own.iterdir()} == before
     assert (own / "lab.png").is_symlink() == (kind == "symlink")
+
+
+@pytest.mark.parametrize("kind", ["symlink", "fifo"])
+def test_a_batch_replaces_no_link_or_fifo_of_a_listed_name(folder, tmp_path, kind):
+    """The manifest lists fit_lr0.1.png, but what is there now is a symlink to the user's photo elsewhere (or
+    a FIFO): descent published a regular file, so this one is the user's: refused, the folder as it was."""
+    photo = tmp_path / "photo.png"
+    a_png(photo)
+    (folder / "fit_lr0.1.png").unlink()
+    if kind == "symlink":
+        (folder / "fit_lr0.1.png").symlink_to(photo)
+    else:
+        os.mkfifo(folder / "fit_lr0.1.png")
+    before = {p.name: (p.lstat().st_ino, p.lstat().st_mtime_ns) for p in folder.iterdir()}
+    r = CliRunner().invoke(cli, [*BATCH, "--out-dir", str(folder)])
+    assert r.exit_code == 2, r.output
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and repr(str(folder / "fit_lr0.1.png")) in lines[0] and "move it" in lines[0], r.stderr
+    assert {p.name: (p.lstat().st_ino, p.lstat().st_mtime_ns) for p in folder.iterdir()} == before
+    assert (folder / "fit_lr0.1.png").is_symlink() == (kind == "symlink")
