@@ -875,15 +875,30 @@ def _entry_ok(out: Path, entry: dict | None, digest: str | None = None) -> bool:
 
 
 def _publish_entry(
-    out: Path, work: Path, manifest: dict, entry: dict, key: str | None, published: list[str], label: str
+    out: Path,
+    work: Path,
+    manifest: dict,
+    entry: dict,
+    key: str | None,
+    published: list[str],
+    label: str,
+    seen: dict[str, tuple | None] | None = None,
 ) -> dict:
     """Publish the files staged in ``work`` for ``entry`` with the manifest that lists them, as one set.
 
     ``key`` is the variant's name (None: a comparison, by its entry's name). The files of the entry
-    it replaces that the new one no longer has go too (when they still match their checks).
+    it replaces that the new one no longer has go too (when they still match their checks). ``seen``
+    (from :func:`refuse_unproven`, kept up to date here) holds each file as it was proven descent's:
+    one put in its place since, by someone else, is refused (:class:`NotOurs`) and kept.
     """
     new = fs.staging(work)
     named = {**entry["files"], **({"loss_plot": entry["loss_plot"]} if "loss_plot" in entry else {})}
+    for name in [*named.values(), MANIFEST]:  # proven descent's before rendering: still the same files?
+        if seen is not None and name in seen and _identity(out / name) != seen[name]:
+            raise NotOurs(
+                f"{fs.printable(str(out / name))!r} was put there while the batch rendered, not by descent: "
+                "it is kept, and this clip is not published"
+            )
     with fs.disk_guard([out]):  # the sidecar proves its set is descent's, as a render's does
         fs.seal_sidecar(new / entry["files"]["json"], list(named.values()))
     entry["checks"] = {kind: fs.file_check(new / name) for kind, name in named.items()}
@@ -909,6 +924,9 @@ def _publish_entry(
         manifest.clear()
         manifest.update(updated)
         published.append(label)
+        if seen is not None:  # what descent itself just put there (or removed)
+            for name in [*named.values(), MANIFEST, *obsolete]:
+                seen[name] = _identity(out / name)
     return entry
 
 
@@ -1057,7 +1075,16 @@ def planned_files(plan: BatchPlan) -> list[tuple[str, list[str]]]:
     return out
 
 
-def refuse_unproven(out: Path, plan: BatchPlan) -> None:
+def _identity(path: Path) -> tuple | None:
+    """What tells a file at ``path`` from any other that could take its place (None: nothing there)."""
+    try:
+        st = path.lstat()
+    except FileNotFoundError:
+        return None
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, stat.S_IFMT(st.st_mode))
+
+
+def refuse_unproven(out: Path, plan: BatchPlan) -> dict[str, tuple | None]:
     """Refuse, before anything is rendered, to replace a file in ``out`` that descent cannot prove it wrote.
 
     Called under the folder's lock, once an interrupted publication is finished. ``manifest.json`` must
@@ -1065,6 +1092,9 @@ def refuse_unproven(out: Path, plan: BatchPlan) -> None:
     manifest, or vouched for by the clip's sidecar, and be a regular file (descent never published a
     symlink or a FIFO); the gallery needs ``index.html`` or ``gallery.html``
     free or descent's (a user's ``index.html`` is never replaced: the gallery goes beside it).
+
+    Returns each of those files' identity as it was proven (:func:`_identity`): a file that has another
+    when its clip is published was put there meanwhile, by someone else (:func:`_publish_entry` refuses).
 
     Raises
     ------
@@ -1077,10 +1107,12 @@ def refuse_unproven(out: Path, plan: BatchPlan) -> None:
     from descent.publish.gallery import _ours as page_is_ours
 
     claimed = _manifest_claims(out)
+    seen: dict[str, tuple | None] = {MANIFEST: _identity(out / MANIFEST)}
     for clip, names in planned_files(plan):
         vouches = None
         for file in names:
             path = out / file
+            seen[file] = _identity(path)
             if not os.path.lexists(path):
                 continue
             if path.is_dir() and not path.is_symlink():
@@ -1103,11 +1135,11 @@ def refuse_unproven(out: Path, plan: BatchPlan) -> None:
         try:
             st = (out / page).lstat()
         except FileNotFoundError:
-            return
+            return seen
         except OSError:
             continue
         if stat.S_ISREG(st.st_mode) and page_is_ours(out / page):
-            return
+            return seen
     raise NotOurs(
         f"{' and '.join(PAGE_NAMES)} in {fs.printable(str(out))!r} are not descent's pages: choose another "
         "--out-dir, or move them away (nothing was written)"
@@ -1227,7 +1259,7 @@ def _run_locked(
     variants = plan.variants
     for line in fs.sweep_stale(out):
         say(line)
-    refuse_unproven(out, plan)  # before anything is rendered: nothing is written if a file is not descent's
+    seen = refuse_unproven(out, plan)  # before anything is rendered: nothing is written if a file is not descent's
     manifest, problem = load_manifest(out)
     if problem:
         say(f"descent: {problem}: every variant is rendered again")
@@ -1276,7 +1308,7 @@ def _run_locked(
                     "status": "rendered",
                 }
                 try:
-                    rows[name] = _publish_entry(out, work, manifest, entry, name, published, name)
+                    rows[name] = _publish_entry(out, work, manifest, entry, name, published, name, seen)
                     verified.add(name)
                 except (RenderError, OSError) as exc:
                     status, payload = "error", {"reason": _reason(exc)}
@@ -1323,7 +1355,7 @@ def _run_locked(
                 compare_entries.append(old)
             continue
         try:
-            compare_entries.append(_compare(out, cp, members, manifest, force, published))
+            compare_entries.append(_compare(out, cp, members, manifest, force, published, seen))
         except KeyboardInterrupt:
             raise
         except Exception as exc:  # the variants stand; the comparison keeps its previous version
@@ -1351,7 +1383,13 @@ def encoder_threads(n_workers: int) -> int | None:
 
 
 def _compare(
-    out: Path, cp: ComparePlan, members: Sequence[Variant], manifest: dict, force: bool, published: list[str]
+    out: Path,
+    cp: ComparePlan,
+    members: Sequence[Variant],
+    manifest: dict,
+    force: bool,
+    published: list[str],
+    seen: dict[str, tuple | None] | None = None,
 ) -> dict:
     """A comparison clip and its loss plot, from the variants' own traces (no retraining)."""
     from descent.outputs.clip import stage_clip
@@ -1414,7 +1452,7 @@ def _compare(
             "labels": [run_label(t.config, cp.by) for t in traces],
             "render": r,
         }
-        return _publish_entry(out, work, manifest, entry, None, published, name)
+        return _publish_entry(out, work, manifest, entry, None, published, name, seen)
 
 
 def _gallery(

@@ -1092,3 +1092,26 @@ def test_a_batch_replaces_no_link_or_fifo_of_a_listed_name(folder, tmp_path, kin
     assert len(lines) == 1 and repr(str(folder / "fit_lr0.1.png")) in lines[0] and "move it" in lines[0], r.stderr
     assert {p.name: (p.lstat().st_ino, p.lstat().st_mtime_ns) for p in folder.iterdir()} == before
     assert (folder / "fit_lr0.1.png").is_symlink() == (kind == "symlink")
+
+
+def test_a_users_file_saved_while_a_batch_renders_is_kept(tmp_path, monkeypatch):
+    # proven free before rendering, taken by the user meanwhile: that clip is not published, the rest is
+    import descent.batch as batch
+
+    real = batch.render_variant
+
+    def render_while_the_user_saves(job):  # the worker is forked: it runs this
+        if job["name"] == "fit_lr0.1":
+            (Path(job["work"]).parent / "fit_lr0.2.png").write_bytes(b"the user's own picture")
+        return real(job)
+
+    monkeypatch.setattr(batch, "render_variant", render_while_the_user_saves)
+    fast = {"descent_seconds": 1.0, "intro_seconds": 0.4, "hold_seconds": 0.4}
+    options = batch.BatchOptions(base=Config(steps=4), quality="l", fps=10, scene_options=fast)
+    out = tmp_path / "out"
+    res = batch.run_batch([0.1, 0.2], options, out_dir=out, jobs=1, compare=False, progress=False)
+    assert (out / "fit_lr0.2.png").read_bytes() == b"the user's own picture"
+    assert not (out / "fit_lr0.2.mp4").exists()  # none of that clip's set
+    assert (out / "fit_lr0.1.mp4").exists()
+    [failed] = res.failures
+    assert failed["name"] == "fit_lr0.2" and "while the batch rendered" in failed["reason"], failed
