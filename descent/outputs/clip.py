@@ -397,15 +397,6 @@ def _frames_proof(out: Path, name: str) -> _Proof:
     return _Proof(proven=proven, unlisted="it has no mark of a key frame descent wrote, or was changed since")
 
 
-def _seal_sidecar(sidecar: Path, names: Sequence[str]) -> None:
-    """Record in the staged ``sidecar`` the size and SHA-256 of every other file of its set
-    (``checks``), and seal it (:func:`descent.outputs.files.sealed_json`)."""
-    meta = json.loads(sidecar.read_text(encoding="utf-8"))
-    meta["checks"] = {n: files.file_check(sidecar.parent / n) for n in names if n != sidecar.name}
-    with open(sidecar, "wb") as fh:
-        fh.write(files.sealed_json(meta))
-
-
 def check_outputs(
     out_dir: str | os.PathLike,
     name: str,
@@ -545,7 +536,7 @@ def render(
                 proof = _clip_proof(out, name)
                 proof.refuse(out, names)
                 with files.disk_guard([out]):
-                    _seal_sidecar(staged.sidecar, names)
+                    files.seal_sidecar(staged.sidecar, names)
                 obsolete = {n: c for n, c in proof.checks.items() if n not in names}  # the previous set's only
                 with files.signals_deferred():
                     with files.disk_guard([out]):
