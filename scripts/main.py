@@ -461,33 +461,28 @@ def _render_lesson(
     voicing: dict[str, Any],
 ) -> None:
     from descent.lesson import render_lesson
-    from descent.outputs.clip import Interrupted, RenderError
 
     try:
-        result = render_lesson(
-            config,
-            script=script_file,
-            chapters=chapters,
-            quality=quality,
-            fps=fps,
-            theme=theme,
-            out_dir=out_dir,
-            name=name or "lesson",
-            preset=preset,
-            webm=webm,
-            jobs=jobs,
-            progress=not quiet,
-            wait=not no_wait,
-            notify=_notify,
-            **voicing,
-        )
-    except (RenderError, ValueError) as exc:
+        with _rendering(out_dir):
+            result = render_lesson(
+                config,
+                script=script_file,
+                chapters=chapters,
+                quality=quality,
+                fps=fps,
+                theme=theme,
+                out_dir=out_dir,
+                name=name or "lesson",
+                preset=preset,
+                webm=webm,
+                jobs=jobs,
+                progress=not quiet,
+                wait=not no_wait,
+                notify=_notify,
+                **voicing,
+            )
+    except ValueError as exc:
         raise UserError(str(exc)) from None
-    except OSError as exc:
-        raise UserError(f"cannot write to {str(out_dir)!r}: {exc.strerror or exc}") from None
-    except Interrupted as exc:
-        _say(f"descent: {printable(exc.message)}")
-        raise SystemExit(130) from None
     _out(
         f"rendered a {result.duration:.1f} s lesson in {len(result.chapters)} chapters, {result.frames} frames "
         f"({result.width}x{result.height}, {result.fps:g} fps) in {result.seconds:.1f} s"
