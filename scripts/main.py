@@ -706,7 +706,7 @@ def _run_plan_cmd(
     A ``--scheduler`` is reached (and its workers' versions checked) first: if it fails, one line, nothing else.
     """
     from descent.batch import run_plan
-    from descent.outputs.clip import Interrupted, RenderError
+    from descent.outputs.clip import RenderError
 
     executor = None
     if scheduler is not None:
@@ -717,7 +717,7 @@ def _run_plan_cmd(
         except RenderError as exc:
             raise UserError(str(exc)) from None
     click.echo(printable(header))
-    try:
+    with _rendering(out_dir):
         result = run_plan(
             plan,
             out_dir=out_dir,
@@ -728,13 +728,6 @@ def _run_plan_cmd(
             wait=not no_wait,
             notify=_notify,
         )
-    except RenderError as exc:
-        raise UserError(str(exc)) from None
-    except OSError as exc:
-        raise UserError(f"cannot write to {str(out_dir)!r}: {exc.strerror or exc}") from None
-    except Interrupted as exc:
-        click.echo(f"descent: {printable(exc.message)}", err=True)
-        raise SystemExit(130) from None
     click.echo("")
     lr_only = result.sweep_keys == ["lr"]
     click.echo(f"{'lr':>8}  {'steps':>6}  {'final loss':>11}  {'diverged':>9}  {'seconds':>8}  files")
